@@ -1,0 +1,26 @@
+"""Targets: where faults go and measurements come from. Pick one with ``targets.from_configuration``."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from chaoslib_ext.errors import TargetMisconfigured
+from chaoslib_ext.targets.base import ALLOWED_SIGNALS, Instance, Killed, Target
+
+KNOWN_TARGETS = ("local",)
+"""The kubernetes target joins this list with its driver (issue 7)."""
+
+__all__ = ["ALLOWED_SIGNALS", "Instance", "Killed", "Target", "from_configuration", "KNOWN_TARGETS"]
+
+
+def from_configuration(configuration: Mapping[str, Any] | None = None, secrets: Mapping[str, Any] | None = None) -> Target:
+    """A fresh target for the experiment's ``configuration`` (``target: local`` by default). Nothing is cached."""
+    kind = str((configuration or {}).get("target") or "local").strip().lower()
+    if kind == "local":
+        from chaoslib_ext.targets.local import LocalTarget, control_url_from
+
+        return LocalTarget(control_url_from(configuration))
+    raise TargetMisconfigured(
+        f"unknown target {kind!r}: this version supports {', '.join(KNOWN_TARGETS)}. "
+        "Set it with the experiment's configuration `target:` or `--var target=local`."
+    )

@@ -32,8 +32,10 @@ def busy_ports(base_port: int, span: int = STACK_PORT_SPAN, host: str = "127.0.0
     return [p for p in range(base_port, base_port + span) if not port_is_free(p, host)]
 
 
-def free_base_port(span: int = STACK_PORT_SPAN, low: int = 20000, high: int = 60000, attempts: int = 200) -> int:
-    """A base port whose whole span is free now. Random, so parallel test sessions rarely collide."""
+def free_base_port(span: int = STACK_PORT_SPAN, low: int = 20000, high: int = 32768, attempts: int = 200) -> int:
+    """A base port whose whole span is free now. Random, so parallel test sessions rarely collide. Kept below
+    32768, where Linux starts handing out ports for outgoing connections, so a restarting child never finds its
+    port taken by some client's ephemeral socket."""
     for _ in range(attempts):
         base = random.randrange(low, high - span)
         if not busy_ports(base, span):

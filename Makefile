@@ -1,0 +1,46 @@
+# `make demo` and `make test` do all the set-up on a fresh Debian machine with Python 3.11.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+SYSTEM_BINARIES := prometheus prometheus-alertmanager promtool
+
+.PHONY: help deps system-deps demo test lint unit integration clean
+
+help:
+	@echo "make demo   install what is missing, start the local stack, run a game day (processor pod kill), stop"
+	@echo "make test   install what is missing, check import layering, run every test"
+	@echo "make unit   only the fast tests that need no running stack"
+
+deps: system-deps $(STAMP)
+
+# Prometheus and Alertmanager come from Debian; nothing downloads at run time.
+system-deps:
+	@missing=""; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { echo "installing python3-venv"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+demo: deps
+	@PATH="$(CURDIR)/$(BIN):$$PATH" scripts/demo.sh
+
+lint: deps
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest
+
+unit: deps
+	$(BIN)/pytest tests/unit
+
+clean:
+	rm -rf $(VENV) .gameday .pytest_cache

@@ -1,0 +1,91 @@
+"""Pod faults: kill processor replicas, the way a node failure or an OOM kill would, and wait for them back."""
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from chaoslib.types import Configuration, Secrets
+
+from chaoslib_ext import timeline
+from chaoslib_ext.errors import BudgetExceeded, InvalidArgument
+from chaoslib_ext.targets import ALLOWED_SIGNALS, from_configuration
+
+__all__ = ["kill_processor_pods", "wait_for_processor_replicas"]
+
+COMPONENT = "processor"
+
+
+def _validate_kill_arguments(count: Any, signal: Any) -> tuple[int, str]:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidArgument(f"count must be a whole number >= 1, got {count!r}")
+    if signal not in ALLOWED_SIGNALS:
+        raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
+    return count, signal
+
+
+def kill_processor_pods(
+    count: int = 1,
+    signal: str = "SIGKILL",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """Kill ``count`` ready processor replicas, chosen at random, with ``signal``.
+
+    SIGKILL is a crash: the consumer does not leave its group, so its partitions wait for the session timeout.
+    SIGTERM is a graceful stop: the processor commits and leaves the group at once. The supervisor restarts the
+    replica either way, and the restart counts against the restart budget.
+
+    Returns ``{"killed": [{"name", "pid", "signal", "killed_at"}], "signal", "count"}``.
+    Raises ``InvalidArgument`` (before killing anything) for a bad count or signal, or when fewer than ``count``
+    replicas are ready.
+    """
+    count, signal = _validate_kill_arguments(count, signal)
+    target = from_configuration(configuration, secrets)
+    try:
+        ready = [i for i in target.instances(COMPONENT) if i.ready]
+        if len(ready) < count:
+            raise InvalidArgument(
+                f"asked to kill {count} processor replica(s) but only {len(ready)} are ready "
+                f"({', '.join(i.name for i in ready) or 'none'})"
+            )
+        killed = []
+        for instance in random.sample(ready, count):
+            result = target.kill(instance.name, signal)
+            timeline.record(
+                "fault.kill", configuration, at=result.killed_at,
+                target=target.kind, instance=result.name, pid=result.pid, signal=result.signal,
+            )
+            killed.append(
+                {"name": result.name, "pid": result.pid, "signal": result.signal, "killed_at": result.killed_at}
+            )
+        return {"killed": killed, "signal": signal, "count": count}
+    finally:
+        target.close()
+
+
+def wait_for_processor_replicas(
+    timeout: float = 60.0, configuration: Configuration = None, secrets: Secrets = None
+) -> dict:
+    """Wait until every processor replica is ready; the rollback after a pod kill.
+
+    Returns ``{"ready": [names], "waited_seconds"}``. Raises ``BudgetExceeded`` naming the replicas still not
+    ready after ``timeout`` seconds.
+    """
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise InvalidArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
+    target = from_configuration(configuration, secrets)
+    started = time.monotonic()
+    try:
+        while True:
+            instances = target.instances(COMPONENT)
+            not_ready = [i.name for i in instances if not i.ready]
+            if instances and not not_ready:
+                return {"ready": [i.name for i in instances], "waited_seconds": round(time.monotonic() - started, 3)}
+            if time.monotonic() - started > timeout:
+                raise BudgetExceeded(
+                    f"processor replicas {', '.join(not_ready) or '(none listed)'} not ready after {timeout} s"
+                )
+            time.sleep(0.2)
+    finally:
+        target.close()

@@ -1,0 +1,134 @@
+"""The ``gameday`` command. Wiring only: the logic lives in chaoslib_ext.gameday and stack.local."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from chaoslib_ext.gameday import verdict as verdicts
+
+DEFAULT_BASE_PORT = 18000
+DEFAULT_STATE_DIR = ".gameday/stack"
+EXIT_USAGE = 2
+EXIT_STACK_FAILED = 8
+
+EXIT_CODES_HELP = "\n".join(
+    f"  {o.exit_code}  {o.name}" for o in sorted(verdicts.Outcome, key=lambda o: o.exit_code)
+) + f"\n  {EXIT_USAGE}  usage error\n  {EXIT_STACK_FAILED}  the local stack failed to start or stop"
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir or os.environ.get("GAMEDAY_STATE_DIR") or DEFAULT_STATE_DIR).resolve()
+
+
+def _print_endpoints(endpoints: dict) -> None:
+    width = max(len(k) for k in endpoints)
+    for name, url in sorted(endpoints.items()):
+        print(f"  {name:<{width}}  {url}")
+
+
+def cmd_stack_up(args: argparse.Namespace) -> int:
+    from stack.local.api import StackStartError, start_stack
+
+    state_dir = _state_dir(args)
+    print(f"starting the local stack on ports {args.base_port}..{args.base_port + 39}, state in {state_dir} ...",
+          flush=True)
+    try:
+        endpoints = start_stack(args.base_port, state_dir, rate=args.rate, timeout=args.timeout)
+    except StackStartError as exc:
+        print(f"gameday: the local stack did not start: {exc}", file=sys.stderr)
+        return EXIT_STACK_FAILED
+    print("the local stack is ready:")
+    _print_endpoints(endpoints)
+    if args.base_port != DEFAULT_BASE_PORT:
+        print(f"\nexperiments find it with:  export GAMEDAY_CONTROL_URL={endpoints['control']}")
+    return 0
+
+
+def cmd_stack_down(args: argparse.Namespace) -> int:
+    from stack.local.api import stop_stack
+
+    stopped = stop_stack(_state_dir(args), timeout=args.timeout)
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def cmd_stack_status(args: argparse.Namespace) -> int:
+    from stack.local.api import stack_status
+
+    status = stack_status(_state_dir(args))
+    if status is None:
+        print(f"no local stack is running from {_state_dir(args)}")
+        return 1
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        print(f"ready: {status.get('ready')}   base port: {status.get('base_port')}")
+        for component in status.get("components", []):
+            print(f"  {component.get('name'):<14} {component.get('state', '?'):<9} "
+                  f"ready={component.get('ready')}")
+    return 0 if status.get("ready") else 1
+
+
+def cmd_verdict(args: argparse.Namespace) -> int:
+    results = [verdicts.judge_file(Path(p)) for p in args.journals]
+    for result in results:
+        print(verdicts.render(result))
+    outcome = verdicts.overall(results)
+    print(f"\nverdict: {outcome.name} (exit {outcome.exit_code})")
+    return outcome.exit_code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gameday",
+        description="Chaos and disaster-recovery verification: run the local stack, judge experiment journals.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes:\n" + EXIT_CODES_HELP + "\n\nexample:\n  gameday stack up && "
+        "chaos run experiments/processor-pod-kill.yaml; gameday verdict journal.json; gameday stack down",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    stack = sub.add_parser("stack", help="start, stop or inspect the local stack (real processes, no Docker)")
+    stack_sub = stack.add_subparsers(dest="stack_command", required=True)
+    for name, func, help_text in (
+        ("up", cmd_stack_up, "start every component and return when all are ready; prints the endpoints"),
+        ("down", cmd_stack_down, "stop everything the stack started, by PID"),
+        ("status", cmd_stack_status, "show which components are up; exit 1 when not ready"),
+    ):
+        p = stack_sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--state-dir", help=f"where logs, data and pid files go (default: $GAMEDAY_STATE_DIR or "
+                                           f"{DEFAULT_STATE_DIR})")
+        p.set_defaults(func=func)
+        if name == "up":
+            p.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT,
+                           help="first of the 40 consecutive ports the stack uses (default: %(default)s)")
+            p.add_argument("--rate", type=float, default=20.0,
+                           help="events per second per producer (default: %(default)s)")
+            p.add_argument("--timeout", type=float, default=90.0,
+                           help="seconds to wait for every component to be ready (default: %(default)s)")
+        elif name == "down":
+            p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a clean stop")
+        else:
+            p.add_argument("--json", action="store_true", help="print the full status as JSON")
+
+    verdict = sub.add_parser(
+        "verdict", help="judge Chaos Toolkit journals; the exit code says what failed",
+        description="Read journals written by `chaos run` and judge them ourselves: `chaos run` exits 0 when the "
+        "baseline is not met, so its exit code cannot gate CI.",
+        epilog="exit codes:\n" + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    verdict.add_argument("journals", nargs="+", metavar="JOURNAL", help="journal.json files")
+    verdict.set_defaults(func=cmd_verdict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The local target: a stack of real processes run by ``stack.local.runner``, reached through its control API."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
+from chaoslib_ext.targets.base import ALLOWED_SIGNALS, Instance, Killed, Target
+
+DEFAULT_CONTROL_URL = "http://127.0.0.1:18000"
+"""Where ``gameday stack up`` puts the control API when no base port is given (base port 18000)."""
+
+CONTROL_TIMEOUT_SECONDS = 5.0
+"""The control API answers from memory; 5 s only covers a loaded 2-core machine."""
+
+
+def control_url_from(configuration: Mapping[str, Any] | None) -> str:
+    configuration = configuration or {}
+    url = configuration.get("local_control_url") or os.environ.get("GAMEDAY_CONTROL_URL") or DEFAULT_CONTROL_URL
+    if not str(url).startswith(("http://", "https://")):
+        raise TargetMisconfigured(f"local_control_url {url!r} is not an http(s) URL, e.g. {DEFAULT_CONTROL_URL}")
+    return str(url).rstrip("/")
+
+
+class LocalTarget(Target):
+    kind = "local"
+
+    def __init__(self, control_url: str):
+        self.control_url = control_url
+        self._http = httpx.Client(base_url=control_url, timeout=CONTROL_TIMEOUT_SECONDS)
+        self._endpoints: dict[str, str] | None = None
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise TargetUnreachable(
+                f"local stack control API at {self.control_url} did not answer {method} {path}: {exc}. "
+                "Is the stack up? Start it with `gameday stack up`."
+            ) from exc
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._call(method, path, **kwargs)
+        if response.status_code >= 400:
+            detail = response.text.strip()[:300]
+            if response.status_code < 500:
+                raise InvalidArgument(f"{method} {path} was refused ({response.status_code}): {detail}")
+            raise TargetUnreachable(f"{method} {path} failed on the control API ({response.status_code}): {detail}")
+        return response.json()
+
+    def instances(self, component: str = "processor") -> list[Instance]:
+        body = self._json("GET", "/instances", params={"component": component})
+        return [
+            Instance(
+                name=i["name"],
+                component=i["component"],
+                pid=i.get("pid"),
+                started_at=i.get("started_at"),
+                restarts=int(i.get("restarts", 0)),
+                ready=bool(i.get("ready")),
+                state=i.get("state", "unknown"),
+                ready_at=i.get("ready_at"),
+            )
+            for i in body["instances"]
+            if i.get("component") == component
+        ]
+
+    def kill(self, name: str, signal: str = "SIGKILL") -> Killed:
+        if signal not in ALLOWED_SIGNALS:
+            raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
+        body = self._json("POST", f"/instances/{name}/kill", json={"signal": signal})
+        return Killed(name=body["name"], pid=int(body["pid"]), signal=body["signal"], killed_at=float(body["killed_at"]))
+
+    def _endpoint_map(self) -> dict[str, str]:
+        if self._endpoints is None:
+            self._endpoints = self._json("GET", "/endpoints")
+        return self._endpoints
+
+    def endpoint(self, service: str) -> str:
+        endpoints = self._endpoint_map()
+        if service not in endpoints:
+            raise TargetMisconfigured(
+                f"the local stack has no endpoint {service!r}; it has: {', '.join(sorted(endpoints))}"
+            )
+        return str(endpoints[service]).rstrip("/")
+
+    def mongo_uri(self) -> str:
+        return self.endpoint("mongo_uri")
+
+    def producer_acks(self) -> list[dict]:
+        url = self.endpoint("producers") + "/acks"
+        try:
+            response = httpx.get(url, timeout=CONTROL_TIMEOUT_SECONDS)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise TargetUnreachable(f"producers at {url} did not answer: {exc}") from exc
+        return list(response.json()["producers"])
+
+    def close(self) -> None:
+        self._http.close()

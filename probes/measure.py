@@ -1,0 +1,60 @@
+"""Pure measurement logic behind the probes: no I/O, no clocks, so it is tested without a stack or sleeping."""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+
+def quantile(values: Iterable[float], q: float) -> float:
+    """The q-quantile (0 ≤ q ≤ 1) by linear interpolation between closest ranks, as numpy's default does."""
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"quantile q must be within [0, 1], got {q}")
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("quantile of no values")
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def distribution(values: Iterable[float]) -> dict:
+    """p50, p95 and max of a set of measurements, as failover and recovery probes report them."""
+    measured = list(values)
+    return {
+        "n": len(measured),
+        "p50": round(quantile(measured, 0.50), 3),
+        "p95": round(quantile(measured, 0.95), 3),
+        "max": round(max(measured), 3),
+    }
+
+
+@dataclass(frozen=True)
+class ProducerAcks:
+    producer_id: str
+    max_acked_seq: int
+    failed_seqs: frozenset[int] = field(default_factory=frozenset)
+    first_seq: int = 1
+    """The first sequence number in the window being checked (1 for the producer's whole life)."""
+
+    def expected(self) -> set[int]:
+        """Sequence numbers the broker acknowledged in the window: everything sent, less what failed."""
+        return set(range(self.first_seq, self.max_acked_seq + 1)) - set(self.failed_seqs)
+
+
+def missing_events(acks: ProducerAcks, stored_seqs: Iterable[int]) -> list[int]:
+    """Acknowledged sequence numbers of one producer that are not stored: the events the pipeline lost."""
+    return sorted(acks.expected() - set(stored_seqs))
+
+
+def recovery_seconds(
+    fault_at: float,
+    replica_ready_at: float | None,
+    partition_resumed_at: Mapping[str, float | None],
+) -> float | None:
+    """Seconds from the fault until the replica is ready again AND every partition that was active before
+    the fault has had an event written after it. None while any of those has not happened yet."""
+    if replica_ready_at is None or any(t is None for t in partition_resumed_at.values()):
+        return None
+    recovered_at = max([replica_ready_at, *[t for t in partition_resumed_at.values() if t is not None]])
+    return max(0.0, recovered_at - fault_at)

@@ -1,0 +1,187 @@
+"""Probes of the pipeline's data: lost and duplicated events, and end-to-end lag (SLO-3), from what is stored.
+
+Every event carries ``producer_id`` and a per-producer ``seq``; the producers report what the broker
+acknowledged. An acknowledged event missing from MongoDB is lost; an event written more than once has
+``deliveries > 1``. Lag is ``written_at - produced_at`` of each stored event. Nothing here trusts the broker's
+high watermark, which Tansu sometimes reports short.
+"""
+from __future__ import annotations
+
+import time
+
+from chaoslib.types import Configuration, Secrets
+
+from chaoslib_ext import timeline
+from chaoslib_ext.errors import InvalidArgument, NoData
+from chaoslib_ext.targets import from_configuration
+from probes._clients import mongo
+from probes.measure import ProducerAcks, missing_events, quantile
+
+__all__ = ["events_lost", "events_duplicated", "delivery_report", "end_to_end_lag_seconds"]
+
+LISTED_LOST_EVENTS = 50
+"""How many lost events the report names; the count is always exact."""
+
+
+def _since_time(since: float | str | None, configuration: Configuration) -> float | None:
+    if since is None or since == "start":
+        return None
+    if since == "run-start":
+        return timeline.run_started_at(configuration)
+    if since == "last-fault":
+        fault = timeline.last("fault.", configuration)
+        if fault is None:
+            raise NoData("since='last-fault' but the timeline holds no fault yet")
+        return float(fault["at"])
+    if isinstance(since, (int, float)) and not isinstance(since, bool):
+        return float(since)
+    raise InvalidArgument(f"since must be 'start', 'run-start', 'last-fault' or Unix seconds, got {since!r}")
+
+
+def _first_seq_at_or_after(events, producer_id: str, since: float | None) -> int:
+    """The window starts just after the newest event produced before ``since``; seq grows with produce time."""
+    if since is None:
+        return 1
+    before = events.find_one(
+        {"producer_id": producer_id, "produced_at": {"$lt": since}}, sort=[("seq", -1)], projection={"seq": 1}
+    )
+    return int(before["seq"]) + 1 if before else 1
+
+
+def delivery_report(
+    since: float | str | None = None,
+    settle_timeout: float = 30.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """Compare what the broker acknowledged with what MongoDB holds, after waiting up to ``settle_timeout``
+    seconds for the backlog to drain.
+
+    ``since`` limits the check to events produced from then on: ``'start'`` (default, the producers' whole
+    life), ``'run-start'`` (when this experiment started; the whole timeline outside one), ``'last-fault'`` (the newest fault in the run's timeline) or Unix seconds.
+    Returns ``{"checked", "lost", "duplicated", "lost_events": ["producer:seq", ...], "settled_seconds"}``.
+    """
+    if not isinstance(settle_timeout, (int, float)) or settle_timeout < 0:
+        raise InvalidArgument(f"settle_timeout must be >= 0 seconds, got {settle_timeout!r}")
+    since_at = _since_time(since, configuration)
+    target = from_configuration(configuration, secrets)
+    client, db = mongo(target)
+    try:
+        acks_raw = target.producer_acks()
+        if not acks_raw:
+            raise NoData("the producers report no acknowledged events to check")
+        events = db["events"]
+        windows = [
+            ProducerAcks(
+                producer_id=a["producer_id"],
+                max_acked_seq=int(a["max_acked_seq"]),
+                failed_seqs=frozenset(int(s) for s in a.get("failed_seqs", [])),
+                first_seq=_first_seq_at_or_after(events, a["producer_id"], since_at),
+            )
+            for a in acks_raw
+        ]
+        expected_total = sum(len(w.expected()) for w in windows)
+        if expected_total == 0:
+            raise NoData("no acknowledged events fall in the window being checked")
+
+        def stored_total() -> int:
+            return sum(
+                events.count_documents(
+                    {"producer_id": w.producer_id, "seq": {"$gte": w.first_seq, "$lte": w.max_acked_seq}}
+                )
+                for w in windows
+            )
+
+        started = time.monotonic()
+        while stored_total() < expected_total and time.monotonic() - started < settle_timeout:
+            time.sleep(0.5)
+        settled = round(time.monotonic() - started, 3)
+
+        lost: list[str] = []
+        duplicated = 0
+        for w in windows:
+            in_window = {"producer_id": w.producer_id, "seq": {"$gte": w.first_seq, "$lte": w.max_acked_seq}}
+            stored = [d["seq"] for d in events.find(in_window, projection={"seq": 1, "_id": 0})]
+            lost.extend(f"{w.producer_id}:{s}" for s in missing_events(w, stored))
+            duplicated += events.count_documents({**in_window, "deliveries": {"$gt": 1}})
+        report = {
+            "checked": expected_total,
+            "lost": len(lost),
+            "duplicated": duplicated,
+            "lost_events": lost[:LISTED_LOST_EVENTS],
+            "settled_seconds": settled,
+        }
+        timeline.record("observation.delivery", configuration, **{k: v for k, v in report.items() if k != "lost_events"})
+        return report
+    finally:
+        client.close()
+        target.close()
+
+
+def events_lost(
+    since: float | str | None = None, settle_timeout: float = 30.0,
+    configuration: Configuration = None, secrets: Secrets = None,
+) -> int:
+    """How many acknowledged events never reached MongoDB (see ``delivery_report``). The budget is 0."""
+    return int(delivery_report(since, settle_timeout, configuration, secrets)["lost"])
+
+
+def events_duplicated(
+    since: float | str | None = None, settle_timeout: float = 30.0,
+    configuration: Configuration = None, secrets: Secrets = None,
+) -> int:
+    """How many stored events were delivered more than once. Idempotent writes absorb them; this reports them."""
+    return int(delivery_report(since, settle_timeout, configuration, secrets)["duplicated"])
+
+
+def _lag_quantile(events, q: float, window_seconds: float) -> float | None:
+    since = time.time() - window_seconds
+    lags = [
+        d["written_at"] - d["produced_at"]
+        for d in events.find({"written_at": {"$gte": since}}, projection={"written_at": 1, "produced_at": 1, "_id": 0})
+    ]
+    return round(quantile(lags, q), 4) if lags else None
+
+
+def end_to_end_lag_seconds(
+    q: float = 0.95,
+    window_seconds: float = 10.0,
+    within: float | None = None,
+    settle_timeout: float = 0.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> float:
+    """The q-quantile of ``written_at - produced_at`` over events written in the last ``window_seconds``.
+
+    With ``within``, waits up to ``settle_timeout`` seconds for the quantile to come back to ``within`` or
+    below (after a fault the backlog drains with high lag first), and returns the last value measured; the
+    wait is recorded in the timeline. The experiment's tolerance judges the value; SLO-3's budget is 10 s.
+    Raises NoData when nothing was written in the window: a stalled pipeline is not a fast one.
+    """
+    if not isinstance(q, (int, float)) or not 0 < q <= 1:
+        raise InvalidArgument(f"q must be within (0, 1], got {q!r}")
+    if not isinstance(window_seconds, (int, float)) or window_seconds <= 0:
+        raise InvalidArgument(f"window_seconds must be > 0, got {window_seconds!r}")
+    if within is not None and (not isinstance(within, (int, float)) or within <= 0):
+        raise InvalidArgument(f"within must be a positive number of seconds, got {within!r}")
+    if not isinstance(settle_timeout, (int, float)) or settle_timeout < 0:
+        raise InvalidArgument(f"settle_timeout must be >= 0 seconds, got {settle_timeout!r}")
+    target = from_configuration(configuration, secrets)
+    client, db = mongo(target)
+    started = time.monotonic()
+    try:
+        while True:
+            lag = _lag_quantile(db["events"], q, window_seconds)
+            settled = lag is not None and (within is None or lag <= within)
+            if settled or time.monotonic() - started >= settle_timeout:
+                break
+            time.sleep(0.5)
+        if lag is None:
+            raise NoData(f"no events were written in the last {window_seconds} s: processing has stalled")
+        if within is not None:
+            timeline.record("observation.lag", configuration, q=q, seconds=lag, within=within,
+                            waited_seconds=round(time.monotonic() - started, 3))
+        return lag
+    finally:
+        client.close()
+        target.close()

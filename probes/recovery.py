@@ -1,0 +1,99 @@
+"""How long the processor takes to recover from the newest fault in the run's timeline."""
+from __future__ import annotations
+
+import time
+
+from chaoslib.types import Configuration, Secrets
+
+from chaoslib_ext import timeline
+from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
+from chaoslib_ext.targets import from_configuration
+from probes._clients import mongo
+from probes.measure import recovery_seconds
+
+__all__ = ["processor_recovery_seconds"]
+
+POLL_SECONDS = 0.1
+"""Resolution of the replica-ready observation; partition resumption comes from stored timestamps."""
+
+ACTIVE_LOOKBACK_SECONDS = 10.0
+"""A partition counts as active when an event was written to it in these seconds before the fault."""
+
+
+def _active_partitions(events, fault_at: float) -> list[tuple[str, int]]:
+    rows = events.aggregate([
+        {"$match": {"written_at": {"$gte": fault_at - ACTIVE_LOOKBACK_SECONDS, "$lte": fault_at}}},
+        {"$group": {"_id": {"t": "$kafka_topic", "p": "$kafka_partition"}}},
+    ])
+    return sorted((r["_id"]["t"], int(r["_id"]["p"])) for r in rows)
+
+
+def _first_write_after(events, topic: str, partition: int, fault_at: float) -> float | None:
+    doc = events.find_one(
+        {"kafka_topic": topic, "kafka_partition": partition, "written_at": {"$gt": fault_at}},
+        sort=[("written_at", 1)], projection={"written_at": 1},
+    )
+    return float(doc["written_at"]) if doc else None
+
+
+def processor_recovery_seconds(
+    timeout: float = 60.0, configuration: Configuration = None, secrets: Secrets = None
+) -> float:
+    """Seconds from this run's newest ``fault.kill`` until the killed replica is ready again (a new
+    process) AND every partition that was being processed before the fault has had a new event written.
+
+    The experiment's tolerance judges the number against the 30 s platform failover budget.
+    Before the method has run it returns 0.0: nothing has been broken yet. After it, raises NoData when no kill
+    was recorded or no partition was active, and BudgetExceeded, naming what had not
+    recovered, after ``timeout`` seconds.
+    """
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise InvalidArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
+    run = timeline.current_run(configuration)
+    kills = [e for e in run if e.get("kind") == "fault.kill"]
+    if not kills:
+        if any(e.get("kind") == "run.method_started" for e in run):
+            raise NoData("the method ran but no fault.kill was recorded in this run: nothing to measure recovery from")
+        # Before the method (the first pass of the steady-state hypothesis) nothing has been broken yet.
+        return 0.0
+    fault = kills[-1]
+    fault_at, killed_name, killed_pid = float(fault["at"]), fault["instance"], fault.get("pid")
+
+    target = from_configuration(configuration, secrets)
+    client, db = mongo(target)
+    events = db["events"]
+    try:
+        partitions = _active_partitions(events, fault_at)
+        if not partitions:
+            raise NoData(f"no partition was processed in the {ACTIVE_LOOKBACK_SECONDS} s before the kill")
+        resumed: dict[str, float | None] = {f"{t}/{p}": None for t, p in partitions}
+        replica_ready_at: float | None = None
+        while True:
+            now = time.time()
+            if replica_ready_at is None:
+                replica = next((i for i in target.instances("processor") if i.name == killed_name), None)
+                if replica is not None and replica.ready and replica.pid != killed_pid:
+                    replica_ready_at = replica.ready_at or now
+            for (topic, partition), key in zip(partitions, list(resumed)):
+                if resumed[key] is None:
+                    resumed[key] = _first_write_after(events, topic, partition, fault_at)
+            seconds = recovery_seconds(fault_at, replica_ready_at, resumed)
+            if seconds is not None:
+                seconds = round(seconds, 3)
+                timeline.record(
+                    "observation.recovered", configuration, instance=killed_name, seconds=seconds,
+                    replica_ready_after=round(replica_ready_at - fault_at, 3),
+                )
+                return seconds
+            if now - fault_at > timeout:
+                waiting = [k for k, v in resumed.items() if v is None]
+                if replica_ready_at is None:
+                    waiting.insert(0, f"replica {killed_name} not ready")
+                raise BudgetExceeded(
+                    f"processor not recovered {timeout} s after killing {killed_name}; still waiting for: "
+                    + ", ".join(waiting)
+                )
+            time.sleep(POLL_SECONDS)
+    finally:
+        client.close()
+        target.close()

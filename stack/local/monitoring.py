@@ -1,0 +1,77 @@
+"""Prometheus and Alertmanager configuration for one local stack, generated from its layout.
+
+Generated rather than templated because every address depends on the base port; the alert rules themselves
+are shared with the Kubernetes target and are read from deploy/monitoring/rules/.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from stack.local.layout import LOOPBACK, PROCESSOR_REPLICAS, RULES_GLOB, StackLayout
+
+NAMESPACE = "app"
+"""The namespace label the Kubernetes target's series carry, so the same PromQL works on both targets."""
+
+INTERVAL = "1s"
+"""Scrape and rule evaluation interval. Drills last minutes and alert windows are seconds long, so the
+default 1m would hide everything; 1s costs little with a handful of targets."""
+
+
+def prometheus_config(layout: StackLayout, rules_glob: Path = RULES_GLOB) -> dict:
+    processor_targets = [
+        {
+            "targets": [f"{LOOPBACK}:{layout.processor_port(i)}"],
+            "labels": {"pod": f"processor-{i}", "namespace": NAMESPACE},
+        }
+        for i in range(PROCESSOR_REPLICAS)
+    ]
+    return {
+        "global": {"scrape_interval": INTERVAL, "evaluation_interval": INTERVAL, "scrape_timeout": INTERVAL},
+        "rule_files": [str(rules_glob)],
+        "alerting": {
+            "alertmanagers": [{"static_configs": [{"targets": [f"{LOOPBACK}:{layout.alertmanager_port}"]}]}]
+        },
+        "scrape_configs": [
+            {"job_name": "processor", "static_configs": processor_targets},
+            {
+                "job_name": "producers",
+                "static_configs": [
+                    {"targets": [f"{LOOPBACK}:{layout.producers_port}"], "labels": {"namespace": NAMESPACE}}
+                ],
+            },
+            {
+                # The runner speaks for the pods (kube-state-metrics' role): keep its pod/namespace labels.
+                "job_name": "stack-runner",
+                "honor_labels": True,
+                "static_configs": [{"targets": [f"{LOOPBACK}:{layout.control_port}"]}],
+            },
+        ],
+    }
+
+
+def alertmanager_config(layout: StackLayout) -> dict:
+    return {
+        "route": {
+            "receiver": "runner",
+            "group_by": ["alertname"],
+            # Drills measure how fast an alert reaches someone: send at once, repeat rarely.
+            "group_wait": "1s",
+            "group_interval": "1s",
+            "repeat_interval": "1h",
+        },
+        "receivers": [
+            {
+                "name": "runner",
+                "webhook_configs": [
+                    {"url": f"{layout.control_url}/alerts/webhook", "send_resolved": True}
+                ],
+            }
+        ],
+    }
+
+
+def write_configs(layout: StackLayout) -> None:
+    layout.files.prometheus_config.write_text(yaml.safe_dump(prometheus_config(layout), sort_keys=False))
+    layout.files.alertmanager_config.write_text(yaml.safe_dump(alertmanager_config(layout), sort_keys=False))

@@ -1,0 +1,55 @@
+"""Shared fixtures: one real local stack for the session, and a guarantee that no stack process outlives it."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from stack.local.api import LocalStack, stack_processes
+from stack.local.components import MissingBinary, find_binaries
+from stack.local.layout import STATE_DIR_ENV
+from stack.local.procs import processes_with_env, read_cmdline
+
+SESSION_STACK_RATE = 5
+"""Events per second per producer in the session stack: enough to see data flow, little enough for 2 cores."""
+
+
+@pytest.fixture(scope="session")
+def stack_binaries():
+    """Skip, saying what to install, on a machine without the stack's programs."""
+    try:
+        return find_binaries()
+    except MissingBinary as exc:
+        pytest.skip(f"the local stack cannot run here: {exc}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stack_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Path]]:
+    """Hands out state directories under the session's temp dir; every stack a test starts must use one.
+    At the end of the session, fails if any process of such a stack is still alive, found by its pid record
+    or by the state-directory marker in its environment (which grandchildren inherit too)."""
+    basetemp = str(tmp_path_factory.getbasetemp().resolve())
+    made: list[Path] = []
+
+    def new_state_dir(name: str = "stack") -> Path:
+        path = Path(tmp_path_factory.mktemp(name, numbered=True)).resolve()
+        made.append(path)
+        return path
+
+    yield new_state_dir
+
+    alive = {pid: value for pid, value in processes_with_env(STATE_DIR_ENV).items() if value.startswith(basetemp)}
+    for state_dir in made:
+        alive.update({pid: str(state_dir) for pid in stack_processes(state_dir)})
+    assert not alive, "processes started by the tests are still alive: " + "; ".join(
+        f"pid {pid} of stack {where}: {' '.join(read_cmdline(pid) or ['?'])[:100]}" for pid, where in alive.items()
+    )
+
+
+@pytest.fixture(scope="session")
+def local_stack(stack_binaries, stack_dirs) -> Iterator[LocalStack]:
+    """The whole stack, started once: ``.endpoints`` (the control API's /endpoints), ``.base_port``,
+    ``.state_dir``, ``.started_in`` (seconds start_stack took) and ``.pids()``."""
+    with LocalStack(state_dir=stack_dirs("session-stack"), rate=SESSION_STACK_RATE) as stack:
+        yield stack

@@ -1,0 +1,149 @@
+"""processor-pod-kill.yaml through the real `chaos run` CLI, against a fresh local stack, judged from the journal.
+
+The stack is this module's own: the experiment checks SLO-4's restart budget (< 3 a day), so restarts caused by
+other tests must not count against it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chaoslib_ext.errors import NoData
+from probes.processing import end_to_end_lag_seconds
+from stack.local.api import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+EXPERIMENT = REPO / "experiments" / "processor-pod-kill.yaml"
+CHAOS = Path(sys.executable).with_name("chaos")
+GAMEDAY = Path(sys.executable).with_name("gameday")
+
+
+WARM_LAG_SECONDS = 1.0
+"""The first consumer-group join delays the first events by seconds; experiments start once the pipeline is warm."""
+
+
+def wait_until_warm(control_url: str, timeout: float = 60.0) -> float:
+    config = {"local_control_url": control_url}
+    deadline = time.monotonic() + timeout
+    lag = None
+    while time.monotonic() < deadline:
+        try:
+            lag = end_to_end_lag_seconds(q=0.99, window_seconds=3, configuration=config)
+            if lag < WARM_LAG_SECONDS:
+                return lag
+        except NoData:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"the pipeline did not warm up in {timeout} s: last p99 lag {lag}")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with LocalStack(state_dir=tmp_path_factory.mktemp("e2e-stack")) as running:
+        wait_until_warm(running.endpoints["control"])
+        yield running
+
+
+def chaos_run(experiment: Path, run_dir: Path, control_url: str) -> tuple[subprocess.CompletedProcess, dict]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, GAMEDAY_CONTROL_URL=control_url, GAMEDAY_TIMELINE=str(run_dir / "timeline.jsonl"))
+    proc = subprocess.run(
+        [str(CHAOS), "--log-file", str(run_dir / "chaostoolkit.log"), "run", "--journal-path",
+         str(run_dir / "journal.json"), "--rollback-strategy", "always", str(experiment)],
+        cwd=run_dir, env=env, capture_output=True, text=True, timeout=240,
+    )
+    journal_path = run_dir / "journal.json"
+    assert journal_path.exists(), f"chaos run wrote no journal (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc, json.loads(journal_path.read_text())
+
+
+def hypothesis_output(journal: dict, phase: str, probe: str):
+    for run in journal["steady_states"][phase]["probes"]:
+        if run["activity"]["name"] == probe:
+            return run["output"]
+    raise AssertionError(f"probe {probe!r} not in the {phase} hypothesis")
+
+
+def test_pod_kill_recovers_within_budget_and_loses_nothing(stack, tmp_path):
+    proc, journal = chaos_run(EXPERIMENT, tmp_path / "run", stack.endpoints["control"])
+    assert journal["status"] == "completed", proc.stdout + proc.stderr
+    assert journal["deviated"] is False, json.dumps(journal["steady_states"]["after"], indent=1)[:3000]
+    assert proc.returncode == 0
+
+    recovery = hypothesis_output(journal, "after", "processor-recovered-within-failover-budget")
+    # A real crash: the supervisor's first restart waits 0.5 s and the consumer must rejoin its group.
+    assert 0.5 < recovery <= 30.0
+    assert hypothesis_output(journal, "before", "processor-recovered-within-failover-budget") == 0.0
+    delivery = hypothesis_output(journal, "after", "no-acknowledged-event-lost")
+    assert delivery["lost"] == 0 and delivery["lost_events"] == []
+    assert delivery["checked"] >= 20  # two producers at 20/s for the length of the run
+    assert 0.9 <= hypothesis_output(journal, "after", "restarts-within-daily-budget") < 3
+    lag = hypothesis_output(journal, "after", "end-to-end-lag-p99-within-slo-3")
+    assert 0 < lag <= 10
+
+    killed = journal["run"][0]["output"]["killed"]
+    assert len(killed) == 1 and killed[0]["signal"] == "SIGKILL"
+    assert killed[0]["name"] in ("processor-0", "processor-1")
+
+    verdict = subprocess.run([str(GAMEDAY), "verdict", str(tmp_path / "run" / "journal.json")],
+                             capture_output=True, text=True)
+    assert verdict.returncode == 0, verdict.stdout
+    assert "verdict: PASS (exit 0)" in verdict.stdout
+
+
+def test_a_recovery_budget_too_tight_to_meet_deviates(stack, tmp_path):
+    """Planted failure: the same experiment with a 10 ms budget must deviate, and the verdict must say so."""
+    experiment = yaml.safe_load(EXPERIMENT.read_text())
+    for probe in experiment["steady-state-hypothesis"]["probes"]:
+        if probe["name"] == "processor-recovered-within-failover-budget":
+            probe["tolerance"]["range"] = [0, 0.01]
+    planted = tmp_path / "too-tight.yaml"
+    planted.write_text(yaml.safe_dump(experiment, sort_keys=False))
+
+    proc, journal = chaos_run(planted, tmp_path / "run", stack.endpoints["control"])
+    assert journal["deviated"] is True
+    assert proc.returncode == 1
+    verdict = subprocess.run([str(GAMEDAY), "verdict", str(tmp_path / "run" / "journal.json")],
+                             capture_output=True, text=True)
+    assert verdict.returncode == 1
+    assert "DEVIATED" in verdict.stdout
+    assert "processor-recovered-within-failover-budget" in verdict.stdout
+
+
+def test_baseline_not_met_is_caught_although_chaos_run_exits_0(stack, tmp_path):
+    """Planted failure: /health must answer 299, which it never does. The baseline fails before the method, no
+    fault is injected, `chaos run` exits 0 — and the verdict must not."""
+    experiment = yaml.safe_load(EXPERIMENT.read_text())
+    for probe in experiment["steady-state-hypothesis"]["probes"]:
+        if probe["name"] == "processor-api-healthy":
+            probe["tolerance"] = 299
+    planted = tmp_path / "impossible-baseline.yaml"
+    planted.write_text(yaml.safe_dump(experiment, sort_keys=False))
+
+    proc, journal = chaos_run(planted, tmp_path / "run", stack.endpoints["control"])
+    assert proc.returncode == 0  # Chaos Toolkit's own exit code cannot be trusted here...
+    assert journal["run"] == []  # ...and the method never ran.
+    verdict = subprocess.run([str(GAMEDAY), "verdict", str(tmp_path / "run" / "journal.json")],
+                             capture_output=True, text=True)
+    assert verdict.returncode == 3, verdict.stdout
+    assert "BASELINE_NOT_MET" in verdict.stdout
+    assert "before: processor-api-healthy = 200, tolerance 299" in verdict.stdout
+
+
+def test_an_unreachable_stack_is_named(tmp_path):
+    proc, journal = chaos_run(EXPERIMENT, tmp_path / "run", "http://127.0.0.1:9")
+    assert journal["status"] == "failed"
+    verdict = subprocess.run([str(GAMEDAY), "verdict", str(tmp_path / "run" / "journal.json")],
+                             capture_output=True, text=True)
+    assert verdict.returncode == 5, verdict.stdout
+    assert "TARGET_UNREACHABLE" in verdict.stdout
+    assert "control API at http://127.0.0.1:9 did not answer" in verdict.stdout
