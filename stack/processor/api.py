@@ -1,0 +1,45 @@
+"""The processor's HTTP API: /health, /gpu/info and /metrics."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+from starlette_exporter import PrometheusMiddleware, handle_metrics
+
+from stack.events import valid_id
+from stack.processor import store
+
+
+def create_app(db: Database, kafka_ok: Callable[[], bool], mongo_ok: Callable[[], bool]) -> FastAPI:
+    """``kafka_ok`` and ``mongo_ok`` are cached checks; ``db`` is a handle with short timeouts."""
+    app = FastAPI(title="processor", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(PrometheusMiddleware, app_name="processor", group_paths=True)
+    app.add_route("/metrics", handle_metrics)
+
+    # Plain `def` endpoints: pymongo and librdkafka block, so they run in the thread pool, not the event loop.
+    @app.get("/health")
+    def health() -> JSONResponse:
+        kafka, mongo = kafka_ok(), mongo_ok()
+        status = "ok" if kafka and mongo else "down"
+        return JSONResponse({"status": status, "kafka": kafka, "mongo": mongo}, status_code=200 if status == "ok" else 503)
+
+    @app.get("/gpu/info")
+    def gpu_info(gpu_id: str | None = Query(default=None)) -> dict:
+        if gpu_id is not None and not valid_id(gpu_id):
+            raise HTTPException(
+                status_code=400, detail=f"invalid gpu_id {gpu_id[:80]!r}: must be 1-64 characters of [A-Za-z0-9_.:-]"
+            )
+        try:
+            if gpu_id is None:
+                return {"gpus": store.all_gpus(db)}
+            gpu = store.one_gpu(db, gpu_id)
+        except PyMongoError as exc:
+            raise HTTPException(status_code=503, detail=f"mongo unavailable: {type(exc).__name__}") from None
+        if gpu is None:
+            raise HTTPException(status_code=404, detail=f"gpu_id {gpu_id!r} not found")
+        return gpu
+
+    return app

@@ -1,0 +1,5 @@
+import sys
+
+from stack.producers.cli import main
+
+sys.exit(main())
