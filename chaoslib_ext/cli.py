@@ -81,10 +81,34 @@ def cmd_verdict(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
+def cmd_slo_check(args: argparse.Namespace) -> int:
+    from chaoslib_ext.errors import GamedayError
+    from probes.slo import sli_queries_have_data
+
+    configuration = {"target": args.target, "local_control_url": args.control_url}
+    try:
+        result = sli_queries_have_data(services=args.services, configuration=configuration)
+    except GamedayError as exc:
+        print(f"gameday: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return verdicts.Outcome.TARGET_UNREACHABLE.exit_code
+    print(f"{result['verdict']}: {result['checked']} selectors of {len(result['slos'])} SLOs "
+          f"({', '.join(result['slos'])})")
+    for miss in result["missing"]:
+        print(f"  no series for {miss['slo']}: {miss['query']}  -> its alerts can never fire")
+    return 0 if result["verdict"] == "PASS" else 1
+
+
+def slo_generate(rest: list[str]) -> int:
+    from chaoslib_ext.slo.__main__ import main as slo_main
+
+    return slo_main(["generate", *rest])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gameday",
-        description="Chaos and disaster-recovery verification: run the local stack, judge experiment journals.",
+        description="Chaos and disaster-recovery verification: run the local stack, judge experiment journals, "
+        "check SLOs.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="exit codes:\n" + EXIT_CODES_HELP + "\n\nexample:\n  gameday stack up && "
         "chaos run experiments/processor-pod-kill.yaml; gameday verdict journal.json; gameday stack down",
@@ -114,6 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--json", action="store_true", help="print the full status as JSON")
 
+    slo = sub.add_parser("slo", help="SLOs as code: generate the rules, check the SLIs against a running stack")
+    slo_sub = slo.add_subparsers(dest="slo_command", required=True)
+    check = slo_sub.add_parser(
+        "check", help="every served SLI must select real series (an alert on a missing label can never fire)",
+        description="Query Prometheus for every selector of every served SLO in deploy/monitoring/slos.yaml, "
+        "requiring each label its matchers name. Exit 0 when all have series, 1 when any is missing, "
+        f"{verdicts.Outcome.TARGET_UNREACHABLE.exit_code} when the stack cannot be reached.",
+    )
+    check.add_argument("--target", default=os.environ.get("GAMEDAY_TARGET", "local"))
+    check.add_argument("--control-url", default=os.environ.get("GAMEDAY_CONTROL_URL"),
+                       help="the local stack's control API (default: $GAMEDAY_CONTROL_URL or http://127.0.0.1:18000)")
+    check.add_argument("--services", nargs="+", default=None, metavar="SERVICE",
+                       help="services deployed in the stack (default: processor)")
+    check.set_defaults(func=cmd_slo_check)
+    # Listed for --help only: main() hands `slo generate ...` to chaoslib_ext.slo's own parser before parsing.
+    slo_sub.add_parser("generate", help="regenerate deploy/monitoring/rules from the spec (--check: exit 1 on drift)")
+
     verdict = sub.add_parser(
         "verdict", help="judge Chaos Toolkit journals; the exit code says what failed",
         description="Read journals written by `chaos run` and judge them ourselves: `chaos run` exits 0 when the "
@@ -126,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["slo", "generate"]:
+        return slo_generate(argv[2:])
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

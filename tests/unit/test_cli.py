@@ -43,3 +43,13 @@ def test_verdict_exit_code_follows_the_journal(tmp_path, capsys):
     assert "after: lost = 4, tolerance 0" in out
     assert "verdict: DEVIATED (exit 1)" in out
     assert main(["verdict", str(tmp_path / "missing.json")]) == 7
+
+
+def test_slo_generate_check_reports_the_committed_rules_in_sync(capsys):
+    assert main(["slo", "generate", "--check"]) == 0
+    assert "generated files match" in capsys.readouterr().out
+
+
+def test_slo_check_names_an_unreachable_stack(capsys):
+    assert main(["slo", "check", "--control-url", "http://127.0.0.1:9"]) == 5
+    assert "control API at http://127.0.0.1:9 did not answer" in capsys.readouterr().err

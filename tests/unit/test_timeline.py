@@ -29,3 +29,10 @@ def test_recovery_before_the_method_is_zero_and_after_a_missing_fault_is_no_data
     after_method_control(None, configuration=config)
     with pytest.raises(NoData, match="no fault.kill was recorded in this run"):
         processor_recovery_seconds(configuration=config)
+
+
+def test_restarts_during_a_run_needs_the_run_marker(config):
+    from probes.restarts import processor_restarts_during_run
+
+    with pytest.raises(NoData, match="no run.started in the timeline"):
+        processor_restarts_during_run(configuration=config)
