@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from chaoslib_ext.gameday import verdict as verdicts
@@ -104,6 +105,117 @@ def slo_generate(rest: list[str]) -> int:
     return slo_main(["generate", *rest])
 
 
+DEFAULT_SUITE = "experiments/suites/gate.yaml"
+DEFAULT_RUNS_DIR = ".gameday/runs"
+
+
+def _parse_vars(pairs: list[str]) -> dict[str, str]:
+    variables = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"gameday: --var expects key=value, got {pair!r}")
+        variables[key] = value
+    return variables
+
+
+def _progress_printer(quiet: bool):
+    if quiet:
+        return None
+    started = time.monotonic()
+
+    def show(message: str) -> None:
+        print(f"[{time.monotonic() - started:7.1f}s] {message}", flush=True)
+
+    return show
+
+
+def _run_root(args: argparse.Namespace, label: str) -> Path:
+    if args.run_dir:
+        return Path(args.run_dir).resolve()
+    return (Path(DEFAULT_RUNS_DIR) / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}").resolve()
+
+
+def _report_runs(runs, run_root: Path) -> int:
+    from chaoslib_ext.gameday.verdict import overall
+
+    print(f"\n{'outcome':<19}{'seconds':>8}  experiment")
+    for run in runs:
+        print(f"{run.verdict.outcome.name:<19}{run.seconds:>8.1f}  {run.experiment.name}")
+        for reason in run.verdict.reasons:
+            print(f"{'':<29}{reason}")
+    outcome = overall([r.verdict for r in runs])
+    if runs and any(r.interrupted for r in runs):
+        outcome = verdicts.Outcome.INTERRUPTED
+    print(f"\nverdict: {outcome.name} (exit {outcome.exit_code}); journals in {run_root}")
+    return outcome.exit_code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from chaoslib_ext.gameday.runner import run_experiments
+
+    variables = {"target": args.target, **_parse_vars(args.var)}
+    missing = [e for e in args.experiments if not Path(e).is_file()]
+    if missing:
+        print(f"gameday: no such experiment file: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    run_root = _run_root(args, "run")
+    runs = run_experiments([(Path(e).resolve(), variables) for e in args.experiments], run_root,
+                           _progress_printer(args.quiet))
+    return _report_runs(runs, run_root)
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from chaoslib_ext.errors import GamedayError
+    from chaoslib_ext.gameday.runner import run_experiments
+    from chaoslib_ext.gameday.suite import SuiteError, load_suite
+
+    try:
+        suite = load_suite(Path(args.suite))
+    except SuiteError as exc:
+        print(f"gameday: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    cli_vars = {"target": args.target, **_parse_vars(args.var)}
+    show = _progress_printer(args.quiet)
+    if suite.slo_check and not args.no_slo_check:
+        from probes.slo import sli_queries_have_data
+
+        configuration = dict(cli_vars)
+        deadline = time.monotonic() + args.slo_check_timeout
+        try:
+            # A stack that just started has not scraped, or processed, anything yet: give its series time to
+            # appear. A label that does not exist never appears, and fails once the wait is over.
+            while True:
+                check = sli_queries_have_data(configuration=configuration)
+                if check["verdict"] == "PASS" or time.monotonic() >= deadline:
+                    break
+                time.sleep(1)
+        except GamedayError as exc:
+            print(f"gameday: the SLI check could not reach the target: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return verdicts.Outcome.TARGET_UNREACHABLE.exit_code
+        if check["verdict"] != "PASS":
+            print(f"gameday: SLI check {check['verdict']}: alerts on these selectors can never fire:", file=sys.stderr)
+            for miss in check["missing"]:
+                print(f"  {miss['slo']}: {miss['query']}", file=sys.stderr)
+            return verdicts.Outcome.TARGET_UNREACHABLE.exit_code
+        if show:
+            show(f"SLI check PASS: {check['checked']} selectors of {len(check['slos'])} SLOs have series")
+    run_root = _run_root(args, suite.name)
+    if show:
+        show(f"suite {suite.name}: {len(suite.experiments)} experiment(s), journals in {run_root}")
+    runs = run_experiments([(e.path, {**e.vars, **cli_vars}) for e in suite.experiments], run_root, show)
+    return _report_runs(runs, run_root)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", choices=["local", "kubernetes"], default=os.environ.get("GAMEDAY_TARGET", "local"),
+                   help="where the experiments run (default: $GAMEDAY_TARGET or local)")
+    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an experiment configuration value; repeatable")
+    p.add_argument("--run-dir", help=f"where journals go (default: {DEFAULT_RUNS_DIR}/<time>-<name>)")
+    p.add_argument("--quiet", action="store_true", help="print only the verdict table")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gameday",
@@ -137,6 +249,30 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a clean stop")
         else:
             p.add_argument("--json", action="store_true", help="print the full status as JSON")
+
+    run = sub.add_parser(
+        "run", help="run experiments with `chaos run`, rollbacks always, and judge each journal",
+        description="Run experiment files through Chaos Toolkit's own CLI with --rollback-strategy always, one "
+        "journal per experiment, and judge the journals ourselves. Ctrl-C or SIGTERM interrupts the current "
+        "experiment; its rollbacks still run, and the rest are skipped.",
+        epilog="exit codes:\n" + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("experiments", nargs="+", metavar="EXPERIMENT")
+    _add_run_options(run)
+    run.set_defaults(func=cmd_run)
+
+    gate = sub.add_parser(
+        "gate", help="the CI resilience gate: run a suite and exit with a code that says what failed",
+        description="Check that every served SLI has series (an alert that cannot fire fails the gate), run the "
+        "suite's experiments like `gameday run`, print a verdict table, and exit with the most severe outcome.",
+        epilog="exit codes:\n" + EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    gate.add_argument("suite", nargs="?", default=DEFAULT_SUITE, help="suite file (default: %(default)s)")
+    gate.add_argument("--no-slo-check", action="store_true", help="skip the live SLI check")
+    gate.add_argument("--slo-check-timeout", type=float, default=60.0,
+                      help="seconds to wait for every SLI's series to appear on a fresh stack (default: %(default)s)")
+    _add_run_options(gate)
+    gate.set_defaults(func=cmd_gate)
 
     slo = sub.add_parser("slo", help="SLOs as code: generate the rules, check the SLIs against a running stack")
     slo_sub = slo.add_subparsers(dest="slo_command", required=True)
