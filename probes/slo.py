@@ -60,6 +60,14 @@ def _value(target: Target, query: str) -> float | None:
     return None if math.isnan(value) else value
 
 
+def _query_value(query: str, configuration: Configuration, secrets: Secrets) -> float | None:
+    target = from_configuration(configuration, secrets)
+    try:
+        return _value(target, query)
+    finally:
+        target.close()
+
+
 def _result(slo: str, query: str, window: str, value: float | None, objective: str, verdict: SliVerdict) -> dict:
     return {
         "slo": slo, "window": window, "value": None if value is None else round(value, 6),
@@ -73,11 +81,7 @@ def availability_ratio(window: str = "5m", configuration: Configuration = None, 
     slo = _catalog(configuration).slo("processor-availability")
     assert isinstance(slo.sli, EventsSLI) and slo.objective is not None
     query = f"1 - (\n{slo.sli.error_ratio_query(duration)}\n)"
-    target = from_configuration(configuration, secrets)
-    try:
-        value = _value(target, query)
-    finally:
-        target.close()
+    value = _query_value(query, configuration, secrets)
     objective = float(slo.objective) / 100
     return _result(slo.name, query, window, value, f">= {objective}", at_least(value, objective))
 
@@ -90,11 +94,7 @@ def latency_p95_seconds(window: str = "5m", configuration: Configuration = None,
     goal = slo.sli.target(Decimal("0.95"))
     assert goal is not None
     query = slo.sli.quantile_query(goal.quantile, duration)
-    target = from_configuration(configuration, secrets)
-    try:
-        value = _value(target, query)
-    finally:
-        target.close()
+    value = _query_value(query, configuration, secrets)
     limit = float(goal.max_seconds)
     return _result(slo.name, query, window, value, f"<= {limit}", at_most(value, limit))
 
@@ -108,11 +108,7 @@ def processed_to_produced_ratio(
     slo = _catalog(configuration).slo("pipeline-throughput")
     assert slo.objective is not None
     query = SEED_PROCESSED_PRODUCED.format(window=window)
-    target = from_configuration(configuration, secrets)
-    try:
-        value = _value(target, query)
-    finally:
-        target.close()
+    value = _query_value(query, configuration, secrets)
     objective = float(slo.objective) / 100
     return _result(slo.name, query, window, value, f">= {objective}", at_least(value, objective))
 
@@ -133,11 +129,7 @@ def error_budget_remaining(
     if not isinstance(chosen.sli, EventsSLI) or chosen.error_budget is None:
         raise InvalidArgument(f"SLO {slo!r} is not an events SLO with an objective; it has no error budget to spend")
     query = chosen.sli.error_ratio_query(duration)
-    target = from_configuration(configuration, secrets)
-    try:
-        error_ratio = _value(target, query)
-    finally:
-        target.close()
+    error_ratio = _query_value(query, configuration, secrets)
     budget = float(chosen.error_budget)
     if error_ratio is None:
         return {"slo": slo, "window": window, "error_budget": budget, "error_ratio": None, "remaining_pct": None,
