@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from stack.local.layout import LOOPBACK, PROCESSOR_REPLICAS, RULES_GLOB, StackLayout
+from stack.local.layout import DRILL_RULES_GLOB, LOOPBACK, PROCESSOR_REPLICAS, RULES_GLOB, StackLayout
 
 NAMESPACE = "app"
 """The namespace label the Kubernetes target's series carry, so the same PromQL works on both targets."""
@@ -19,7 +19,11 @@ INTERVAL = "1s"
 default 1m would hide everything; 1s costs little with a handful of targets."""
 
 
-def prometheus_config(layout: StackLayout, rules_glob: Path = RULES_GLOB) -> dict:
+def prometheus_config(
+    layout: StackLayout, rules_glob: Path = RULES_GLOB, drill_rules_glob: Path | None = DRILL_RULES_GLOB
+) -> dict:
+    """Production rules and, unless ``drill_rules_glob`` is None, the drill copy: safe together, because the
+    drill copy records under ``slo_drill:`` and its alerts carry ``profile="drill"`` (docs/slos.md)."""
     processor_targets = [
         {
             "targets": [f"{LOOPBACK}:{layout.processor_port(i)}"],
@@ -29,7 +33,7 @@ def prometheus_config(layout: StackLayout, rules_glob: Path = RULES_GLOB) -> dic
     ]
     return {
         "global": {"scrape_interval": INTERVAL, "evaluation_interval": INTERVAL, "scrape_timeout": INTERVAL},
-        "rule_files": [str(rules_glob)],
+        "rule_files": [str(rules_glob)] + ([str(drill_rules_glob)] if drill_rules_glob is not None else []),
         "alerting": {
             "alertmanagers": [{"static_configs": [{"targets": [f"{LOOPBACK}:{layout.alertmanager_port}"]}]}]
         },
@@ -39,6 +43,12 @@ def prometheus_config(layout: StackLayout, rules_glob: Path = RULES_GLOB) -> dic
                 "job_name": "producers",
                 "static_configs": [
                     {"targets": [f"{LOOPBACK}:{layout.producers_port}"], "labels": {"namespace": NAMESPACE}}
+                ],
+            },
+            {
+                "job_name": "loadgen",
+                "static_configs": [
+                    {"targets": [f"{LOOPBACK}:{layout.loadgen_port}"], "labels": {"namespace": NAMESPACE}}
                 ],
             },
             {

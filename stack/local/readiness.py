@@ -11,6 +11,11 @@ import httpx
 
 from stack.local.layout import LOOPBACK
 
+INJECTED_HEADER = "X-Gameday-Injected"
+"""An error carrying ``X-Gameday-Injected: 1`` is a drill's synthetic fault (stack.processor.faults): the process
+answered, so it is alive and ready. Counting it as down would drop the replica from the service and change the
+error ratio the drill injected."""
+
 CHECK_TIMEOUT = 1.0
 """Seconds one check may take. A component slower than this on loopback is not ready to serve anyone."""
 
@@ -18,7 +23,7 @@ CHECK_TIMEOUT = 1.0
 @dataclass(frozen=True)
 class ReadyCheck:
     """How to tell that an instance is ready. ``kind`` is 'tcp' (port accepts), 'mongo' (port accepts and a
-    ``ping`` command answers ok) or 'http' (GET ``path`` answers 200)."""
+    ``ping`` command answers ok) or 'http' (GET ``path`` answers 200, or an injected error)."""
 
     kind: Literal["tcp", "mongo", "http"]
     port: int
@@ -40,7 +45,7 @@ async def check(ready: ReadyCheck, http: httpx.AsyncClient) -> bool:
             if ready.kind == "mongo":
                 return await mongo_pings(ready.port)
             response = await http.get(f"http://{LOOPBACK}:{ready.port}{ready.path}")
-            return response.status_code == 200
+            return response.status_code == 200 or response.headers.get(INJECTED_HEADER) == "1"
     except (OSError, TimeoutError, httpx.HTTPError, ValueError, bson.errors.BSONError):
         return False
 

@@ -1,4 +1,4 @@
-"""The processor's HTTP API: /health, /gpu/info and /metrics."""
+"""The processor's HTTP API: /health, /gpu/info and /metrics, plus the drills' fault hook (stack.processor.faults)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -12,6 +12,7 @@ from starlette_exporter import PrometheusMiddleware, handle_metrics
 from stack.events import valid_id
 from stack.processor import metrics as _app_metrics  # noqa: F401 - /metrics must always carry the app's own series
 from stack.processor import store
+from stack.processor.faults import FAULT_PATH, DeterministicInjector, FaultMiddleware
 
 
 REQUEST_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -19,11 +20,23 @@ REQUEST_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 
 exact bucket, the share of requests within 200 ms is a plain ratio of two series."""
 
 
-def create_app(db: Database, kafka_ok: Callable[[], bool], mongo_ok: Callable[[], bool]) -> FastAPI:
-    """``kafka_ok`` and ``mongo_ok`` are cached checks; ``db`` is a handle with short timeouts."""
+def create_app(
+    db: Database,
+    kafka_ok: Callable[[], bool],
+    mongo_ok: Callable[[], bool],
+    fault_token: str | None = None,
+    injector: DeterministicInjector | None = None,
+) -> FastAPI:
+    """``kafka_ok`` and ``mongo_ok`` are cached checks; ``db`` is a handle with short timeouts. ``fault_token``
+    enables the fault hook (None: disabled, every hook request is 403)."""
     app = FastAPI(title="processor", docs_url=None, redoc_url=None, openapi_url=None)
+    # Added first, so it runs inside starlette_exporter: injected errors are counted like real ones.
     app.add_middleware(
-        PrometheusMiddleware, app_name="processor", group_paths=True, buckets=REQUEST_LATENCY_BUCKETS
+        FaultMiddleware, injector=injector or DeterministicInjector(), token=fault_token, router=app.router
+    )
+    app.add_middleware(
+        PrometheusMiddleware, app_name="processor", group_paths=True, buckets=REQUEST_LATENCY_BUCKETS,
+        skip_paths=[FAULT_PATH],  # the hook is the stack's control plane, not user traffic: never in the SLI
     )
     app.add_route("/metrics", handle_metrics)
 

@@ -13,6 +13,7 @@ from confluent_kafka import Producer
 
 from stack.processor import store
 from stack.processor.api import create_app
+from stack.processor.faults import TOKEN_ENV
 from stack.processor.loop import ConsumeLoop
 from stack.processor.runtime import CachedCheck, kafka_reachable, serve
 from stack.processor.settings import SOURCE_TOPICS, ProcessorSettings
@@ -89,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
     kafka_ok = CachedCheck(lambda: kafka_reachable(producer, SOURCE_TOPICS[0], timeout=settings.health_timeout_s))
     mongo_ok = CachedCheck(lambda: bool(reader.admin.command("ping").get("ok")))
-    app = create_app(reader[settings.database], kafka_ok=kafka_ok, mongo_ok=mongo_ok)
+    # The fault hook's secret comes only from the environment (never argv, never logged); without it the hook is off.
+    fault_token = os.environ.pop(TOKEN_ENV, None) or None
+    app = create_app(reader[settings.database], kafka_ok=kafka_ok, mongo_ok=mongo_ok, fault_token=fault_token)
 
     thread.start()
     try:
