@@ -58,3 +58,41 @@ def recovery_seconds(
         return None
     recovered_at = max([replica_ready_at, *[t for t in partition_resumed_at.values() if t is not None]])
     return max(0.0, recovered_at - fault_at)
+
+
+def partition_resumed_at(writes: Iterable[float], fault_at: float, gap_seconds: float) -> tuple[float, float] | None:
+    """When one partition was being processed again after a fault, from its write times (``written_at``).
+
+    The partition *stalled* when, starting from its last write at or before the fault, a gap longer than
+    ``gap_seconds`` begins within ``gap_seconds`` of the fault; it *resumed* at the first write after that gap.
+    (A graceful stop may still write its in-flight batch just after the fault; the gap after it is the stall.)
+    Without such a gap the partition never stopped: it resumed at its first write after the fault.
+
+    Returns ``(resumed_at, stall_seconds)`` (stall 0.0 when there was none), or None while undecided: no write
+    after the fault yet, or a gap still open."""
+    ordered = sorted(writes)
+    before = [w for w in ordered if w <= fault_at]
+    after = [w for w in ordered if w > fault_at]
+    previous = before[-1] if before else fault_at
+    for write in after:
+        if write - previous > gap_seconds and previous <= fault_at + gap_seconds:
+            return write, write - previous
+        if write > fault_at + gap_seconds:
+            return after[0], 0.0
+        previous = write
+    return None
+
+
+def failover_seconds(fault_at: float, resumed: Mapping[str, tuple[float, float] | None]) -> float | None:
+    """Seconds from the fault until every partition was being processed again; None while any is undecided."""
+    if not resumed or any(r is None for r in resumed.values()):
+        return None
+    return max(0.0, max(r[0] for r in resumed.values() if r is not None) - fault_at)
+
+
+def share_within(lags: Iterable[float], budget: float) -> float | None:
+    """The share (0..1) of lags at or under ``budget`` seconds; None for no lags."""
+    values = list(lags)
+    if not values:
+        return None
+    return sum(1 for v in values if v <= budget) / len(values)

@@ -15,9 +15,12 @@ from chaoslib_ext import timeline
 from chaoslib_ext.errors import InvalidArgument, NoData
 from chaoslib_ext.targets import from_configuration
 from probes._clients import mongo
-from probes.measure import ProducerAcks, missing_events, quantile
+from probes.measure import ProducerAcks, missing_events, quantile, share_within
 
-__all__ = ["events_lost", "events_duplicated", "delivery_report", "end_to_end_lag_seconds"]
+__all__ = [
+    "events_lost", "events_duplicated", "delivery_report", "end_to_end_lag_seconds", "share_processed_within",
+    "gpu_latest_consistent",
+]
 
 LISTED_LOST_EVENTS = 50
 """How many lost events the report names; the count is always exact."""
@@ -185,3 +188,75 @@ def end_to_end_lag_seconds(
     finally:
         client.close()
         target.close()
+
+
+def share_processed_within(
+    budget_seconds: float = 10.0,
+    since: float | str | None = "run-start",
+    window_seconds: float | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """SLO-3 from the stored timestamps: the share of events processed (``written_at - produced_at``) within
+    ``budget_seconds``, over events produced from ``since`` (see ``delivery_report``) or, with
+    ``window_seconds``, over those written in the last ``window_seconds``.
+
+    Returns ``{"share", "events", "within", "budget_seconds"}``; judge ``share`` (target 0.99) with a range
+    tolerance. Raises NoData when no event falls in the window."""
+    if isinstance(budget_seconds, bool) or not isinstance(budget_seconds, (int, float)) or budget_seconds <= 0:
+        raise InvalidArgument(f"budget_seconds must be a positive number, got {budget_seconds!r}")
+    if window_seconds is not None and (not isinstance(window_seconds, (int, float)) or window_seconds <= 0):
+        raise InvalidArgument(f"window_seconds must be a positive number of seconds, got {window_seconds!r}")
+    if window_seconds is not None:
+        query = {"written_at": {"$gte": time.time() - window_seconds}}
+    else:
+        since_at = _since_time(since, configuration)
+        query = {} if since_at is None else {"produced_at": {"$gte": since_at}}
+    target = from_configuration(configuration, secrets)
+    client, db = mongo(target)
+    try:
+        lags = [d["written_at"] - d["produced_at"]
+                for d in db["events"].find(query, projection={"written_at": 1, "produced_at": 1, "_id": 0})]
+    finally:
+        client.close()
+        target.close()
+    share = share_within(lags, float(budget_seconds))
+    if share is None:
+        raise NoData(f"no event in the window ({query}) to judge SLO-3 on")
+    return {"share": round(share, 4), "events": len(lags), "within": sum(1 for v in lags if v <= budget_seconds),
+            "budget_seconds": float(budget_seconds)}
+
+
+def gpu_latest_consistent(configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """Whether the stored aggregate ``gpu_latest`` equals what the stored events recompute: per GPU, the
+    event with the newest ``produced_at``. Duplicate deliveries must not change it.
+
+    Returns ``{"consistent": bool, "gpus", "mismatches": [{"gpu_id", "stored", "recomputed"}]}``; NoData
+    when there is no GPU to compare."""
+    target = from_configuration(configuration, secrets)
+    client, db = mongo(target)
+    try:
+        newest = {
+            row["_id"]: row["produced_at"]
+            for row in db["events"].aggregate([
+                {"$match": {"kind": "gpu"}},
+                {"$group": {"_id": "$gpu_id", "produced_at": {"$max": "$produced_at"}}},
+            ])
+        }
+        # Read after the events, so under load the aggregate may only be newer than this recomputation, never
+        # older; a newer one must itself be a stored event.
+        stored = {d["_id"]: d for d in db["gpu_latest"].find(projection={"produced_at": 1, "producer_id": 1, "seq": 1})}
+        mismatches = []
+        for gpu, produced in sorted(newest.items()):
+            doc = stored.get(gpu) or {}
+            ok = doc.get("produced_at") is not None and doc["produced_at"] >= produced and db["events"].count_documents(
+                {"gpu_id": gpu, "producer_id": doc.get("producer_id"), "seq": doc.get("seq"),
+                 "produced_at": doc["produced_at"]}, limit=1) == 1
+            if not ok:
+                mismatches.append({"gpu_id": gpu, "stored": doc.get("produced_at"), "recomputed": produced})
+    finally:
+        client.close()
+        target.close()
+    if not newest:
+        raise NoData("no GPU event is stored: nothing to recompute gpu_latest from")
+    return {"consistent": not mismatches, "gpus": len(newest), "mismatches": mismatches[:20]}

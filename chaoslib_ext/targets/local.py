@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
-from chaoslib_ext.targets.base import ALLOWED_SIGNALS, Instance, Killed, Target
+from chaoslib_ext.targets.base import ALLOWED_SIGNALS, Healed, HttpErrorFault, Instance, Killed, Target
 
 DEFAULT_CONTROL_URL = "http://127.0.0.1:18000"
 """Where ``gameday stack up`` puts the control API when no base port is given (base port 18000)."""
@@ -98,6 +98,29 @@ class LocalTarget(Target):
         except httpx.HTTPError as exc:
             raise TargetUnreachable(f"producers at {url} did not answer: {exc}") from exc
         return list(response.json()["producers"])
+
+    def inject_http_errors(self, ratio: float, status: int, ttl_seconds: float) -> HttpErrorFault:
+        body = self._json("PUT", "/faults/http-errors", json={"ratio": ratio, "status": status, "ttl_seconds": ttl_seconds})
+        return HttpErrorFault(
+            ratio=float(body["ratio"]), status=int(body["status"]), ttl_seconds=float(body["ttl_seconds"]),
+            applied_at=float(body["applied_at"]), expires_at=float(body["expires_at"]),
+            applied_to=tuple(body.get("applied_to", ())), pending=tuple(body.get("pending", ())),
+        )
+
+    def heal_http_errors(self) -> Healed:
+        body = self._json("DELETE", "/faults/http-errors")
+        return Healed(healed_at=float(body["healed_at"]), was_active=bool(body["was_active"]),
+                      healed=tuple(body.get("healed", ())))
+
+    def active_faults(self) -> list[dict]:
+        return list(self._json("GET", "/faults")["faults"])
+
+    def partition(self, between: list[str], mode: str = "hold", ttl_seconds: float = 30.0, **params: float) -> dict:
+        return self._json("PUT", "/faults/kafka-partition",
+                          json={"between": list(between), "mode": mode, "ttl_seconds": ttl_seconds, **params})
+
+    def heal_partition(self) -> dict:
+        return self._json("DELETE", "/faults/kafka-partition")
 
     def close(self) -> None:
         self._http.close()

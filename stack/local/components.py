@@ -5,6 +5,8 @@ docs/local-stack-contract.md without starting anything.
 """
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import sys
 from dataclasses import dataclass
@@ -13,6 +15,8 @@ from pathlib import Path
 from stack.local.layout import LOOPBACK, PROCESSOR_REPLICAS, StackLayout
 from stack.local.readiness import ReadyCheck
 
+PROCESSOR_ARGS_ENV = "STACK_PROCESSOR_ARGS"
+"""Extra processor flags for every replica, shell-quoted, read by the runner when it builds the specs."""
 APT_HINT = "install it with `apt-get install prometheus prometheus-alertmanager`"
 
 
@@ -73,8 +77,14 @@ class ComponentSpec:
     url: str
 
 
+DEFAULT_API_RATE = 20.0
+"""Requests per second of the load generator (CUJ-1 users): enough that a 5 s drill window holds ~100 requests,
+so a 4 % fault is 4 requests in 100 and never looks like 7.2 %."""
+
+
 def build_specs(
-    layout: StackLayout, binaries: Binaries, rate: float, python: str = sys.executable
+    layout: StackLayout, binaries: Binaries, rate: float, python: str = sys.executable,
+    api_rate: float = DEFAULT_API_RATE,
 ) -> list[ComponentSpec]:
     d = layout.state_dir
     specs = [
@@ -162,6 +172,8 @@ def build_specs(
                     "--host", LOOPBACK, "--port", str(port),
                     "--bootstrap", layout.kafka_bootstrap,
                     "--mongo-uri", layout.mongo_uri,
+                    # Experiments compare consumer settings: e.g. STACK_PROCESSOR_ARGS="--session-timeout-ms 45000".
+                    *shlex.split(os.environ.get(PROCESSOR_ARGS_ENV, "")),
                 ),
                 ready=ReadyCheck("http", port, "/health"),
                 ready_timeout=30,
@@ -169,4 +181,20 @@ def build_specs(
                 url=f"http://{LOOPBACK}:{port}",
             )
         )
+    specs.append(
+        ComponentSpec(
+            name="loadgen",
+            component="loadgen",
+            argv=(
+                python, "-m", "stack.loadgen",
+                "--host", LOOPBACK, "--port", str(layout.loadgen_port),
+                "--target", f"http://{LOOPBACK}:{layout.processor_api_port}",
+                "--rate", f"{api_rate:g}",
+            ),
+            ready=ReadyCheck("http", layout.loadgen_port, "/health"),
+            ready_timeout=30,
+            stage=2,  # after the processors: its first requests should find the service listening
+            url=f"http://{LOOPBACK}:{layout.loadgen_port}",
+        )
+    )
     return specs

@@ -14,6 +14,8 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from stack.local.faults import FaultBook, FaultRequestError
+from stack.local.partition_api import partition_listing, partition_router
 from stack.local.supervisor import Instance
 
 ALLOWED_SIGNALS = ("SIGKILL", "SIGTERM", "SIGINT", "SIGSTOP", "SIGCONT")
@@ -28,6 +30,7 @@ class Stack(Protocol):
 
     instances: dict[str, Instance]
     notifications: deque
+    faults: FaultBook
 
     def status(self) -> dict: ...
     def endpoints(self) -> dict[str, str]: ...
@@ -105,6 +108,27 @@ def create_app(stack: Stack, namespace: str = "app") -> FastAPI:
             raise HTTPException(409, f"instance {name!r} has no running process (state {instance.state!r})")
         return {"name": name, "pid": pid, "signal": signal_name, "killed_at": killed_at}
 
+    @app.get("/faults")
+    async def faults() -> dict:
+        listing = stack.faults.listing()
+        return {**listing, "faults": [*listing["faults"], *partition_listing(stack.proxy)]}
+
+    @app.put("/faults/http-errors")
+    async def inject_http_errors(request: Request) -> dict:
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            raise HTTPException(400, f"body: not JSON: {raw[:100]!r}") from None
+        try:
+            return await stack.faults.inject_http_errors(body)
+        except FaultRequestError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    @app.delete("/faults/http-errors")
+    async def heal_http_errors() -> dict:
+        return await stack.faults.heal_http_errors()
+
     @app.post("/alerts/webhook")
     async def alerts_webhook(payload: dict[str, Any] = Body(...)) -> dict:
         stack.notifications.append(
@@ -132,6 +156,7 @@ def create_app(stack: Stack, namespace: str = "app") -> FastAPI:
         stack.request_shutdown()
         return {"stopping": True}
 
+    app.include_router(partition_router(lambda: stack.proxy))
     return app
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 LOOPBACK = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_GLOB = REPO_ROOT / "deploy" / "monitoring" / "rules" / "*.yml"
+DRILL_RULES_GLOB = REPO_ROOT / "deploy" / "monitoring" / "rules" / "drill" / "*.yml"
+"""The time-scaled copy (docs/slos.md): records under ``slo_drill:``, alerts carry ``profile="drill"``."""
 PROCESSOR_REPLICAS = 2
 RUNNER_MODULE = "stack.local.runner"
 """Run with ``python -m``; also how a runner's pid is recognised in /proc/<pid>/cmdline."""
@@ -76,6 +78,10 @@ class StackLayout:
     def processor_port(self, index: int) -> int:
         return self.base_port + 10 + index
 
+    @property
+    def loadgen_port(self) -> int:
+        return self.base_port + 20
+
     # Addresses.
     @property
     def control_url(self) -> str:
@@ -96,6 +102,7 @@ class StackLayout:
             "prometheus": f"http://{LOOPBACK}:{self.prometheus_port}",
             "alertmanager": f"http://{LOOPBACK}:{self.alertmanager_port}",
             "producers": f"http://{LOOPBACK}:{self.producers_port}",
+            "loadgen": f"http://{LOOPBACK}:{self.loadgen_port}",
             "kafka_bootstrap": self.kafka_bootstrap,
             "mongo_uri": self.mongo_uri,
         }

@@ -1,16 +1,31 @@
 """The Kafka fault proxy: every Kafka client connects here (the broker advertises this address), and it
-passes the bytes through to the broker. Partition faults will be modes of this proxy; today the only mode
-is "pass"."""
+passes the bytes through to the broker ("pass"), or applies a partition fault (``stack.local.partition``:
+hold, drop, reset, latency, bandwidth) to the connections of the services it names. Each connection is
+attributed to a service by the ``client.id`` of its first Kafka request. A fault heals by itself when its TTL
+expires, whatever happens to whoever set it."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import socket
+import struct
+import time
 from collections.abc import Callable
+from dataclasses import replace
+
+from stack.local.partition import (
+    MAX_FIRST_REQUEST_BYTES,
+    OTHER,
+    PartitionFault,
+    chunk_delay,
+    parse_request_header,
+    service_of,
+)
 
 log = logging.getLogger(__name__)
 
-MODES = ("pass",)
+MODES = ("pass", "partition")
 _CHUNK = 64 * 1024
 
 
@@ -28,6 +43,15 @@ class KafkaProxy:
         otherwise auto-create the topics with the broker's default partition count."""
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task] = set()
+        self.clock: Callable[[], float] = time.time
+        self.partition: PartitionFault | None = None
+        self.last_heal: dict | None = None
+        """The newest heal: ``{"healed_at", "reason": "deleted"|"expired", "fault": {...}}``."""
+        self._changed = asyncio.Event()
+        self._expiry: asyncio.TimerHandle | None = None
+        self._next_fault_id = 0
+        self._sockets: dict[asyncio.Task, tuple[str, list[asyncio.StreamWriter]]] = {}
+        """Per connection task: its service and its two writers, so a reset can reach live connections."""
 
     @property
     def running(self) -> bool:
@@ -37,10 +61,76 @@ class KafkaProxy:
     def connection_count(self) -> int:
         return len(self._connections)
 
+    def active_partition(self) -> PartitionFault | None:
+        fault = self.partition
+        if fault is not None and not fault.active(self.clock()):
+            self._heal("expired")
+            return None
+        return fault
+
+    def set_partition(self, fault: PartitionFault) -> PartitionFault:
+        """Apply ``fault`` (replacing any other) and arm its expiry. Must run in the proxy's loop."""
+        self._next_fault_id += 1
+        fault = replace(fault, fault_id=self._next_fault_id)
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self.partition = fault
+        self.mode = "partition"
+        self._expiry = asyncio.get_running_loop().call_later(
+            max(0.0, fault.remaining(self.clock())), self._expire, fault.fault_id
+        )
+        self._notify()
+        if fault.mode == "reset":
+            for task, (service, writers) in list(self._sockets.items()):
+                if service in fault.between:
+                    for writer in writers:
+                        _reset(writer)
+        log.info("kafka partition: %s for %s, %g s", fault.mode, ", ".join(sorted(fault.between)), fault.ttl_seconds)
+        return fault
+
+    def heal_partition(self) -> dict:
+        """Remove the partition now. Returns ``{"was_active", "healed_at"}``."""
+        was_active = self.active_partition() is not None
+        healed_at = self._heal("deleted") if was_active else self.clock()
+        return {"was_active": was_active, "healed_at": healed_at}
+
+    def _expire(self, fault_id: int) -> None:
+        if self.partition is not None and self.partition.fault_id == fault_id:
+            self._heal("expired")
+
+    def _heal(self, reason: str) -> float:
+        fault, healed_at = self.partition, self.clock()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        self.partition = None
+        self.mode = "pass"
+        if fault is not None:
+            self.last_heal = {"healed_at": healed_at, "reason": reason, "fault": fault.describe(healed_at)}
+            log.info("kafka partition healed (%s)", reason)
+        self._notify()
+        return healed_at
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _held(self, service: str) -> None:
+        """Wait while a hold partition applies to ``service``; returns at the heal or the expiry."""
+        while True:
+            fault = self.active_partition()
+            if fault is None or fault.mode != "hold" or service not in fault.between:
+                return
+            changed = self._changed
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=max(0.001, fault.remaining(self.clock())))
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, *self.listen)
 
     async def stop(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         if self._server is not None:
             self._server.close()
         for task in list(self._connections):
@@ -62,18 +152,82 @@ class KafkaProxy:
         if self.admit is not None and not self.admit(client_writer.get_extra_info("peername")):
             client_writer.close()
             return
+        task = asyncio.current_task()
         try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        except OSError as exc:
-            # The broker is down or restarting: the client sees its connection close and retries.
-            log.debug("proxy: broker at %s:%s unreachable: %s", *self.target, exc)
+            first, service = await _first_request(client_reader)
+        except (OSError, asyncio.IncompleteReadError):
             client_writer.close()
             return
+        self._sockets[task] = (service, [client_writer])
         try:
-            await pipe_both_ways(client_reader, client_writer, upstream_reader, upstream_writer)
+            fault = self.active_partition()
+            if fault is not None and fault.mode == "reset" and fault.applies_to(service, self.clock()):
+                _reset(client_writer)  # a refused connection: the client sees a reset after its first request
+                return
+            try:
+                upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+            except OSError as exc:
+                # The broker is down or restarting: the client sees its connection close and retries.
+                log.debug("proxy: broker at %s:%s unreachable: %s", *self.target, exc)
+                client_writer.close()
+                return
+            self._sockets[task][1].append(upstream_writer)
+            try:
+                if await self._forward(first, upstream_writer, service):
+                    await pipe_both_ways(client_reader, client_writer, upstream_reader, upstream_writer,
+                                         copy=lambda r, w: self._copy(r, w, service))
+            finally:
+                for writer in (client_writer, upstream_writer):
+                    writer.close()
         finally:
-            for writer in (client_writer, upstream_writer):
-                writer.close()
+            self._sockets.pop(task, None)
+
+    async def _forward(self, data: bytes, writer: asyncio.StreamWriter, service: str) -> bool:
+        """Forward one chunk under the fault in force; False when the connection must end (reset)."""
+        await self._held(service)
+        fault = self.active_partition()
+        now = self.clock()
+        if fault is not None and fault.applies_to(service, now):
+            if fault.mode == "drop":
+                return True
+            if fault.mode == "reset":
+                return False
+            delay = chunk_delay(fault, service, len(data), now)
+            if delay > 0:
+                await asyncio.sleep(delay)
+        writer.write(data)
+        await writer.drain()
+        return True
+
+    async def _copy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: str) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while True:
+                await self._held(service)  # hold: read nothing, so nothing is lost and the sender's buffers fill
+                data = await reader.read(_CHUNK)
+                if not data or not await self._forward(data, writer, service):
+                    return
+
+
+async def _first_request(reader: asyncio.StreamReader) -> tuple[bytes, str]:
+    """Read the connection's first Kafka request whole, and name the service that sent it."""
+    head = await reader.readexactly(4)
+    (size,) = struct.unpack(">i", head)
+    if not 0 < size <= MAX_FIRST_REQUEST_BYTES:
+        return head, OTHER  # not Kafka: pass it on untouched, never cut
+    frame = head + await reader.readexactly(size)
+    try:
+        return frame, service_of(parse_request_header(frame).client_id)
+    except ValueError:
+        return frame, OTHER
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP RST (SO_LINGER 0) instead of a FIN."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 async def pipe_both_ways(
@@ -81,11 +235,13 @@ async def pipe_both_ways(
     a_writer: asyncio.StreamWriter,
     b_reader: asyncio.StreamReader,
     b_writer: asyncio.StreamWriter,
+    copy=None,
 ) -> None:
     """Copy a→b and b→a until either side closes; then stop both directions."""
+    copy = copy or _copy
     directions = [
-        asyncio.create_task(_copy(a_reader, b_writer)),
-        asyncio.create_task(_copy(b_reader, a_writer)),
+        asyncio.create_task(copy(a_reader, b_writer)),
+        asyncio.create_task(copy(b_reader, a_writer)),
     ]
     try:
         await asyncio.wait(directions, return_when=asyncio.FIRST_COMPLETED)

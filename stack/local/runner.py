@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -24,8 +26,9 @@ import httpx
 
 from stack.local import monitoring
 from stack.local.balancer import RoundRobinBalancer
-from stack.local.components import Binaries, MissingBinary, build_specs, find_binaries
+from stack.local.components import DEFAULT_API_RATE, Binaries, MissingBinary, build_specs, find_binaries
 from stack.local.control import create_app, make_server, new_notifications
+from stack.local.faults import TOKEN_ENV, FaultBook
 from stack.local.layout import (
     LOOPBACK,
     REPO_ROOT,
@@ -101,10 +104,12 @@ class Runner:
         rate: float = 20,
         log_level: str = "info",
         policy: RestartPolicy = RestartPolicy(),
+        api_rate: float = DEFAULT_API_RATE,
     ):
         self.layout = layout
         self.binaries = binaries
         self.rate = rate
+        self.api_rate = api_rate
         self.log_level = log_level
         self.policy = policy
         self.instances: dict[str, Instance] = {}
@@ -114,6 +119,9 @@ class Runner:
         self.balancer = RoundRobinBalancer(LOOPBACK, layout.processor_api_port, self._ready_processors)
         self._shutdown = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
+        # The fault hook's secret: made here, handed to the processors in their environment only, never logged.
+        self._fault_token = secrets.token_urlsafe(32)
+        self.faults = FaultBook(self._fault_token, lambda: self._http, self._processor_urls)
 
     # What the control API reads.
     def endpoints(self) -> dict[str, str]:
@@ -190,12 +198,18 @@ class Runner:
         await self.proxy.start()
         self.balancer.bind()
         env = self._child_env()
-        specs = build_specs(self.layout, self.binaries, self.rate)
+        specs = build_specs(self.layout, self.binaries, self.rate, api_rate=self.api_rate)
+        processor_env = {**env, TOKEN_ENV: self._fault_token}
         for spec in specs:
-            hook = self._recreate_topics if spec.component == "kafka" else None
+            hook = None
+            if spec.component == "kafka":
+                hook = self._recreate_topics
+            elif spec.component == "processor":
+                # A replica that restarts while a fault lives gets it back before it serves anyone.
+                hook = functools.partial(self.faults.reapply, spec.name, spec.url)
             self.instances[spec.name] = Instance(
-                spec, self.layout.files.log_path(spec.name), env, self.layout.state_dir, self._http, self.policy,
-                on_spawn=self._on_spawn, before_ready=hook,
+                spec, self.layout.files.log_path(spec.name), processor_env if spec.component == "processor" else env,
+                self.layout.state_dir, self._http, self.policy, on_spawn=self._on_spawn, before_ready=hook,
             )
         for _, members in groupby(sorted(specs, key=lambda s: s.stage), key=lambda s: s.stage):
             names = [s.name for s in members]
@@ -244,8 +258,12 @@ class Runner:
             if i.spec.component == "processor" and i.ready
         ]
 
+    def _processor_urls(self) -> list[tuple[str, str]]:
+        return [(i.name, i.spec.url) for i in self.instances.values() if i.spec.component == "processor"]
+
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
+        env.pop(TOKEN_ENV, None)  # only the processors get a token, and only this stack's
         env[STATE_DIR_ENV] = str(self.layout.state_dir)
         env["PYTHONUNBUFFERED"] = "1"
         # Children run in the state directory; they must still import this checkout's `stack`.
@@ -280,6 +298,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--base-port", type=int, required=True, help="first of the 40 ports the stack uses")
     parser.add_argument("--state-dir", type=Path, required=True, help="logs, configs, data, runner.json, pids.json")
     parser.add_argument("--rate", type=float, default=20, help="events per second per producer (default 20)")
+    parser.add_argument("--api-rate", type=float, default=DEFAULT_API_RATE,
+                        help=f"API requests per second of the load generator (default {DEFAULT_API_RATE:g})")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 
@@ -298,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"runner: error: {exc}", file=sys.stderr, flush=True)
         return 2
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness probe otherwise
-    runner = Runner(layout, binaries, rate=args.rate, log_level=args.log_level)
+    runner = Runner(layout, binaries, rate=args.rate, log_level=args.log_level, api_rate=args.api_rate)
     return asyncio.run(runner.run(control_socket))
 
 

@@ -17,13 +17,14 @@ from probes.slo import (
 
 pytestmark = pytest.mark.integration
 
-WARM_WINDOW = "20s"
+WARM_WINDOW = "1m"
+"""The seed states SLO-3's proxy per minute; shorter windows dip below 0.99 on batching and scrape phase alone."""
 
 
 @pytest.fixture(scope="module")
 def config(local_stack):
     config = {"local_control_url": local_stack.endpoints["control"]}
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         # Prometheus scrapes every second, and the first consumer-group join holds processing back for a few
         # seconds: wait until the series exist and WARM_WINDOW no longer covers the start.
@@ -69,7 +70,7 @@ def test_availability_latency_and_throughput_hold_in_steady_state(config):
     assert 0 < latency["value"] <= 0.2
 
     throughput = processed_to_produced_ratio(window=WARM_WINDOW, configuration=config)
-    assert throughput["query"].startswith("sum(rate(app_processed_messages_total[20s]))")
+    assert throughput["query"].startswith("sum(rate(app_processed_messages_total[1m]))")
     assert throughput["verdict"] == "PASS", throughput
     assert 0.99 <= throughput["value"] <= 1.5
 

@@ -1,0 +1,74 @@
+"""kafka-partition.yaml through the real `chaos run`, against this module's own local stack."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stack.local.api import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+EXPERIMENT = REPO / "experiments" / "kafka-partition.yaml"
+CHAOS = Path(sys.executable).with_name("chaos")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with LocalStack(state_dir=tmp_path_factory.mktemp("partition-stack")) as running:
+        yield running
+
+
+def chaos_run(experiment: Path, run_dir: Path, control_url: str) -> tuple[subprocess.CompletedProcess, dict]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, GAMEDAY_CONTROL_URL=control_url, GAMEDAY_TIMELINE=str(run_dir / "timeline.jsonl"))
+    proc = subprocess.run(
+        [str(CHAOS), "run", "--journal-path", str(run_dir / "journal.json"), "--rollback-strategy", "always",
+         str(experiment)],
+        cwd=run_dir, env=env, capture_output=True, text=True, timeout=300,
+    )
+    journal_path = run_dir / "journal.json"
+    assert journal_path.exists(), f"chaos run wrote no journal (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc, json.loads(journal_path.read_text())
+
+
+def after(journal: dict, probe: str):
+    return next(p["output"] for p in journal["steady_states"]["after"]["probes"] if p["activity"]["name"] == probe)
+
+
+def test_partition_stalls_then_drains_with_nothing_lost(stack, tmp_path):
+    proc, journal = chaos_run(EXPERIMENT, tmp_path / "run", stack.endpoints["control"])
+    assert journal["status"] == "completed" and journal["deviated"] is False, proc.stdout[-4000:]
+    assert proc.returncode == 0
+
+    stall = after(journal, "processing-resumed-after-partition")
+    # Held for 30 s: processing cannot resume before the heal, and must within the probe's budget after it.
+    assert 29.0 <= stall["seconds"] <= 120, stall
+    drain = after(journal, "backlog-drained-after-heal")
+    assert 0 < drain <= 60
+    delivery = after(journal, "no-acknowledged-event-lost")
+    assert delivery["lost"] == 0 and delivery["checked"] > 1000
+    assert after(journal, "gpu-latest-equals-recomputed")["consistent"] is True
+
+    kinds = [json.loads(line)["kind"] for line in (tmp_path / "run" / "timeline.jsonl").read_text().splitlines()]
+    assert "fault.partition" in kinds and "fault.healed" in kinds
+
+
+def test_a_drain_budget_too_tight_deviates(stack, tmp_path):
+    """Planted failure: a 10 s partition cannot drain its backlog within 1 ms."""
+    experiment = yaml.safe_load(EXPERIMENT.read_text())
+    experiment["method"][0]["provider"]["arguments"]["duration"] = 10
+    for probe in experiment["steady-state-hypothesis"]["probes"]:
+        if probe["name"] == "backlog-drained-after-heal":
+            probe["tolerance"]["range"] = [0, 0.001]
+    planted = tmp_path / "too-tight.yaml"
+    planted.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    proc, journal = chaos_run(planted, tmp_path / "run", stack.endpoints["control"])
+    assert journal["deviated"] is True, proc.stdout[-3000:]
+    assert proc.returncode == 1

@@ -1,0 +1,144 @@
+"""The Kafka partition fault's pure parts: request-header parsing, request validation, TTL expiry, and the
+failover measurement over write times. No sockets, no sleeping: clocks are passed in."""
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from chaoslib_ext.actions.network import _validate
+from chaoslib_ext.errors import InvalidArgument
+from probes.measure import failover_seconds, partition_resumed_at, share_within
+from stack.local.partition import (
+    PartitionRequestError,
+    chunk_delay,
+    parse_partition,
+    parse_request_header,
+    service_of,
+)
+
+
+def kafka_request(client_id: str | None, api_key: int = 18, api_version: int = 3, correlation_id: int = 1,
+                  body: bytes = b"\x00") -> bytes:
+    cid = b"\xff\xff" if client_id is None else struct.pack(">h", len(client_id.encode())) + client_id.encode()
+    payload = struct.pack(">hhi", api_key, api_version, correlation_id) + cid + body
+    return struct.pack(">i", len(payload)) + payload
+
+
+def test_header_of_an_api_versions_request_is_parsed():
+    header = parse_request_header(kafka_request("processor-1", correlation_id=7))
+    assert (header.api_key, header.api_version, header.correlation_id, header.client_id) == (18, 3, 7, "processor-1")
+
+
+def test_null_client_id_is_none_and_other():
+    header = parse_request_header(kafka_request(None))
+    assert header.client_id is None
+    assert service_of(header.client_id) == "other"
+
+
+@pytest.mark.parametrize("frame, message", [
+    (b"\x00\x00", "at least 14 bytes"),
+    (struct.pack(">ihhih", 5, 18, 3, 1, 0), "not plausible"),
+    (struct.pack(">ihhih", 20, -1, 3, 1, 0), "negative"),
+    (struct.pack(">ihhih", 12, 18, 3, 1, 50), "does not fit"),
+    (struct.pack(">ihhih", 60, 18, 3, 1, 40) + b"abc", "ends inside client_id"),
+])
+def test_malformed_headers_are_refused(frame, message):
+    with pytest.raises(ValueError, match=message):
+        parse_request_header(frame)
+
+
+@pytest.mark.parametrize("client_id, service", [
+    ("processor-0", "processor"), ("processor-1-dlq", "processor"), ("producer-0-ab12", "producers"),
+    ("rdkafka", "other"), ("", "other"),
+])
+def test_client_ids_map_to_services(client_id, service):
+    assert service_of(client_id) == service
+
+
+def test_a_valid_partition_request():
+    fault = parse_partition({"between": ["processor"], "mode": "hold", "ttl_seconds": 30}, now=1000.0)
+    assert fault.between == frozenset({"processor"}) and fault.mode == "hold"
+    assert fault.expires_at == 1030.0
+
+
+@pytest.mark.parametrize("body, message", [
+    (None, "body must be a JSON object"),
+    ({"between": ["processor"]}, "ttl_seconds: is required"),
+    ({"ttl_seconds": 5}, "between: is required"),
+    ({"between": [], "ttl_seconds": 5}, "between: must be a non-empty list"),
+    ({"between": ["kafka"], "ttl_seconds": 5}, "between: unknown service 'kafka'"),
+    ({"between": ["processor"], "ttl_seconds": 5, "mode": "cut"}, "mode: must be one of"),
+    ({"between": ["processor"], "ttl_seconds": 0}, "ttl_seconds: must be > 0"),
+    ({"between": ["processor"], "ttl_seconds": 99999}, "ttl_seconds: must be > 0 and <= 3600"),
+    ({"between": ["processor"], "ttl_seconds": True}, "ttl_seconds: must be a number"),
+    ({"between": ["processor"], "ttl_seconds": 5, "mode": "latency"}, "latency_ms: is required"),
+    ({"between": ["processor"], "ttl_seconds": 5, "latency_ms": 10}, "latency_ms: only applies"),
+    ({"between": ["processor"], "ttl_seconds": 5, "mode": "bandwidth", "bandwidth_kbps": 0}, "bandwidth_kbps: must be > 0"),
+    ({"between": ["processor"], "ttl_seconds": 5, "extra": 1}, "extra: unknown field"),
+])
+def test_bad_partition_requests_name_the_field(body, message):
+    with pytest.raises(PartitionRequestError, match=message):
+        parse_partition(body, now=0.0)
+
+
+def test_a_fault_expires_at_its_ttl_with_an_injected_clock():
+    fault = parse_partition({"between": ["producers"], "mode": "drop", "ttl_seconds": 2.5}, now=100.0)
+    assert fault.applies_to("producers", 102.49)
+    assert not fault.applies_to("processor", 101.0)
+    assert not fault.applies_to("producers", 102.5)
+    assert fault.describe(101.0)["expires_in"] == 1.5
+    assert fault.describe(200.0)["expires_in"] == 0.0
+
+
+def test_partial_faults_delay_chunks_only_while_active():
+    latency = parse_partition({"between": ["processor"], "mode": "latency", "latency_ms": 250, "ttl_seconds": 10}, 0.0)
+    assert chunk_delay(latency, "processor", 100, 5.0) == 0.25
+    assert chunk_delay(latency, "processor", 100, 10.0) == 0.0
+    assert chunk_delay(latency, "producers", 100, 5.0) == 0.0
+    capped = parse_partition({"between": ["processor"], "mode": "bandwidth", "bandwidth_kbps": 100, "ttl_seconds": 10}, 0.0)
+    assert chunk_delay(capped, "processor", 50_000, 1.0) == 0.5
+    assert chunk_delay(None, "processor", 50_000, 1.0) == 0.0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"between": "nobody"}, "not one of processor, producers"),
+    ({"between": []}, "non-empty list"),
+    ({"duration": 0}, "duration must be > 0"),
+    ({"duration": "30"}, "duration must be > 0"),
+    ({"mode": "cut"}, "mode 'cut' is not one of"),
+    ({"mode": "latency"}, "latency_ms must be a positive number"),
+    ({"latency_ms": 5}, "latency_ms only applies to mode 'latency'"),
+])
+def test_partition_action_validates_before_any_side_effect(kwargs, message):
+    args = {"between": ["processor"], "duration": 30, "mode": "hold", "latency_ms": None, "bandwidth_kbps": None}
+    args.update(kwargs)
+    with pytest.raises(InvalidArgument, match=message):
+        _validate(**args)
+
+
+def test_a_partition_that_never_stalled_resumes_at_its_first_write_after_the_fault():
+    writes = [9.6, 9.8, 10.05, 10.25, 10.45, 10.65, 10.85, 11.05, 11.25]
+    assert partition_resumed_at(writes, fault_at=10.0, gap_seconds=1.0) == (10.05, 0.0)
+
+
+def test_a_stalled_partition_resumes_after_its_gap():
+    writes = [9.7, 9.9, 10.1, 15.3, 15.5]  # the dying replica's in-flight batch at 10.1, then 5.2 s of nothing
+    resumed_at, stall = partition_resumed_at(writes, fault_at=10.0, gap_seconds=1.0)
+    assert resumed_at == 15.3 and stall == pytest.approx(5.2)
+
+
+def test_undecided_while_the_gap_is_still_open_or_nothing_was_written():
+    assert partition_resumed_at([9.8, 10.1], fault_at=10.0, gap_seconds=1.0) is None
+    assert partition_resumed_at([], fault_at=10.0, gap_seconds=1.0) is None
+
+
+def test_failover_is_the_last_partition_to_resume():
+    assert failover_seconds(10.0, {"a/0": (10.1, 0.0), "a/1": (18.4, 8.1)}) == pytest.approx(8.4)
+    assert failover_seconds(10.0, {"a/0": (10.1, 0.0), "a/1": None}) is None
+    assert failover_seconds(10.0, {}) is None
+
+
+def test_share_within_budget():
+    assert share_within([0.1, 0.2, 12.0, 9.99], 10.0) == 0.75
+    assert share_within([], 10.0) is None
