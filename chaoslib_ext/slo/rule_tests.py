@@ -23,7 +23,6 @@ from chaoslib_ext.slo.model import (
     Fixture,
     Profile,
     ThresholdAlert,
-    ThresholdSLI,
     fmt_number,
 )
 from chaoslib_ext.slo.rules import (

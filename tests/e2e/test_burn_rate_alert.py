@@ -8,7 +8,6 @@ the total outage starts (the experiment's baseline checks that the alert is not 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,6 @@ from stack.local.api import LocalStack
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-CHAOS = Path(sys.executable).with_name("chaos")
 GAMEDAY = Path(sys.executable).with_name("gameday")
 
 
@@ -28,19 +26,6 @@ GAMEDAY = Path(sys.executable).with_name("gameday")
 def stack(tmp_path_factory):
     with LocalStack(state_dir=tmp_path_factory.mktemp("e2e-alert-stack"), rate=2) as running:
         yield running
-
-
-def chaos_run(experiment: Path, run_dir: Path, control_url: str) -> tuple[subprocess.CompletedProcess, dict]:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, GAMEDAY_CONTROL_URL=control_url, GAMEDAY_TIMELINE=str(run_dir / "timeline.jsonl"))
-    proc = subprocess.run(
-        [str(CHAOS), "--log-file", str(run_dir / "chaostoolkit.log"), "run", "--journal-path",
-         str(run_dir / "journal.json"), str(experiment)],
-        cwd=run_dir, env=env, capture_output=True, text=True, timeout=180,
-    )
-    journal_path = run_dir / "journal.json"
-    assert journal_path.exists(), f"chaos run wrote no journal (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return proc, json.loads(journal_path.read_text())
 
 
 def hypothesis(journal: dict, phase: str, probe: str) -> dict:
@@ -54,7 +39,7 @@ def timeline(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "timeline.jsonl").read_text().splitlines() if line.strip()]
 
 
-def test_below_the_threshold_the_critical_alert_stays_silent(stack, tmp_path):
+def test_below_the_threshold_the_critical_alert_stays_silent(stack, tmp_path, chaos_run):
     proc, journal = chaos_run(REPO / "experiments" / "burn-rate-alert-negative.yaml", tmp_path / "run",
                               stack.control_url)
     assert journal["status"] == "completed", proc.stdout + proc.stderr
@@ -73,7 +58,7 @@ def test_below_the_threshold_the_critical_alert_stays_silent(stack, tmp_path):
     assert verdict.returncode == 0, verdict.stdout
 
 
-def test_a_total_outage_fires_within_prediction_and_resolves(stack, tmp_path):
+def test_a_total_outage_fires_within_prediction_and_resolves(stack, tmp_path, chaos_run):
     proc, journal = chaos_run(REPO / "experiments" / "burn-rate-alert.yaml", tmp_path / "run", stack.control_url)
     assert journal["status"] == "completed", proc.stdout + proc.stderr
     assert journal["deviated"] is False, json.dumps(journal["steady_states"]["after"], indent=1)[:3000]
@@ -95,7 +80,7 @@ def test_a_total_outage_fires_within_prediction_and_resolves(stack, tmp_path):
     assert verdict.returncode == 0, verdict.stdout
 
 
-def test_a_prediction_too_tight_to_meet_deviates(stack, tmp_path):
+def test_a_prediction_too_tight_to_meet_deviates(stack, tmp_path, chaos_run):
     """Planted failure: the same drill with a 1 s deadline (the drill's for: alone is 5 s) must deviate, and
     `chaos run` must say so: the alert probe in the after-hypothesis times out and raises."""
     import yaml

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,6 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENT = REPO / "experiments" / "kafka-partition.yaml"
-CHAOS = Path(sys.executable).with_name("chaos")
 
 
 @pytest.fixture(scope="module")
@@ -25,24 +21,11 @@ def stack(tmp_path_factory):
         yield running
 
 
-def chaos_run(experiment: Path, run_dir: Path, control_url: str) -> tuple[subprocess.CompletedProcess, dict]:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, GAMEDAY_CONTROL_URL=control_url, GAMEDAY_TIMELINE=str(run_dir / "timeline.jsonl"))
-    proc = subprocess.run(
-        [str(CHAOS), "run", "--journal-path", str(run_dir / "journal.json"), "--rollback-strategy", "always",
-         str(experiment)],
-        cwd=run_dir, env=env, capture_output=True, text=True, timeout=300,
-    )
-    journal_path = run_dir / "journal.json"
-    assert journal_path.exists(), f"chaos run wrote no journal (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return proc, json.loads(journal_path.read_text())
-
-
 def after(journal: dict, probe: str):
     return next(p["output"] for p in journal["steady_states"]["after"]["probes"] if p["activity"]["name"] == probe)
 
 
-def test_partition_stalls_then_drains_with_nothing_lost(stack, tmp_path):
+def test_partition_stalls_then_drains_with_nothing_lost(stack, tmp_path, chaos_run):
     proc, journal = chaos_run(EXPERIMENT, tmp_path / "run", stack.endpoints["control"])
     assert journal["status"] == "completed" and journal["deviated"] is False, proc.stdout[-4000:]
     assert proc.returncode == 0
@@ -60,7 +43,7 @@ def test_partition_stalls_then_drains_with_nothing_lost(stack, tmp_path):
     assert "fault.partition" in kinds and "fault.healed" in kinds
 
 
-def test_a_drain_budget_too_tight_deviates(stack, tmp_path):
+def test_a_drain_budget_too_tight_deviates(stack, tmp_path, chaos_run):
     """Planted failure: a 10 s partition cannot drain its backlog within 1 ms."""
     experiment = yaml.safe_load(EXPERIMENT.read_text())
     experiment["method"][0]["provider"]["arguments"]["duration"] = 10

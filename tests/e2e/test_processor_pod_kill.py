@@ -6,7 +6,6 @@ other tests must not count against it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -23,7 +22,6 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENT = REPO / "experiments" / "processor-pod-kill.yaml"
-CHAOS = Path(sys.executable).with_name("chaos")
 GAMEDAY = Path(sys.executable).with_name("gameday")
 
 
@@ -53,19 +51,6 @@ def stack(tmp_path_factory):
         yield running
 
 
-def chaos_run(experiment: Path, run_dir: Path, control_url: str) -> tuple[subprocess.CompletedProcess, dict]:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, GAMEDAY_CONTROL_URL=control_url, GAMEDAY_TIMELINE=str(run_dir / "timeline.jsonl"))
-    proc = subprocess.run(
-        [str(CHAOS), "--log-file", str(run_dir / "chaostoolkit.log"), "run", "--journal-path",
-         str(run_dir / "journal.json"), "--rollback-strategy", "always", str(experiment)],
-        cwd=run_dir, env=env, capture_output=True, text=True, timeout=240,
-    )
-    journal_path = run_dir / "journal.json"
-    assert journal_path.exists(), f"chaos run wrote no journal (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return proc, json.loads(journal_path.read_text())
-
-
 def hypothesis_output(journal: dict, phase: str, probe: str):
     for run in journal["steady_states"][phase]["probes"]:
         if run["activity"]["name"] == probe:
@@ -73,7 +58,7 @@ def hypothesis_output(journal: dict, phase: str, probe: str):
     raise AssertionError(f"probe {probe!r} not in the {phase} hypothesis")
 
 
-def test_pod_kill_recovers_within_budget_and_loses_nothing(stack, tmp_path):
+def test_pod_kill_recovers_within_budget_and_loses_nothing(stack, tmp_path, chaos_run):
     proc, journal = chaos_run(EXPERIMENT, tmp_path / "run", stack.endpoints["control"])
     assert journal["status"] == "completed", proc.stdout + proc.stderr
     assert journal["deviated"] is False, json.dumps(journal["steady_states"]["after"], indent=1)[:3000]
@@ -100,7 +85,7 @@ def test_pod_kill_recovers_within_budget_and_loses_nothing(stack, tmp_path):
     assert "verdict: PASS (exit 0)" in verdict.stdout
 
 
-def test_a_recovery_budget_too_tight_to_meet_deviates(stack, tmp_path):
+def test_a_recovery_budget_too_tight_to_meet_deviates(stack, tmp_path, chaos_run):
     """Planted failure: the same experiment with a 10 ms budget must deviate, and the verdict must say so."""
     experiment = yaml.safe_load(EXPERIMENT.read_text())
     for probe in experiment["steady-state-hypothesis"]["probes"]:
@@ -119,7 +104,7 @@ def test_a_recovery_budget_too_tight_to_meet_deviates(stack, tmp_path):
     assert "processor-recovered-within-failover-budget" in verdict.stdout
 
 
-def test_baseline_not_met_is_caught_although_chaos_run_exits_0(stack, tmp_path):
+def test_baseline_not_met_is_caught_although_chaos_run_exits_0(stack, tmp_path, chaos_run):
     """Planted failure: /health must answer 299, which it never does. The baseline fails before the method, no
     fault is injected, `chaos run` exits 0 — and the verdict must not."""
     experiment = yaml.safe_load(EXPERIMENT.read_text())
@@ -139,7 +124,7 @@ def test_baseline_not_met_is_caught_although_chaos_run_exits_0(stack, tmp_path):
     assert "before: processor-api-healthy = 200, tolerance 299" in verdict.stdout
 
 
-def test_an_unreachable_stack_is_named(tmp_path):
+def test_an_unreachable_stack_is_named(tmp_path, chaos_run):
     proc, journal = chaos_run(EXPERIMENT, tmp_path / "run", "http://127.0.0.1:9")
     assert journal["status"] == "failed"
     verdict = subprocess.run([str(GAMEDAY), "verdict", str(tmp_path / "run" / "journal.json")],
