@@ -21,12 +21,12 @@ from chaoslib_ext import timeline
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
 from chaoslib_ext.targets import ALLOWED_SIGNALS, Target, from_configuration
 from probes._clients import mongo, prometheus_query
+from probes._partitions import ACTIVE_LOOKBACK_SECONDS, active_partitions
 from probes.measure import distribution, failover_seconds, partition_resumed_at, quantile
 
 __all__ = ["failover_trials", "failover_distribution", "processing_stall", "backlog_drain_seconds"]
 
 POLL_SECONDS = 0.1
-ACTIVE_LOOKBACK_SECONDS = 10.0
 FAILOVER_BUDGET_SECONDS = 30.0
 """The platform's failover budget."""
 
@@ -35,14 +35,6 @@ def _positive(name: str, value, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
         raise InvalidArgument(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}")
     return float(value)
-
-
-def _active_partitions(events, fault_at: float) -> list[tuple[str, int]]:
-    rows = events.aggregate([
-        {"$match": {"written_at": {"$gte": fault_at - ACTIVE_LOOKBACK_SECONDS, "$lte": fault_at}}},
-        {"$group": {"_id": {"t": "$kafka_topic", "p": "$kafka_partition"}}},
-    ])
-    return sorted((r["_id"]["t"], int(r["_id"]["p"])) for r in rows)
 
 
 def _writes(events, topic: str, partition: int, since: float) -> list[float]:
@@ -55,7 +47,7 @@ def _writes(events, topic: str, partition: int, since: float) -> list[float]:
 
 def measure_failover(events, fault_at: float, gap_seconds: float, timeout: float, what: str) -> dict:
     """Poll until every active partition resumed after ``fault_at``; see the module's docstring."""
-    partitions = _active_partitions(events, fault_at)
+    partitions = active_partitions(events, fault_at)
     if not partitions:
         raise NoData(f"no partition was processed in the {ACTIVE_LOOKBACK_SECONDS:g} s before {what}")
     since = fault_at - ACTIVE_LOOKBACK_SECONDS
@@ -245,7 +237,7 @@ def backlog_drain_seconds(
     client, db = mongo(target)
     events = db["events"]
     try:
-        partitions = _active_partitions(events, fault_at)
+        partitions = active_partitions(events, fault_at)
         if not partitions:
             raise NoData(f"no partition was processed in the {ACTIVE_LOOKBACK_SECONDS:g} s before the fault")
         drained: dict[tuple[str, int], float] = {}

@@ -9,23 +9,13 @@ from chaoslib_ext import timeline
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
 from chaoslib_ext.targets import from_configuration
 from probes._clients import mongo
+from probes._partitions import ACTIVE_LOOKBACK_SECONDS, active_partitions
 from probes.measure import recovery_seconds
 
 __all__ = ["processor_recovery_seconds"]
 
 POLL_SECONDS = 0.1
 """Resolution of the replica-ready observation; partition resumption comes from stored timestamps."""
-
-ACTIVE_LOOKBACK_SECONDS = 10.0
-"""A partition counts as active when an event was written to it in these seconds before the fault."""
-
-
-def _active_partitions(events, fault_at: float) -> list[tuple[str, int]]:
-    rows = events.aggregate([
-        {"$match": {"written_at": {"$gte": fault_at - ACTIVE_LOOKBACK_SECONDS, "$lte": fault_at}}},
-        {"$group": {"_id": {"t": "$kafka_topic", "p": "$kafka_partition"}}},
-    ])
-    return sorted((r["_id"]["t"], int(r["_id"]["p"])) for r in rows)
 
 
 def _first_write_after(events, topic: str, partition: int, fault_at: float) -> float | None:
@@ -63,7 +53,7 @@ def processor_recovery_seconds(
     client, db = mongo(target)
     events = db["events"]
     try:
-        partitions = _active_partitions(events, fault_at)
+        partitions = active_partitions(events, fault_at)
         if not partitions:
             raise NoData(f"no partition was processed in the {ACTIVE_LOOKBACK_SECONDS} s before the kill")
         resumed: dict[str, float | None] = {f"{t}/{p}": None for t, p in partitions}
