@@ -15,7 +15,7 @@ from stack.processor.runtime import CachedCheck, kafka_reachable, serve
 from stack.producers import metrics
 from stack.producers.api import create_app
 from stack.producers.ledger import AckLedger
-from stack.producers.worker import GPU_TOPIC, ProducerSettings, ProducerWorker
+from stack.producers.worker import GPU_TOPIC, ProducerSettings, ProducerWorker, abandon_outstanding
 
 log = logging.getLogger("stack.producers")
 
@@ -92,5 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         outstanding = sum(w.flush(deadline - time.monotonic()) for w in workers)
         outstanding += inject_producer.flush(max(0.0, deadline - time.monotonic()))
-        log.info("stopped; %d deliveries still outstanding: %s", outstanding, ledger.snapshot())
+        abandoned = sum(w.abandon_outstanding() for w in workers) + abandon_outstanding(inject_producer)
+        log.info("stopped; %d deliveries still outstanding, %d abandoned: %s", outstanding, abandoned,
+                 ledger.snapshot())
     return 0

@@ -121,6 +121,9 @@ class ProducerWorker:
             log.warning("%s: flush failed: %s", self.producer_id, exc)
             return len(self._producer)
 
+    def abandon_outstanding(self) -> int:
+        return abandon_outstanding(self._producer)
+
     def run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -225,3 +228,21 @@ class ProducerWorker:
                 log.warning("%s seq %d to %s failed: %s", self.producer_id, seq, topic, err)
 
         return callback
+
+
+def abandon_outstanding(producer) -> int:
+    """Purge what is still queued or in flight, so the process can exit now.
+
+    Without this, destroying a librdkafka producer waits for every outstanding message up to
+    ``delivery.timeout.ms`` (30 s): a producer whose broker died with it (a SIGKILLed runner takes both down)
+    would outlive its SIGTERM by that long. The purged events are reported failed, so the ledger stays true.
+    """
+    try:
+        outstanding = len(producer)
+        if outstanding:
+            producer.purge(in_queue=True, in_flight=True)
+            producer.flush(0)
+        return outstanding
+    except Exception as exc:  # a fatal producer raises here too; exiting matters more than the count
+        log.warning("abandoning outstanding deliveries failed: %s", exc)
+        return 0
