@@ -9,7 +9,7 @@ from chaoslib_ext import timeline
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
 from chaoslib_ext.targets import from_configuration
 from probes._clients import mongo
-from probes._partitions import ACTIVE_LOOKBACK_SECONDS, active_partitions
+from probes._partitions import active_partitions
 from probes.measure import recovery_seconds
 
 __all__ = ["processor_recovery_seconds"]
@@ -53,9 +53,7 @@ def processor_recovery_seconds(
     client, db = mongo(target)
     events = db["events"]
     try:
-        partitions = active_partitions(events, fault_at)
-        if not partitions:
-            raise NoData(f"no partition was processed in the {ACTIVE_LOOKBACK_SECONDS} s before the kill")
+        partitions = active_partitions(events, fault_at, "the kill")
         resumed: dict[str, float | None] = {f"{t}/{p}": None for t, p in partitions}
         replica_ready_at: float | None = None
         while True:
