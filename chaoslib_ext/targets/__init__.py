@@ -7,8 +7,7 @@ from typing import Any
 from chaoslib_ext.errors import TargetMisconfigured
 from chaoslib_ext.targets.base import ALLOWED_SIGNALS, Healed, HttpErrorFault, Instance, Killed, Target
 
-KNOWN_TARGETS = ("local",)
-"""The kubernetes target joins this list with its driver (issue 7)."""
+KNOWN_TARGETS = ("local", "kubernetes")
 
 __all__ = ["ALLOWED_SIGNALS", "Healed", "HttpErrorFault", "Instance", "Killed", "Target", "from_configuration", "KNOWN_TARGETS"]
 
@@ -20,7 +19,11 @@ def from_configuration(configuration: Mapping[str, Any] | None = None, secrets: 
         from chaoslib_ext.targets.local import LocalTarget, control_url_from
 
         return LocalTarget(control_url_from(configuration))
+    if kind == "kubernetes":
+        from chaoslib_ext.targets.kubernetes import target_from_configuration
+
+        return target_from_configuration(configuration)
     raise TargetMisconfigured(
         f"unknown target {kind!r}: this version supports {', '.join(KNOWN_TARGETS)}. "
-        "Set it with the experiment's configuration `target:` or `--var target=local`."
+        "Set it with the experiment's configuration `target:` or `--var target=local|kubernetes`."
     )

@@ -1,0 +1,691 @@
+"""The Kubernetes target: the stack of ``deploy/k8s`` in a kind cluster, or any cluster in an allowed context.
+
+The same experiments as the local target, with Kubernetes doing what the runner does locally:
+- **instances** are the pods labelled ``app.kubernetes.io/name=<component>`` in the stack's namespace;
+- **kill** restarts the container in place by killing its process through exec (chaosk8s ``exec_in_pods``): the
+  kubelet restarts it and counts it in ``restartCount``, which is what SLO-4's restart budget counts. With
+  ``kubernetes_kill_mode: delete`` it deletes the pod instead (chaosk8s ``terminate_pods``, grace period 0 for
+  SIGKILL): the Deployment replaces it with a new pod under a new name, and no restart is counted;
+- **partition** is an egress NetworkPolicy (chaosk8s ``create_network_policy``) owned by a reaper Job whose
+  ``activeDeadlineSeconds`` is the fault's TTL: when the deadline ends the Job, ``ttlSecondsAfterFinished: 0``
+  deletes it and the garbage collector deletes the policy with it, so the fault ends on time even when the
+  ``chaos run`` that made it was killed;
+- **endpoints** are the NodePorts that deploy/kind/cluster.yaml maps to the host.
+
+Blast-radius guard: before any request, the driver checks that the kube context matches an allow-list (default
+``kind-*``) and that the namespace is the stack's. Every object it creates is labelled
+``app.kubernetes.io/managed-by=chaos-made`` and annotated ``gameday/expires-at`` (Unix seconds), so ``sweep``
+finds leftovers.
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+import os
+import re
+import secrets as random_tokens
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
+from chaoslib_ext.targets.base import (
+    ALLOWED_SIGNALS, PARTITION_MODES, PARTITION_SERVICES, Healed, HttpErrorFault, Instance, Killed, Target,
+)
+
+STACK_NAMESPACE = "app"
+"""The namespace deploy/k8s installs the stack into."""
+NAME_LABEL = "app.kubernetes.io/name"
+"""The label every pod of the stack carries with its component name; instances() and the manifests agree on it."""
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+CHAOS_MADE = "chaos-made"
+FAULT_LABEL = "gameday/fault"
+EXPIRES_AT_ANNOTATION = "gameday/expires-at"
+"""Unix seconds after which a chaos-made object is a leftover that ``sweep`` removes."""
+PARTITION_FAULT = "kafka-partition"
+KAFKA_COMPONENT = "kafka"
+
+CONTEXT_KEY, CONTEXT_ENV = "kubernetes_context", "KUBERNETES_CONTEXT"
+"""Which kube context to use (default: the kubeconfig's current context). The env var is chaosk8s's own."""
+ALLOWED_CONTEXTS_KEY, ALLOWED_CONTEXTS_ENV = "kubernetes_allowed_contexts", "GAMEDAY_K8S_ALLOWED_CONTEXTS"
+DEFAULT_ALLOWED_CONTEXTS = ("kind-*",)
+"""Shell patterns. kind names its contexts ``kind-<cluster>``; anything else must be allowed on purpose."""
+NAMESPACE_KEY = "kubernetes_namespace"
+ALLOWED_NAMESPACES_KEY, ALLOWED_NAMESPACES_ENV = "kubernetes_allowed_namespaces", "GAMEDAY_K8S_ALLOWED_NAMESPACES"
+KILL_MODE_KEY, KILL_MODE_ENV = "kubernetes_kill_mode", "GAMEDAY_K8S_KILL_MODE"
+KILL_MODES = ("restart", "delete")
+ENDPOINTS_KEY = "kubernetes_endpoints"
+NODE_HOST_KEY, NODE_HOST_ENV = "kubernetes_node_host", "GAMEDAY_K8S_NODE_HOST"
+REAPER_IMAGE_KEY = "kubernetes_reaper_image"
+DEFAULT_STACK_IMAGE = "gameday-stack:dev"
+"""The image `make kind-up` builds and loads into kind; the reaper Job uses it too, so nothing is pulled."""
+
+NODE_PORTS = {
+    "control": 30000,
+    "loadgen": 30020,
+    "producers": 30070,
+    "processor_api": 30080,
+    "prometheus": 30090,
+    "alertmanager": 30093,
+    "mongo": 30017,
+}
+"""NodePorts of the stack's Services, mapped to the same host ports by deploy/kind/cluster.yaml. ``control``
+is the in-cluster alert webhook receiver (``GET /alerts``), the part of the local runner's control API that the
+alert probes read."""
+
+POD_CIDR = "10.244.0.0/16"
+"""kind's pod subnet (set explicitly in deploy/kind/cluster.yaml): a partition denies it except non-broker pods."""
+PROCESSOR_HTTP_PORT = 8080
+FAULT_TOKEN_SECRET, FAULT_TOKEN_KEY = "gameday-fault-token", "token"
+TOKEN_HEADER = "X-Gameday-Token"
+KILL_COMMANDS = {
+    # The image runs tini as PID 1, so the service is not PID 1 and `kill -1` (every process but PID 1 and the
+    # caller) reaches it; tini then exits with it and the kubelet restarts the container.
+    "SIGKILL": ["/bin/sh", "-c", "kill -s KILL -- -1"],
+    "SIGTERM": ["/bin/sh", "-c", "kill -s TERM -- -1"],
+}
+KILL_CONFIRM_SECONDS = 20.0
+"""How long a kill waits to see the container die (or the pod go) before calling the kill ineffective."""
+HTTP_TIMEOUT_SECONDS = 5.0
+SUPPORTED_PARTITION_MODES = ("hold", "drop")
+"""A NetworkPolicy drops packets: ``hold`` and ``drop`` are the same here; the others need a CNI fault."""
+
+
+def _listish(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def kubeconfig_path() -> str:
+    """The kubeconfig chaosk8s reads (``$KUBECONFIG`` or ``~/.kube/config``): the guard checks that same file."""
+    from chaosk8s import get_config_path
+    from kubernetes.config import kube_config
+
+    checked = get_config_path()
+    # chaosk8s checks $KUBECONFIG now but loads the default the kubernetes package read when it was imported.
+    loaded = os.path.expanduser(kube_config.KUBE_CONFIG_DEFAULT_LOCATION)
+    if loaded != checked:
+        raise TargetMisconfigured(
+            f"KUBECONFIG changed after start ({loaded} then {checked}): chaosk8s would act through a file the guard "
+            "did not check; set KUBECONFIG before starting the run"
+        )
+    return checked
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    kubeconfig: str
+    context: str | None
+    """None: the kubeconfig's current context."""
+    allowed_contexts: tuple[str, ...] = DEFAULT_ALLOWED_CONTEXTS
+    namespace: str = STACK_NAMESPACE
+    allowed_namespaces: tuple[str, ...] = (STACK_NAMESPACE,)
+    kill_mode: str = "restart"
+    """restart: kill the process in its container (a restart the budget counts); delete: delete the pod."""
+    node_host: str = "127.0.0.1"
+    """Where the kind node's NodePorts are published (extraPortMappings listen on 127.0.0.1)."""
+    endpoint_overrides: Mapping[str, str] = field(default_factory=dict)
+    reaper_image: str = DEFAULT_STACK_IMAGE
+
+    @classmethod
+    def from_configuration(cls, configuration: Mapping[str, Any] | None) -> "KubernetesSettings":
+        c = configuration or {}
+        kill_mode = str(c.get(KILL_MODE_KEY) or os.environ.get(KILL_MODE_ENV) or "restart")
+        if kill_mode not in KILL_MODES:
+            raise TargetMisconfigured(f"{KILL_MODE_KEY} {kill_mode!r} is not one of {', '.join(KILL_MODES)}")
+        overrides = c.get(ENDPOINTS_KEY) or {}
+        if not isinstance(overrides, Mapping):
+            raise TargetMisconfigured(f"{ENDPOINTS_KEY} must be a mapping of service name to URL, got {overrides!r}")
+        return cls(
+            kubeconfig=kubeconfig_path(),
+            context=c.get(CONTEXT_KEY) or os.environ.get(CONTEXT_ENV) or None,
+            allowed_contexts=_listish(c.get(ALLOWED_CONTEXTS_KEY) or os.environ.get(ALLOWED_CONTEXTS_ENV))
+            or DEFAULT_ALLOWED_CONTEXTS,
+            namespace=str(c.get(NAMESPACE_KEY) or STACK_NAMESPACE),
+            allowed_namespaces=_listish(c.get(ALLOWED_NAMESPACES_KEY) or os.environ.get(ALLOWED_NAMESPACES_ENV))
+            or (STACK_NAMESPACE,),
+            kill_mode=kill_mode,
+            node_host=str(c.get(NODE_HOST_KEY) or os.environ.get(NODE_HOST_ENV) or "127.0.0.1"),
+            endpoint_overrides={str(k): str(v) for k, v in overrides.items()},
+            reaper_image=str(c.get(REAPER_IMAGE_KEY) or DEFAULT_STACK_IMAGE),
+        )
+
+
+def check_blast_radius(settings: KubernetesSettings) -> str:
+    """The context the driver may act in, or TargetMisconfigured naming what was found and how to allow it.
+
+    Reads only the kubeconfig file: no request reaches any cluster before this passes."""
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.config.kube_config import list_kube_config_contexts
+
+    if os.pathsep in settings.kubeconfig:
+        raise TargetMisconfigured(
+            f"KUBECONFIG lists several files ({settings.kubeconfig}); point it at the one file of the stack's cluster"
+        )
+    if not os.path.isfile(settings.kubeconfig):
+        raise TargetMisconfigured(
+            f"no kubeconfig at {settings.kubeconfig}: create the kind cluster with `make kind-up`, or set KUBECONFIG"
+        )
+    try:
+        contexts, current = list_kube_config_contexts(config_file=settings.kubeconfig)
+    except (ConfigException, OSError, ValueError) as exc:
+        raise TargetMisconfigured(f"cannot read the kubeconfig {settings.kubeconfig}: {exc}") from exc
+    context = settings.context or (current or {}).get("name")
+    if not context:
+        raise TargetMisconfigured(f"the kubeconfig {settings.kubeconfig} has no current context; set {CONTEXT_KEY}")
+    if context not in {c.get("name") for c in contexts}:
+        raise TargetMisconfigured(f"kube context {context!r} is not in {settings.kubeconfig}")
+    if not any(fnmatch.fnmatchcase(context, pattern) for pattern in settings.allowed_contexts):
+        raise TargetMisconfigured(
+            f"refusing to inject faults into kube context {context!r}: it does not match the allowed contexts "
+            f"{', '.join(settings.allowed_contexts)}. If this cluster is meant for chaos, allow it with the "
+            f"experiment configuration `{ALLOWED_CONTEXTS_KEY}: [{context!r}]` or "
+            f"`export {ALLOWED_CONTEXTS_ENV}={context}`"
+        )
+    if settings.namespace not in settings.allowed_namespaces:
+        raise TargetMisconfigured(
+            f"refusing to inject faults into namespace {settings.namespace!r}: only the stack's namespace "
+            f"({', '.join(settings.allowed_namespaces)}) is allowed. Allow another with "
+            f"`{ALLOWED_NAMESPACES_KEY}` or `export {ALLOWED_NAMESPACES_ENV}=...`"
+        )
+    return context
+
+
+def incarnation(container_id: str | None) -> int | None:
+    """A number that changes whenever the container's process does: Kubernetes has no host pid to offer, so the
+    ``pid`` of an Instance is the first 28 bits of the container id (a new one for every restart or pod)."""
+    if not container_id:
+        return None
+    digest = container_id.rsplit("/", 1)[-1]
+    try:
+        return int(digest[:7], 16)
+    except ValueError:
+        return None
+
+
+def _seconds(value: Any) -> float | None:
+    return value.timestamp() if value is not None and hasattr(value, "timestamp") else None
+
+
+def instance_from_pod(pod: Any, component: str) -> Instance:
+    status = pod.status
+    containers = list(getattr(status, "container_statuses", None) or [])
+    container = next((c for c in containers if c.name == component), containers[0] if containers else None)
+    ready_condition = next((c for c in (getattr(status, "conditions", None) or []) if c.type == "Ready"), None)
+    terminating = pod.metadata.deletion_timestamp is not None
+    ready = bool(ready_condition is not None and ready_condition.status == "True" and not terminating)
+    state, started_at, pid = "starting", None, None
+    if container is not None and container.state is not None:
+        if container.state.running is not None:
+            started_at = _seconds(container.state.running.started_at)
+            pid = incarnation(container.container_id)
+            state = "running" if ready else "starting"
+        elif container.state.waiting is not None:
+            state = "backoff" if container.state.waiting.reason == "CrashLoopBackOff" else "starting"
+        elif container.state.terminated is not None:
+            state = "stopped"
+    if terminating:
+        state = "stopped"
+    return Instance(
+        name=pod.metadata.name,
+        component=component,
+        pid=pid,
+        started_at=started_at,
+        restarts=int(container.restart_count) if container is not None else 0,
+        ready=ready,
+        state=state,
+        ready_at=_seconds(ready_condition.last_transition_time) if ready else None,
+    )
+
+
+def chaos_metadata(name: str, fault: str, expires_at: float) -> dict:
+    return {
+        "name": name,
+        "labels": {MANAGED_BY_LABEL: CHAOS_MADE, FAULT_LABEL: fault},
+        "annotations": {EXPIRES_AT_ANNOTATION: f"{expires_at:.3f}"},
+    }
+
+
+def partition_policy(name: str, services: Iterable[str], expires_at: float, owner: Mapping[str, str]) -> dict:
+    """An egress policy for the pods of ``services`` that allows everything but the broker's pods.
+
+    Standard NetworkPolicies only add allowances, so a deny works only because the stack's own policies restrict
+    ingress alone (deploy/k8s/network-policies.yaml): this is the one egress policy selecting these pods."""
+    metadata = chaos_metadata(name, PARTITION_FAULT, expires_at)
+    metadata["ownerReferences"] = [{
+        "apiVersion": "batch/v1", "kind": "Job", "name": owner["name"], "uid": owner["uid"],
+        "blockOwnerDeletion": False,
+    }]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata,
+        "spec": {
+            "podSelector": {"matchExpressions": [{"key": NAME_LABEL, "operator": "In", "values": sorted(services)}]},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {"to": [{
+                    "namespaceSelector": {},
+                    "podSelector": {"matchExpressions": [
+                        {"key": NAME_LABEL, "operator": "NotIn", "values": [KAFKA_COMPONENT]}]},
+                }]},
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [POD_CIDR]}}]},
+            ],
+        },
+    }
+
+
+def reaper_job(name: str, ttl_seconds: float, expires_at: float, image: str) -> dict:
+    """A Job that does nothing but exist for ``ttl_seconds``: its deadline ends it, the TTL controller deletes
+    it, and the garbage collector deletes what it owns. No RBAC and no client in the cluster are needed."""
+    deadline = max(1, math.ceil(ttl_seconds))
+    metadata = chaos_metadata(name, PARTITION_FAULT, expires_at)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": {
+            "activeDeadlineSeconds": deadline,
+            "ttlSecondsAfterFinished": 0,
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"labels": {MANAGED_BY_LABEL: CHAOS_MADE, FAULT_LABEL: PARTITION_FAULT,
+                                        NAME_LABEL: "chaos-reaper"}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "terminationGracePeriodSeconds": 0,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                    "containers": [{
+                        "name": "reaper",
+                        "image": image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "command": ["sleep", str(deadline + 3600)],
+                        "resources": {"requests": {"cpu": "5m", "memory": "8Mi"},
+                                      "limits": {"cpu": "20m", "memory": "32Mi"}},
+                    }],
+                },
+            },
+        },
+    }
+
+
+def expiry_of(metadata: Any) -> float | None:
+    annotations = (metadata.annotations or {}) if metadata is not None else {}
+    try:
+        value = float(annotations[EXPIRES_AT_ANNOTATION])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def leftover_reason(metadata: Any, now: float) -> str | None:
+    """Why a chaos-made object should be removed now, or None to keep it: expired, or without a readable expiry
+    (nothing could ever say when it ends)."""
+    labels = (metadata.labels or {}) if metadata is not None else {}
+    if labels.get(MANAGED_BY_LABEL) != CHAOS_MADE:
+        return None
+    expires_at = expiry_of(metadata)
+    if expires_at is None:
+        return f"no valid {EXPIRES_AT_ANNOTATION} annotation"
+    if expires_at <= now:
+        return f"expired {now - expires_at:.0f} s ago"
+    return None
+
+
+def _is_chaos_made(obj: Any, fault: str | None = None) -> bool:
+    labels = obj.metadata.labels or {}
+    return labels.get(MANAGED_BY_LABEL) == CHAOS_MADE and (fault is None or labels.get(FAULT_LABEL) == fault)
+
+
+class KubernetesTarget(Target):
+    kind = "kubernetes"
+
+    def __init__(self, settings: KubernetesSettings):
+        self.settings = settings
+        # The guard runs first: nothing below talks to a cluster before it has passed.
+        self.context = check_blast_radius(settings)
+        from kubernetes import config
+
+        self._api = config.new_client_from_config(config_file=settings.kubeconfig, context=self.context)
+        self._chaosk8s_secrets = {CONTEXT_ENV: self.context}
+        """chaosk8s builds its own client from the same kubeconfig; pin it to the context the guard allowed."""
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.namespace
+
+    # --- Kubernetes API helpers ----------------------------------------------------------------------------
+    def _core(self):
+        from kubernetes import client
+
+        return client.CoreV1Api(self._api)
+
+    def _batch(self):
+        from kubernetes import client
+
+        return client.BatchV1Api(self._api)
+
+    def _networking(self):
+        from kubernetes import client
+
+        return client.NetworkingV1Api(self._api)
+
+    def _call(self, what: str, func, *args, **kwargs):
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return func(*args, **kwargs)
+        except ApiException as exc:
+            if exc.status in (400, 404, 409, 422):
+                raise InvalidArgument(f"Kubernetes refused to {what} ({exc.status} {exc.reason}): "
+                                      f"{(exc.body or '')[:300]}") from exc
+            raise TargetUnreachable(f"Kubernetes API failed to {what} ({exc.status} {exc.reason})") from exc
+        except (HTTPError, OSError) as exc:
+            raise TargetUnreachable(
+                f"the Kubernetes API of context {self.context!r} did not answer ({what}): {exc}. "
+                "Is the cluster up? `make kind-up` creates it."
+            ) from exc
+
+    def _pods(self, component: str) -> list[Any]:
+        pods = self._call(f"list the {component} pods", self._core().list_namespaced_pod, self.namespace,
+                          label_selector=f"{NAME_LABEL}={component}").items
+        # Filter again: a label selector the server ignores must not widen what a fault reaches.
+        return sorted((p for p in pods if (p.metadata.labels or {}).get(NAME_LABEL) == component),
+                      key=lambda p: p.metadata.name)
+
+    # --- Target interface ----------------------------------------------------------------------------------
+    def instances(self, component: str = "processor") -> list[Instance]:
+        return [instance_from_pod(pod, component) for pod in self._pods(component)]
+
+    def _read_pod(self, name: str) -> Any | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self._call(f"read pod {name}", self._core().read_namespaced_pod, name, self.namespace)
+        except InvalidArgument as exc:
+            if isinstance(exc.__cause__, ApiException) and exc.__cause__.status == 404:
+                return None
+            raise
+
+    def kill(self, name: str, signal: str = "SIGKILL") -> Killed:
+        if signal not in ALLOWED_SIGNALS:
+            raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
+        pod = self._read_pod(name)
+        if pod is None:
+            raise InvalidArgument(f"no pod {name!r} in namespace {self.namespace!r} (context {self.context!r})")
+        component = (pod.metadata.labels or {}).get(NAME_LABEL)
+        if not component:
+            raise InvalidArgument(f"pod {name!r} carries no {NAME_LABEL} label: it is not part of the stack")
+        before = instance_from_pod(pod, component)
+        if before.pid is None:
+            raise InvalidArgument(f"pod {name!r} has no running {component} container to kill (state {before.state})")
+        killed_at = time.time()
+        if self.settings.kill_mode == "delete":
+            self._delete_pod(name, component, signal)
+        else:
+            self._kill_process(name, component, signal)
+        self._confirm_killed(name, before)
+        return Killed(name=name, pid=before.pid, signal=signal, killed_at=killed_at)
+
+    def _delete_pod(self, name: str, component: str, signal: str) -> None:
+        from chaosk8s.pod.actions import terminate_pods
+
+        deleted = self._call(
+            f"delete pod {name}", terminate_pods,
+            label_selector=f"{NAME_LABEL}={component}", name_pattern=f"^{re.escape(name)}$", qty=1,
+            # Grace 0 is a crash; -1 keeps the pod's own terminationGracePeriodSeconds for a graceful stop.
+            grace_period=0 if signal == "SIGKILL" else -1, ns=self.namespace, secrets=self._chaosk8s_secrets,
+        )
+        if name not in (deleted or []):
+            raise TargetUnreachable(f"terminate_pods did not delete pod {name!r} (it deleted {deleted!r})")
+
+    def _kill_process(self, name: str, component: str, signal: str) -> None:
+        from chaosk8s.pod.actions import exec_in_pods
+
+        # The exec session ends with the container it killed, so its own exit status says little;
+        # _confirm_killed checks what happened to the container instead.
+        self._call(
+            f"exec the kill in pod {name}", exec_in_pods,
+            cmd=KILL_COMMANDS[signal], label_selector=f"{NAME_LABEL}={component}",
+            name_pattern=f"^{re.escape(name)}$", qty=1, ns=self.namespace, container_name=component,
+            request_timeout=int(KILL_CONFIRM_SECONDS), secrets=self._chaosk8s_secrets,
+        )
+
+    def _confirm_killed(self, name: str, before: Instance) -> None:
+        deadline = time.monotonic() + KILL_CONFIRM_SECONDS
+        while True:
+            pod = self._read_pod(name)
+            if pod is None or pod.metadata.deletion_timestamp is not None:
+                return
+            now = instance_from_pod(pod, before.component)
+            if now.restarts > before.restarts or now.pid != before.pid:
+                return
+            if time.monotonic() > deadline:
+                raise TargetUnreachable(
+                    f"pod {name!r} still runs the same {before.component} container {KILL_CONFIRM_SECONDS:g} s "
+                    f"after the {self.settings.kill_mode} kill (restarts {now.restarts}): the kill had no effect"
+                )
+            time.sleep(0.25)
+
+    def _endpoint_map(self) -> dict[str, str]:
+        host = self.settings.node_host
+        endpoints = {name: f"http://{host}:{port}" for name, port in NODE_PORTS.items() if name != "mongo"}
+        endpoints["mongo_uri"] = f"mongodb://{host}:{NODE_PORTS['mongo']}/?directConnection=true"
+        endpoints.update(self.settings.endpoint_overrides)
+        return endpoints
+
+    def endpoint(self, service: str) -> str:
+        endpoints = self._endpoint_map()
+        if service not in endpoints:
+            raise TargetMisconfigured(
+                f"the Kubernetes stack has no endpoint {service!r}; it has: {', '.join(sorted(endpoints))}"
+            )
+        return str(endpoints[service]).rstrip("/")
+
+    def mongo_uri(self) -> str:
+        return self.endpoint("mongo_uri")
+
+    def producer_acks(self) -> list[dict]:
+        url = self.endpoint("producers") + "/acks"
+        try:
+            response = httpx.get(url, timeout=HTTP_TIMEOUT_SECONDS)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise TargetUnreachable(f"producers at {url} did not answer: {exc}") from exc
+        return list(response.json()["producers"])
+
+    # --- HTTP error fault: the processors' own hook, reached through the API server's pod proxy ------------
+    def _fault_token(self) -> str:
+        import base64
+
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            secret = self._core().read_namespaced_secret(FAULT_TOKEN_SECRET, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise TargetMisconfigured(
+                    f"secret {FAULT_TOKEN_SECRET!r} is missing from namespace {self.namespace!r}: the processors' "
+                    "fault hook is disabled without it. `make kind-up` creates it."
+                ) from exc
+            raise TargetUnreachable(f"cannot read secret {FAULT_TOKEN_SECRET!r}: {exc.status} {exc.reason}") from exc
+        try:
+            return base64.b64decode((secret.data or {})[FAULT_TOKEN_KEY]).decode()
+        except (KeyError, ValueError) as exc:
+            raise TargetMisconfigured(f"secret {FAULT_TOKEN_SECRET!r} has no {FAULT_TOKEN_KEY!r} key") from exc
+
+    def _pod_hook(self, pod: str, method: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+        import json
+
+        path = f"/api/v1/namespaces/{self.namespace}/pods/{pod}:{PROCESSOR_HTTP_PORT}/proxy/_gameday/fault"
+        headers = {TOKEN_HEADER: token, "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        serialized = self._api.param_serialize(method, path, header_params=headers, body=body,
+                                               auth_settings=["BearerToken"])
+        response = self._call(f"{method} the fault hook of pod {pod}", self._api.call_api, *serialized,
+                              _request_timeout=HTTP_TIMEOUT_SECONDS)
+        response.read()
+        try:
+            payload = json.loads(response.data or b"{}")
+        except ValueError:
+            payload = {"detail": (response.data or b"")[:200].decode(errors="replace")}
+        return int(response.status), payload if isinstance(payload, dict) else {"detail": payload}
+
+    def inject_http_errors(self, ratio: float, status: int, ttl_seconds: float) -> HttpErrorFault:
+        token = self._fault_token()
+        pods = self._pods("processor")
+        applied_at = time.time()
+        applied, pending = [], []
+        body = {"ratio": ratio, "status": status, "ttl_seconds": ttl_seconds}
+        for pod in pods:
+            if not instance_from_pod(pod, "processor").ready:
+                pending.append(pod.metadata.name)
+                continue
+            code, answer = self._pod_hook(pod.metadata.name, "PUT", token, body)
+            if code == 400:
+                raise InvalidArgument(f"the processors' fault hook refused the fault: {answer.get('detail')}")
+            if code == 403:
+                raise TargetMisconfigured(f"the processors' fault hook refused the token: {answer.get('detail')}")
+            (applied if code == 200 else pending).append(pod.metadata.name)
+        if not applied:
+            raise TargetUnreachable(f"no processor replica took the HTTP error fault (not ready: {pending})")
+        return HttpErrorFault(
+            ratio=float(ratio), status=int(status), ttl_seconds=float(ttl_seconds), applied_at=applied_at,
+            expires_at=applied_at + float(ttl_seconds), applied_to=tuple(applied), pending=tuple(pending),
+        )
+
+    def heal_http_errors(self) -> Healed:
+        token = self._fault_token()
+        healed, was_active = [], False
+        for pod in self._pods("processor"):
+            try:
+                code, answer = self._pod_hook(pod.metadata.name, "DELETE", token)
+            except TargetUnreachable:
+                continue  # a replica that cannot be reached lost its in-memory fault with its process, or will at TTL
+            if code == 200:
+                healed.append(pod.metadata.name)
+                was_active = was_active or bool(answer.get("healed"))
+        return Healed(healed_at=time.time(), was_active=was_active, healed=tuple(healed))
+
+    # --- Kafka partition -----------------------------------------------------------------------------------
+    def partition(self, between: list[str], mode: str = "hold", ttl_seconds: float = 30.0, **params: float) -> dict:
+        services = sorted(set(between))
+        unknown = [s for s in services if s not in PARTITION_SERVICES]
+        if not services or unknown:
+            raise InvalidArgument(f"between must name some of {', '.join(PARTITION_SERVICES)}, got {between!r}")
+        if mode not in PARTITION_MODES:
+            raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(PARTITION_MODES)}")
+        if mode not in SUPPORTED_PARTITION_MODES:
+            raise InvalidArgument(
+                f"mode {mode!r} cannot be made with a NetworkPolicy, which only drops packets; on Kubernetes use "
+                f"{' or '.join(SUPPORTED_PARTITION_MODES)} (the same fault here)"
+            )
+        if params:
+            raise InvalidArgument(f"{', '.join(sorted(params))} do not apply to mode {mode!r}")
+        if not (isinstance(ttl_seconds, (int, float)) and math.isfinite(ttl_seconds) and 0 < ttl_seconds <= 3600):
+            raise InvalidArgument(f"ttl_seconds must be > 0 and <= 3600, got {ttl_seconds!r}")
+        from chaosk8s.networking.actions import create_network_policy
+
+        name = f"chaos-partition-{int(time.time())}-{random_tokens.token_hex(3)}"
+        created_at = time.time()
+        expires_at = created_at + float(ttl_seconds)
+        job = self._call("create the partition's reaper Job", self._batch().create_namespaced_job, self.namespace,
+                         reaper_job(name, ttl_seconds, expires_at, self.settings.reaper_image))
+        policy = partition_policy(name, services, expires_at, {"name": job.metadata.name, "uid": job.metadata.uid})
+        try:
+            self._call(f"create NetworkPolicy {name}", create_network_policy, spec=policy, ns=self.namespace,
+                       secrets=self._chaosk8s_secrets)
+        except Exception:
+            self._delete_job(name)
+            raise
+        return {"between": services, "mode": mode, "ttl_seconds": float(ttl_seconds), "applied_at": time.time(),
+                "expires_at": expires_at, "policy": name, "reaper": name}
+
+    def _chaos_policies(self, fault: str | None = None) -> list[Any]:
+        items = self._call("list NetworkPolicies", self._networking().list_namespaced_network_policy,
+                           self.namespace, label_selector=f"{MANAGED_BY_LABEL}={CHAOS_MADE}").items
+        return [p for p in items if _is_chaos_made(p, fault)]
+
+    def _chaos_jobs(self, fault: str | None = None) -> list[Any]:
+        items = self._call("list Jobs", self._batch().list_namespaced_job, self.namespace,
+                           label_selector=f"{MANAGED_BY_LABEL}={CHAOS_MADE}").items
+        return [j for j in items if _is_chaos_made(j, fault)]
+
+    def _delete_policy(self, name: str) -> None:
+        from chaosk8s.networking.actions import remove_network_policy
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            remove_network_policy(name, ns=self.namespace, secrets=self._chaosk8s_secrets)
+        except ApiException as exc:
+            if exc.status != 404:  # gone already: its reaper got there first
+                raise TargetUnreachable(f"cannot delete NetworkPolicy {name!r}: {exc.status} {exc.reason}") from exc
+
+    def _delete_job(self, name: str) -> None:
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self._batch().delete_namespaced_job(name, self.namespace,
+                                                body=client.V1DeleteOptions(propagation_policy="Background"))
+        except ApiException as exc:
+            if exc.status != 404:
+                raise TargetUnreachable(f"cannot delete Job {name!r}: {exc.status} {exc.reason}") from exc
+
+    def heal_partition(self) -> dict:
+        policies = self._chaos_policies(PARTITION_FAULT)
+        for policy in policies:
+            self._delete_policy(policy.metadata.name)
+        for job in self._chaos_jobs(PARTITION_FAULT):
+            self._delete_job(job.metadata.name)
+        return {"was_active": bool(policies), "healed_at": time.time(),
+                "removed": sorted(p.metadata.name for p in policies)}
+
+    def active_faults(self) -> list[dict]:
+        now = time.time()
+        faults = []
+        for policy in self._chaos_policies(PARTITION_FAULT):
+            selector = (policy.spec.pod_selector.match_expressions or [None])[0] if policy.spec else None
+            expires_at = expiry_of(policy.metadata)
+            faults.append({
+                "kind": PARTITION_FAULT, "policy": policy.metadata.name,
+                "between": list(selector.values) if selector is not None else [],
+                "applied_at": _seconds(policy.metadata.creation_timestamp), "expires_at": expires_at,
+                "expires_in": None if expires_at is None else round(expires_at - now, 3),
+            })
+        return faults
+
+    def sweep(self, now: float | None = None) -> dict:
+        """Delete chaos-made NetworkPolicies and Jobs that are past their expiry or carry none.
+
+        Returns ``{"removed": [{"kind", "name", "reason"}], "kept": [{"kind", "name", "expires_at"}]}``."""
+        now = time.time() if now is None else now
+        removed, kept = [], []
+        for kind, objects, delete in (
+            ("NetworkPolicy", self._chaos_policies(), self._delete_policy),
+            ("Job", self._chaos_jobs(), self._delete_job),
+        ):
+            for obj in objects:
+                reason = leftover_reason(obj.metadata, now)
+                if reason is None:
+                    kept.append({"kind": kind, "name": obj.metadata.name, "expires_at": expiry_of(obj.metadata)})
+                    continue
+                delete(obj.metadata.name)
+                removed.append({"kind": kind, "name": obj.metadata.name, "reason": reason})
+        return {"removed": removed, "kept": kept}
+
+    def close(self) -> None:
+        self._api.close()
+
+
+def target_from_configuration(configuration: Mapping[str, Any] | None) -> KubernetesTarget:
+    return KubernetesTarget(KubernetesSettings.from_configuration(configuration))

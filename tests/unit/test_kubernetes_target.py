@@ -1,0 +1,204 @@
+"""The Kubernetes target against a fake API server over HTTP (kmock), through the official kubernetes client and
+chaostoolkit-kubernetes: pod kill, partition create and heal, the blast-radius guard, and the sweep."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from fake_kube import fake_kube, pod
+
+from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured
+from chaoslib_ext.targets import from_configuration
+from chaoslib_ext.targets.kubernetes import (
+    CHAOS_MADE, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, NODE_PORTS, incarnation,
+)
+
+PODS, POLICIES, JOBS = "v1/pods", "networking.k8s.io/v1/networkpolicies", "batch/v1/jobs"
+CONTAINER_ID = "containerd://" + "ab12cd3" + "0" * 57
+
+
+def use_kubeconfig(monkeypatch, path) -> None:
+    """As a shell would set it before the run: chaosk8s loads the path the kubernetes package read at import."""
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+
+
+@pytest.fixture
+def kube(tmp_path, monkeypatch):
+    for var in ("KUBERNETES_CONTEXT", "GAMEDAY_K8S_ALLOWED_CONTEXTS", "GAMEDAY_K8S_ALLOWED_NAMESPACES",
+                "GAMEDAY_K8S_KILL_MODE"):
+        monkeypatch.delenv(var, raising=False)
+    with fake_kube() as server:
+        use_kubeconfig(monkeypatch, server.write_kubeconfig(tmp_path / "kubeconfig"))
+        yield server
+
+
+def k8s_target(**configuration):
+    return from_configuration({"target": "kubernetes", **configuration})
+
+
+def chaos_object(kind: str, name: str, expires_at: float | None, fault: str = "kafka-partition") -> dict:
+    annotations = {} if expires_at is None else {EXPIRES_AT_ANNOTATION: f"{expires_at:.3f}"}
+    api_version = "networking.k8s.io/v1" if kind == "NetworkPolicy" else "batch/v1"
+    spec = {"podSelector": {}} if kind == "NetworkPolicy" else {"template": {"spec": {"containers": []}}}
+    return {"apiVersion": api_version, "kind": kind, "spec": spec, "metadata": {
+        "name": name, "namespace": "app", "annotations": annotations,
+        "labels": {MANAGED_BY_LABEL: CHAOS_MADE, "gameday/fault": fault}}}
+
+
+# --- the blast-radius guard ------------------------------------------------------------------------------------
+
+def test_guard_refuses_a_context_outside_the_allow_list_before_any_request(kube, tmp_path, monkeypatch):
+    use_kubeconfig(monkeypatch, kube.write_kubeconfig(tmp_path / "prod", context="prod-eu-west"))
+    with pytest.raises(TargetMisconfigured) as refused:
+        k8s_target()
+    message = str(refused.value)
+    assert "'prod-eu-west'" in message and "kind-*" in message
+    assert "kubernetes_allowed_contexts" in message and "GAMEDAY_K8S_ALLOWED_CONTEXTS=prod-eu-west" in message
+    assert kube.requests() == []
+
+
+def test_guard_refuses_a_namespace_that_is_not_the_stacks(kube):
+    with pytest.raises(TargetMisconfigured, match="namespace 'kube-system'.*only the stack's namespace \\(app\\)"):
+        k8s_target(kubernetes_namespace="kube-system")
+    assert kube.requests() == []
+
+
+def test_an_allowed_context_can_be_added_by_configuration(kube, tmp_path, monkeypatch):
+    use_kubeconfig(monkeypatch, kube.write_kubeconfig(tmp_path / "stage", context="stage-chaos"))
+    target = k8s_target(kubernetes_allowed_contexts=["stage-*"])
+    assert target.context == "stage-chaos"
+    assert target.instances() == []
+    target.close()
+
+
+# --- instances and pod kill ------------------------------------------------------------------------------------
+
+def test_instances_are_the_components_pods_with_kubelet_counts(kube):
+    kube.seed(PODS, pod("processor-7d9f-a", restarts=2, container_id=CONTAINER_ID))
+    kube.seed(PODS, pod("processor-7d9f-b", ready=False))
+    kube.seed(PODS, pod("producers-5c4-x", component="producers"))  # kmock ignores selectors; the driver must not
+    target = k8s_target()
+    instances = target.instances("processor")
+    target.close()
+    assert [(i.name, i.ready, i.restarts, i.state) for i in instances] == [
+        ("processor-7d9f-a", True, 2, "running"), ("processor-7d9f-b", False, 0, "starting")]
+    assert instances[0].pid == incarnation(CONTAINER_ID) == 0xAB12CD3
+    assert instances[0].started_at == instances[0].ready_at == 1795392000.0
+    assert kube.requests()[0].params == {"labelSelector": "app.kubernetes.io/name=processor"}
+
+
+def test_pod_kill_deletes_the_pod_with_grace_zero_through_chaosk8s(kube):
+    kube.seed(PODS, pod("processor-7d9f-a", container_id=CONTAINER_ID))
+    kube.seed(PODS, pod("processor-7d9f-b"))
+    target = k8s_target(kubernetes_kill_mode="delete")
+    before = time.time()
+    killed = target.kill("processor-7d9f-a", "SIGKILL")
+    target.close()
+    assert killed.name == "processor-7d9f-a" and killed.signal == "SIGKILL"
+    assert killed.pid == 0xAB12CD3 and before <= killed.killed_at <= time.time()
+    assert sorted(kube.live(PODS)) == ["processor-7d9f-b"]
+    deletes = [r for r in kube.requests() if r.method.name == "DELETE"]
+    assert [r.url.path for r in deletes] == ["/api/v1/namespaces/app/pods/processor-7d9f-a"]
+    assert json.loads(deletes[0].body)["gracePeriodSeconds"] == 0
+
+
+def test_graceful_kill_keeps_the_pods_own_grace_period(kube):
+    kube.seed(PODS, pod("processor-7d9f-a"))
+    target = k8s_target(kubernetes_kill_mode="delete")
+    target.kill("processor-7d9f-a", "SIGTERM")
+    target.close()
+    delete = next(r for r in kube.requests() if r.method.name == "DELETE")
+    assert "gracePeriodSeconds" not in json.loads(delete.body or b"{}")
+
+
+def test_killing_an_unknown_pod_names_it_and_deletes_nothing(kube):
+    target = k8s_target(kubernetes_kill_mode="delete")
+    with pytest.raises(InvalidArgument, match="no pod 'processor-gone' in namespace 'app'"):
+        target.kill("processor-gone", "SIGKILL")
+    with pytest.raises(InvalidArgument, match="signal 'SIGHUP'"):
+        target.kill("processor-gone", "SIGHUP")
+    target.close()
+    assert not [r for r in kube.requests() if r.method.name == "DELETE"]
+
+
+# --- partition -------------------------------------------------------------------------------------------------
+
+def test_partition_creates_a_chaos_policy_owned_by_its_reaper_and_heal_removes_both(kube):
+    target = k8s_target()
+    before = time.time()
+    fault = target.partition(["processor"], "hold", 30.0)
+    assert fault["between"] == ["processor"] and fault["mode"] == "hold"
+    assert before + 30 <= fault["expires_at"] <= time.time() + 30
+
+    policies, jobs = kube.live(POLICIES), kube.live(JOBS)
+    assert list(policies) == [fault["policy"]] and list(jobs) == [fault["reaper"]]
+    policy, job = policies[fault["policy"]], jobs[fault["reaper"]]
+    for obj in (policy, job):
+        assert obj["metadata"]["labels"][MANAGED_BY_LABEL] == CHAOS_MADE
+        assert float(obj["metadata"]["annotations"][EXPIRES_AT_ANNOTATION]) == pytest.approx(fault["expires_at"])
+    assert policy["metadata"]["ownerReferences"] == [{
+        "apiVersion": "batch/v1", "kind": "Job", "name": job["metadata"]["name"], "uid": job["metadata"]["uid"],
+        "blockOwnerDeletion": False}]
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Egress"]
+    assert spec["podSelector"]["matchExpressions"] == [
+        {"key": "app.kubernetes.io/name", "operator": "In", "values": ["processor"]}]
+    assert spec["egress"][0]["to"][0]["podSelector"]["matchExpressions"] == [
+        {"key": "app.kubernetes.io/name", "operator": "NotIn", "values": ["kafka"]}]
+    assert job["spec"]["activeDeadlineSeconds"] == 30 and job["spec"]["ttlSecondsAfterFinished"] == 0
+
+    assert [f["policy"] for f in target.active_faults()] == [fault["policy"]]
+    healed = target.heal_partition()
+    assert healed["was_active"] is True and healed["removed"] == [fault["policy"]]
+    assert kube.live(POLICIES) == {} and kube.live(JOBS) == {}
+    assert target.heal_partition()["was_active"] is False
+    target.close()
+
+
+def test_partition_modes_a_network_policy_cannot_make_are_refused_before_any_write(kube):
+    target = k8s_target()
+    with pytest.raises(InvalidArgument, match="mode 'latency' cannot be made with a NetworkPolicy"):
+        target.partition(["processor"], "latency", 30.0, latency_ms=200)
+    with pytest.raises(InvalidArgument, match="between must name"):
+        target.partition(["mongo"], "hold", 30.0)
+    target.close()
+    assert [r for r in kube.requests() if r.method.name != "GET"] == []
+
+
+# --- sweep -----------------------------------------------------------------------------------------------------
+
+def test_sweep_removes_expired_and_unexpiring_chaos_objects_and_keeps_the_rest(kube):
+    now = time.time()
+    kube.seed(POLICIES, chaos_object("NetworkPolicy", "chaos-partition-old", now - 120))
+    kube.seed(POLICIES, chaos_object("NetworkPolicy", "chaos-partition-live", now + 120))
+    kube.seed(POLICIES, chaos_object("NetworkPolicy", "chaos-partition-no-expiry", None))
+    kube.seed(JOBS, chaos_object("Job", "chaos-partition-old", now - 120))
+    kube.seed(POLICIES, {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "spec": {"podSelector": {}},
+                         "metadata": {"name": "default-deny-ingress", "namespace": "app"}})
+    target = k8s_target()
+    report = target.sweep(now=now)
+    target.close()
+    removed = {(r["kind"], r["name"]): r["reason"] for r in report["removed"]}
+    assert removed == {
+        ("NetworkPolicy", "chaos-partition-old"): "expired 120 s ago",
+        ("NetworkPolicy", "chaos-partition-no-expiry"): f"no valid {EXPIRES_AT_ANNOTATION} annotation",
+        ("Job", "chaos-partition-old"): "expired 120 s ago",
+    }
+    assert [(k["kind"], k["name"]) for k in report["kept"]] == [("NetworkPolicy", "chaos-partition-live")]
+    assert sorted(kube.live(POLICIES)) == ["chaos-partition-live", "default-deny-ingress"]
+    assert kube.live(JOBS) == {}
+
+
+# --- endpoints -------------------------------------------------------------------------------------------------
+
+def test_endpoints_are_the_node_ports_unless_overridden(kube):
+    target = k8s_target(kubernetes_endpoints={"prometheus": "http://prom.example:9090/"})
+    assert target.endpoint("processor_api") == f"http://127.0.0.1:{NODE_PORTS['processor_api']}"
+    assert target.endpoint("prometheus") == "http://prom.example:9090"
+    assert target.mongo_uri() == f"mongodb://127.0.0.1:{NODE_PORTS['mongo']}/?directConnection=true"
+    with pytest.raises(TargetMisconfigured, match="no endpoint 'kafka'"):
+        target.endpoint("kafka")
+    target.close()
+    assert kube.requests() == []
