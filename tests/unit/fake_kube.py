@@ -7,6 +7,7 @@ exactly the objects it needs (and the driver filters by label itself, which the 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import kmock
 import yaml
+from aiohttp import web
 
 RESOURCES = {
     "v1/pods": "Pod",
@@ -28,7 +30,33 @@ RESOURCES = {
 
 class Emulator(kmock.KubernetesEmulator):
     """kmock's emulator plus what a real API server adds on create: a uid and a creation timestamp (the driver
-    makes the reaper Job the owner of the partition policy, which needs the Job's uid)."""
+    makes the reaper Job the owner of the partition policy, which needs the Job's uid), and exec over a websocket."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.execs: list[dict] = []
+
+    on_exec: Any = None
+    """Called as ``on_exec(emulator, namespace, pod, container, command)`` for every exec; returns stdout text.
+    It plays the container's part (e.g. a killed process makes the kubelet restart the container)."""
+
+    async def __call__(self, raw_request):  # type: ignore[override]
+        # kmock speaks HTTP only; exec is a websocket with Kubernetes' channel protocol (first byte = channel).
+        if raw_request.path.endswith("/exec") and raw_request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._exec(raw_request)
+        return await super().__call__(raw_request)
+
+    async def _exec(self, raw_request):
+        _, _, _, namespace, _, pod, _ = raw_request.path.strip("/").split("/")
+        command, container = raw_request.query.getall("command", []), raw_request.query.get("container")
+        self.execs.append({"namespace": namespace, "pod": pod, "container": container, "command": command})
+        ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io", "v4.channel.k8s.io"))
+        await ws.prepare(raw_request)
+        stdout = self.on_exec(self, namespace, pod, container, command) if self.on_exec else ""
+        await ws.send_bytes(b"\x01" + stdout.encode())
+        await ws.send_bytes(b"\x03" + json.dumps({"metadata": {}, "status": "Success"}).encode())
+        await ws.close()
+        return ws
 
     async def _handle(self, request):  # type: ignore[override]
         if request.action == kmock.action.CREATE and isinstance(request.data, dict):

@@ -8,7 +8,7 @@ import time
 import pytest
 from fake_kube import fake_kube, pod
 
-from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured
+from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
 from chaoslib_ext.targets import from_configuration
 from chaoslib_ext.targets.kubernetes import (
     CHAOS_MADE, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, NODE_PORTS, incarnation,
@@ -102,6 +102,38 @@ def test_pod_kill_deletes_the_pod_with_grace_zero_through_chaosk8s(kube):
     deletes = [r for r in kube.requests() if r.method.name == "DELETE"]
     assert [r.url.path for r in deletes] == ["/api/v1/namespaces/app/pods/processor-7d9f-a"]
     assert json.loads(deletes[0].body)["gracePeriodSeconds"] == 0
+
+
+def restart_container(emulator, namespace, pod_name, container, command):
+    """The kubelet's part: the killed service takes tini and the container with it; a new container starts."""
+    obj = emulator.objects[PODS, namespace, pod_name]
+    [status] = obj["status"]["containerStatuses"]
+    obj.patch({"status": {"containerStatuses": [{
+        **status, "restartCount": status["restartCount"] + 1, "containerID": "containerd://" + "fe" * 32}]}})
+    return ""
+
+
+def test_pod_kill_restarts_the_container_by_killing_its_process_through_exec(kube):
+    kube.seed(PODS, pod("processor-7d9f-a", restarts=1, container_id=CONTAINER_ID))
+    kube.kmock.on_exec = restart_container
+    target = k8s_target()  # the default kill mode: a restart the kubelet counts
+    killed = target.kill("processor-7d9f-a", "SIGKILL")
+    [after] = target.instances("processor")
+    target.close()
+    assert kube.kmock.execs == [{"namespace": "app", "pod": "processor-7d9f-a", "container": "processor",
+                                 "command": ["/bin/sh", "-c", "kill -s KILL -- -1"]}]
+    assert killed.pid == 0xAB12CD3 and after.pid == 0xFEFEFEF and after.restarts == 2
+    assert not [r for r in kube.requests() if r.method.name == "DELETE"]
+
+
+def test_a_kill_that_changes_nothing_is_reported(kube, monkeypatch):
+    monkeypatch.setattr("chaoslib_ext.targets.kubernetes.KILL_CONFIRM_SECONDS", 0.5)
+    kube.seed(PODS, pod("processor-7d9f-a", container_id=CONTAINER_ID))
+    target = k8s_target()
+    with pytest.raises(TargetUnreachable, match="still runs the same processor container .* the kill had no effect"):
+        target.kill("processor-7d9f-a", "SIGTERM")
+    target.close()
+    assert kube.kmock.execs[0]["command"] == ["/bin/sh", "-c", "kill -s TERM -- -1"]
 
 
 def test_graceful_kill_keeps_the_pods_own_grace_period(kube):
