@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import kmock
 import yaml
 from aiohttp import web
@@ -35,6 +36,7 @@ class Emulator(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.execs: list[dict] = []
+        self.proxy_apps: dict[str, Any] = {}
 
     on_exec: Any = None
     """Called as ``on_exec(emulator, namespace, pod, container, command)`` for every exec; returns stdout text.
@@ -44,7 +46,24 @@ class Emulator(kmock.KubernetesEmulator):
         # kmock speaks HTTP only; exec is a websocket with Kubernetes' channel protocol (first byte = channel).
         if raw_request.path.endswith("/exec") and raw_request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._exec(raw_request)
+        if "/proxy/" in raw_request.path and "/pods/" in raw_request.path:
+            return await self._pod_proxy(raw_request)
         return await super().__call__(raw_request)
+
+    async def _pod_proxy(self, raw_request):
+        """The API server's pod proxy: forward to the pod's app (``proxy_apps[pod]``, an ASGI app), or 503 as
+        the API server answers when it cannot reach the pod."""
+        head, _, rest = raw_request.path.partition("/proxy/")
+        pod = head.rsplit("/", 1)[-1].split(":", 1)[0]
+        app = self.proxy_apps.get(pod)
+        if app is None:
+            return web.json_response({"kind": "Status", "status": "Failure", "code": 503}, status=503)
+        headers = {k: v for k, v in raw_request.headers.items() if k.lower() in ("x-gameday-token", "content-type")}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{pod}") as client:
+            answer = await client.request(raw_request.method, "/" + rest, headers=headers,
+                                          content=await raw_request.read())
+        return web.Response(status=answer.status_code, body=answer.content,
+                            content_type=answer.headers.get("content-type", "application/json").split(";")[0])
 
     async def _exec(self, raw_request):
         _, _, _, namespace, _, pod, _ = raw_request.path.strip("/").split("/")

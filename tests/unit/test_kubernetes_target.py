@@ -2,6 +2,7 @@
 chaostoolkit-kubernetes: pod kill, partition create and heal, the blast-radius guard, and the sweep."""
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -13,8 +14,11 @@ from chaoslib_ext.targets import from_configuration
 from chaoslib_ext.targets.kubernetes import (
     CHAOS_MADE, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, NODE_PORTS, incarnation,
 )
+from stack.processor.api import create_app
+from stack.processor.faults import DeterministicInjector
 
 PODS, POLICIES, JOBS = "v1/pods", "networking.k8s.io/v1/networkpolicies", "batch/v1/jobs"
+SECRETS = "v1/secrets"
 CONTAINER_ID = "containerd://" + "ab12cd3" + "0" * 57
 
 
@@ -153,6 +157,60 @@ def test_killing_an_unknown_pod_names_it_and_deletes_nothing(kube):
         target.kill("processor-gone", "SIGHUP")
     target.close()
     assert not [r for r in kube.requests() if r.method.name == "DELETE"]
+
+
+# --- HTTP errors: the processors' real fault hook, reached through the API server's pod proxy ---------------
+
+TOKEN = "drill-token"
+
+
+def fault_token_secret(token: str = TOKEN) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "gameday-fault-token", "namespace": "app"},
+            "data": {"token": base64.b64encode(token.encode()).decode()}}
+
+
+@pytest.fixture
+def processors(kube):
+    """Two processor pods, one not ready; each runs the real processor API with its own injector."""
+    kube.seed(PODS, pod("processor-7d9f-a"))
+    kube.seed(PODS, pod("processor-7d9f-b", ready=False))
+    injectors = {}
+    for name in ("processor-7d9f-a", "processor-7d9f-b"):
+        injectors[name] = DeterministicInjector()
+        kube.kmock.proxy_apps[name] = create_app({}, kafka_ok=lambda: True, mongo_ok=lambda: True,
+                                                 fault_token=TOKEN, injector=injectors[name])
+    return injectors
+
+
+def test_http_errors_reach_every_ready_replica_and_heal(kube, processors):
+    kube.seed(SECRETS, fault_token_secret())
+    target = k8s_target()
+    before = time.time()
+    fault = target.inject_http_errors(0.05, 503, 30.0)
+    assert fault.applied_to == ("processor-7d9f-a",) and fault.pending == ("processor-7d9f-b",)
+    assert before <= fault.applied_at <= fault.expires_at - 30.0 + 0.001
+    assert processors["processor-7d9f-a"].describe()["active"] is True
+    assert processors["processor-7d9f-a"].describe()["ratio"] == 0.05
+    assert processors["processor-7d9f-b"].describe() == {"active": False}
+    healed = target.heal_http_errors()
+    target.close()
+    assert healed.was_active is True and set(healed.healed) == {"processor-7d9f-a", "processor-7d9f-b"}
+    assert processors["processor-7d9f-a"].describe() == {"active": False}
+
+
+def test_http_error_faults_fail_with_the_reason(kube, processors):
+    target = k8s_target()
+    with pytest.raises(TargetMisconfigured, match="secret 'gameday-fault-token' is missing.*make kind-up"):
+        target.inject_http_errors(0.05, 503, 30.0)
+    kube.seed(SECRETS, fault_token_secret("not-the-token"))
+    with pytest.raises(TargetMisconfigured, match="refused the token"):
+        target.inject_http_errors(0.05, 503, 30.0)
+    kube.seed(SECRETS, fault_token_secret())
+    with pytest.raises(InvalidArgument, match="ratio"):
+        target.inject_http_errors(1.5, 503, 30.0)
+    target.close()
+    assert processors["processor-7d9f-a"].describe() == {"active": False}
 
 
 # --- partition -------------------------------------------------------------------------------------------------
