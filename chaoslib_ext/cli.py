@@ -186,7 +186,55 @@ def cmd_report(args: argparse.Namespace) -> int:
     return evidence.outcome.exit_code if args.exit_code else 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from chaoslib_ext.errors import GamedayError
+    from chaoslib_ext.gameday.sweep import describe_fault, sweep
+
+    configuration = {"target": args.target, **_parse_vars(args.var)}
+    refused = _refuse_outside_blast_radius([configuration])
+    if refused is not None:
+        return refused
+    try:
+        result = sweep(configuration, force=args.force)
+    except GamedayError as exc:
+        print(f"gameday: sweep could not reach the target: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return verdicts.Outcome.TARGET_UNREACHABLE.exit_code
+    if args.json:
+        print(json.dumps(result.__dict__, indent=2, sort_keys=True, default=str))
+    else:
+        if result.skipped:
+            print(f"{len(result.live_runs)} experiment(s) still running against {result.target} "
+                  f"(chaos run pid {', '.join(map(str, result.live_runs))}): their faults are not orphans, left:")
+            for fault in result.skipped:
+                print(f"  left    {describe_fault(fault)}")
+        for fault in result.healed:
+            print(f"  healed  {describe_fault(fault)}")
+        for failure in result.failed:
+            print(f"  FAILED  {failure['kind']}: {failure['error']}")
+        if not (result.healed or result.failed or result.skipped):
+            print(f"nothing to heal: no fault is in force on {result.target}")
+        else:
+            print(f"swept {result.target}: {len(result.healed)} healed, {len(result.failed)} failed, "
+                  f"{len(result.skipped)} left to live experiments")
+    return 1 if result.failed else 0
+
+
 def _add_gameday_commands(sub) -> None:
+    sweep = sub.add_parser(
+        "sweep", help="heal every fault whose experiment is gone (after a SIGKILLed run, a crash)",
+        description="List the faults in force on the target and heal them, unless an experiment is still running "
+        "against it (a `chaos run` process aimed at the same control API): then its faults are left alone and "
+        "listed. Faults also end by their TTL; the sweep does not wait for it. Exit 0 when every orphan was healed "
+        f"(or there was none), 1 when one could not be, {verdicts.Outcome.TARGET_UNREACHABLE.exit_code} when the "
+        "target cannot be reached or is outside the blast-radius allow-list.",
+    )
+    sweep.add_argument("--target", choices=["local", "kubernetes"], default=os.environ.get("GAMEDAY_TARGET", "local"))
+    sweep.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                       help="target configuration, e.g. local_control_url=http://127.0.0.1:18000")
+    sweep.add_argument("--force", action="store_true", help="heal even while experiments are running")
+    sweep.add_argument("--json", action="store_true", help="print the result as JSON")
+    sweep.set_defaults(func=cmd_sweep)
+
     report = sub.add_parser(
         "report", help="write the evidence of a run directory: report.html, junit.xml, summary.md",
         description="Read the journals, timelines and SLI samples under RUN_DIR (written by `gameday run` or "
