@@ -219,7 +219,57 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from chaoslib_ext.gameday.safety import BlastRadiusRefused, check_kubernetes
+    from chaoslib_ext.gameday.schedule import CronError, crontab_line, kubernetes_manifest
+    from chaoslib_ext.gameday.suite import SuiteError, load_suite
+
+    try:
+        suite = load_suite(Path(args.suite))
+    except SuiteError as exc:
+        print(f"gameday: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.target == "local":
+            print(crontab_line(Path(args.suite).resolve(), args.cron, Path.cwd().resolve()))
+            return 0
+        # The namespace is checked against the allow-list now, not when the job first runs at 3 a.m.
+        check_kubernetes({"kube_context": "in-cluster", "namespace": args.namespace},
+                         {**os.environ, "GAMEDAY_ALLOWED_CONTEXTS": "in-cluster"})
+        suite_path = os.path.relpath(Path(args.suite).resolve(), Path.cwd().resolve())
+        print(kubernetes_manifest(suite_path, suite.name, args.cron, args.namespace, args.image, args.name), end="")
+    except CronError as exc:
+        print(f"gameday: --cron {args.cron!r}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BlastRadiusRefused as exc:
+        print(f"gameday: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    return 0
+
+
 def _add_gameday_commands(sub) -> None:
+    from chaoslib_ext.gameday.schedule import DEFAULT_IMAGE
+
+    schedule = sub.add_parser(
+        "schedule", help="print a Kubernetes CronJob (with its RBAC) or a crontab line that runs a suite",
+        description="Print what runs SUITE's gate on a schedule. --target kubernetes (default): a ServiceAccount, a "
+        "Role and RoleBinding limited to the stack's namespace, and a CronJob running `gameday gate SUITE --target "
+        "kubernetes` in the cluster (never two at once; no retries: a failed gate is a finding). --target local: "
+        "a crontab line for this checkout. The cron expression is checked: a bad one exits 2 naming the field.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  gameday schedule experiments/suites/gameday.yaml --cron '0 3 * * MON-FRI' | kubectl apply -f -"
+        "\n  gameday schedule experiments/suites/gate.yaml --cron '@hourly' --target local >> mycrontab",
+    )
+    schedule.add_argument("suite", metavar="SUITE", help="suite file, relative to the repository root")
+    schedule.add_argument("--cron", required=True, help="5-field cron expression or @hourly/@daily/... (UTC in a cluster)")
+    schedule.add_argument("--target", choices=["local", "kubernetes"], default="kubernetes")
+    schedule.add_argument("--namespace", default="app", help="the stack's namespace (default: %(default)s)")
+    schedule.add_argument("--image", default=DEFAULT_IMAGE,
+                          help="image with gameday, experiments/ and deploy/monitoring/ in /opt/gameday "
+                               "(default: %(default)s)")
+    schedule.add_argument("--name", help="name of the CronJob and its RBAC objects (default: gameday-<suite name>)")
+    schedule.set_defaults(func=cmd_schedule)
+
     sweep = sub.add_parser(
         "sweep", help="heal every fault whose experiment is gone (after a SIGKILLed run, a crash)",
         description="List the faults in force on the target and heal them, unless an experiment is still running "
