@@ -14,6 +14,8 @@ DEFAULT_BASE_PORT = 18000
 DEFAULT_STATE_DIR = ".gameday/stack"
 EXIT_USAGE = 2
 EXIT_STACK_FAILED = 8
+EXIT_REFUSED = verdicts.Outcome.TARGET_UNREACHABLE.exit_code
+"""A target outside the blast-radius allow-list is a misconfigured target: refused before any side effect."""
 
 EXIT_CODES_HELP = "\n".join(
     f"  {o.exit_code}  {o.name}" for o in sorted(verdicts.Outcome, key=lambda o: o.exit_code)
@@ -105,6 +107,205 @@ def slo_generate(rest: list[str]) -> int:
     return slo_main(["generate", *rest])
 
 
+# ---- issue 8: feedback, blast radius, redaction, report, sweep, schedule ------------------------------------------
+# (kept in one block; the commands register themselves through _add_gameday_commands)
+
+
+class _Feedback:
+    """Progress lines with live SLI values while experiments run; the SLI sampler feeds the report's plots too."""
+
+    def __init__(self, args: argparse.Namespace, configuration: dict):
+        from chaoslib_ext.gameday.progress import Progress
+        from chaoslib_ext.gameday.sli_sampler import SliSampler
+
+        self.sampler = SliSampler(configuration)
+        self.progress = None if args.quiet else Progress(sli=lambda: self.sampler.latest)
+
+    def __enter__(self) -> _Feedback:
+        self.sampler.start()
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        self.sampler.stop()
+
+
+def _refuse_outside_blast_radius(configurations: list[dict]) -> int | None:
+    from chaoslib_ext.gameday.safety import BlastRadiusRefused, check_blast_radius
+
+    for configuration in configurations:
+        try:
+            check_blast_radius(configuration)
+        except BlastRadiusRefused as exc:
+            print(f"gameday: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+    return None
+
+
+def _redact_runs(runs, configurations: list[dict]) -> set[str]:
+    from chaoslib_ext.gameday.redact import redact_run_dir, secret_values
+
+    secrets = set()
+    for configuration in configurations:
+        secrets |= secret_values(variables=configuration)
+    for run in runs:
+        redact_run_dir(run.run_dir, secrets)
+    return secrets
+
+
+def _write_report_after_run(run_root: Path, secrets: set[str] | None) -> None:
+    from chaoslib_ext.gameday.report import ReportError, write_report
+
+    try:
+        _evidence, paths = write_report(run_root, secrets=secrets)
+    except ReportError as exc:
+        print(f"gameday: no report: {exc}", file=sys.stderr)
+        return
+    print(f"report: {', '.join(str(p) for p in paths)}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from chaoslib_ext.gameday.redact import secret_values
+    from chaoslib_ext.gameday.report import ReportError, write_report
+    from chaoslib_ext.gameday.report.markdown import markdown_summary
+
+    try:
+        evidence, paths = write_report(Path(args.run_dir), Path(args.out) if args.out else None,
+                                       secrets=secret_values())
+    except ReportError as exc:
+        print(f"gameday: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.markdown:
+        print(markdown_summary(evidence, [p.name for p in paths]), end="")
+    else:
+        print(f"{evidence.outcome.name}: {len(evidence.experiments)} experiment(s); wrote "
+              f"{', '.join(str(p) for p in paths)}")
+    return evidence.outcome.exit_code if args.exit_code else 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from chaoslib_ext.errors import GamedayError
+    from chaoslib_ext.gameday.sweep import describe_fault, sweep
+
+    configuration = {"target": args.target, **_parse_vars(args.var)}
+    refused = _refuse_outside_blast_radius([configuration])
+    if refused is not None:
+        return refused
+    try:
+        result = sweep(configuration, force=args.force)
+    except GamedayError as exc:
+        print(f"gameday: sweep could not reach the target: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return verdicts.Outcome.TARGET_UNREACHABLE.exit_code
+    if args.json:
+        print(json.dumps(result.__dict__, indent=2, sort_keys=True, default=str))
+    else:
+        if result.skipped:
+            print(f"{len(result.live_runs)} experiment(s) still running against {result.target} "
+                  f"(chaos run pid {', '.join(map(str, result.live_runs))}): their faults are not orphans, left:")
+            for fault in result.skipped:
+                print(f"  left    {describe_fault(fault)}")
+        for fault in result.healed:
+            print(f"  healed  {describe_fault(fault)}")
+        for failure in result.failed:
+            print(f"  FAILED  {failure['kind']}: {failure['error']}")
+        if not (result.healed or result.failed or result.skipped):
+            print(f"nothing to heal: no fault is in force on {result.target}")
+        else:
+            print(f"swept {result.target}: {len(result.healed)} healed, {len(result.failed)} failed, "
+                  f"{len(result.skipped)} left to live experiments")
+    return 1 if result.failed else 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from chaoslib_ext.gameday.safety import BlastRadiusRefused, check_kubernetes
+    from chaoslib_ext.gameday.schedule import CronError, crontab_line, kubernetes_manifest
+    from chaoslib_ext.gameday.suite import SuiteError, load_suite
+
+    try:
+        suite = load_suite(Path(args.suite))
+    except SuiteError as exc:
+        print(f"gameday: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.target == "local":
+            print(crontab_line(Path(args.suite).resolve(), args.cron, Path.cwd().resolve()))
+            return 0
+        # The namespace is checked against the allow-list now, not when the job first runs at 3 a.m.
+        check_kubernetes({"kube_context": "in-cluster", "namespace": args.namespace},
+                         {**os.environ, "GAMEDAY_ALLOWED_CONTEXTS": "in-cluster"})
+        suite_path = os.path.relpath(Path(args.suite).resolve(), Path.cwd().resolve())
+        print(kubernetes_manifest(suite_path, suite.name, args.cron, args.namespace, args.image, args.name), end="")
+    except CronError as exc:
+        print(f"gameday: --cron {args.cron!r}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BlastRadiusRefused as exc:
+        print(f"gameday: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    return 0
+
+
+def _add_gameday_commands(sub) -> None:
+    from chaoslib_ext.gameday.schedule import DEFAULT_IMAGE
+
+    schedule = sub.add_parser(
+        "schedule", help="print a Kubernetes CronJob (with its RBAC) or a crontab line that runs a suite",
+        description="Print what runs SUITE's gate on a schedule. --target kubernetes (default): a ServiceAccount, a "
+        "Role and RoleBinding limited to the stack's namespace, and a CronJob running `gameday gate SUITE --target "
+        "kubernetes` in the cluster (never two at once; no retries: a failed gate is a finding). --target local: "
+        "a crontab line for this checkout. The cron expression is checked: a bad one exits 2 naming the field.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  gameday schedule experiments/suites/gameday.yaml --cron '0 3 * * MON-FRI' | kubectl apply -f -"
+        "\n  gameday schedule experiments/suites/gate.yaml --cron '@hourly' --target local >> mycrontab",
+    )
+    schedule.add_argument("suite", metavar="SUITE", help="suite file, relative to the repository root")
+    schedule.add_argument("--cron", required=True, help="5-field cron expression or @hourly/@daily/... (UTC in a cluster)")
+    schedule.add_argument("--target", choices=["local", "kubernetes"], default="kubernetes")
+    schedule.add_argument("--namespace", default="app", help="the stack's namespace (default: %(default)s)")
+    schedule.add_argument("--image", default=DEFAULT_IMAGE,
+                          help="image with gameday, experiments/ and deploy/monitoring/ in /opt/gameday "
+                               "(default: %(default)s)")
+    schedule.add_argument("--name", help="name of the CronJob and its RBAC objects (default: gameday-<suite name>)")
+    schedule.set_defaults(func=cmd_schedule)
+
+    sweep = sub.add_parser(
+        "sweep", help="heal every fault whose experiment is gone (after a SIGKILLed run, a crash)",
+        description="List the faults in force on the target and heal them, unless an experiment is still running "
+        "against it (a `chaos run` process aimed at the same control API): then its faults are left alone and "
+        "listed. Faults also end by their TTL; the sweep does not wait for it. Exit 0 when every orphan was healed "
+        f"(or there was none), 1 when one could not be, {verdicts.Outcome.TARGET_UNREACHABLE.exit_code} when the "
+        "target cannot be reached or is outside the blast-radius allow-list.",
+    )
+    sweep.add_argument("--target", choices=["local", "kubernetes"], default=os.environ.get("GAMEDAY_TARGET", "local"))
+    sweep.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                       help="target configuration, e.g. local_control_url=http://127.0.0.1:18000")
+    sweep.add_argument("--force", action="store_true", help="heal even while experiments are running")
+    sweep.add_argument("--json", action="store_true", help="print the result as JSON")
+    sweep.set_defaults(func=cmd_sweep)
+
+    report = sub.add_parser(
+        "report", help="write the evidence of a run directory: report.html, junit.xml, summary.md",
+        description="Read the journals, timelines and SLI samples under RUN_DIR (written by `gameday run` or "
+        "`gameday gate`, which also call this at the end) and write a self-contained HTML report (timeline of "
+        "faults, probe samples and alert changes; SLI plots around each fault; measurements such as RTO, RPO and "
+        "failover against their budgets; error budget burn), JUnit XML (one test case per experiment and per "
+        "probe) and a Markdown summary. Secrets are masked. Nothing is fetched from the network.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  gameday report .gameday/runs/20260101-120000-gate --markdown >> \"$GITHUB_STEP_SUMMARY\"",
+    )
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, or one experiment's directory in it")
+    report.add_argument("--out", help="where to write the files (default: RUN_DIR)")
+    report.add_argument("--markdown", action="store_true", help="print the Markdown summary to stdout")
+    report.add_argument("--exit-code", action="store_true",
+                        help="exit with the run's verdict code instead of 0 (see `gameday gate --help`)")
+    report.set_defaults(func=cmd_report)
+
+
+# ---- end of issue 8 block -------------------------------------------------------------------------------------------
+
+
 DEFAULT_SUITE = "experiments/suites/gate.yaml"
 DEFAULT_RUNS_DIR = ".gameday/runs"
 
@@ -119,15 +320,6 @@ def _parse_vars(pairs: list[str]) -> dict[str, str]:
     return variables
 
 
-def _progress_printer(quiet: bool):
-    if quiet:
-        return None
-    started = time.monotonic()
-
-    def show(message: str) -> None:
-        print(f"[{time.monotonic() - started:7.1f}s] {message}", flush=True)
-
-    return show
 
 
 def _run_root(args: argparse.Namespace, label: str) -> Path:
@@ -136,18 +328,22 @@ def _run_root(args: argparse.Namespace, label: str) -> Path:
     return (Path(DEFAULT_RUNS_DIR) / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}").resolve()
 
 
-def _report_runs(runs, run_root: Path) -> int:
+def _report_runs(runs, run_root: Path, args: argparse.Namespace | None = None,
+                 secrets: set[str] | None = None) -> int:
+    from chaoslib_ext.gameday.redact import redact_text
     from chaoslib_ext.gameday.verdict import overall
 
     print(f"\n{'outcome':<19}{'seconds':>8}  experiment")
     for run in runs:
         print(f"{run.verdict.outcome.name:<19}{run.seconds:>8.1f}  {run.experiment.name}")
         for reason in run.verdict.reasons:
-            print(f"{'':<29}{reason}")
+            print(f"{'':<29}{redact_text(reason, secrets or ())}")
     outcome = overall([r.verdict for r in runs])
     if runs and any(r.interrupted for r in runs):
         outcome = verdicts.Outcome.INTERRUPTED
     print(f"\nverdict: {outcome.name} (exit {outcome.exit_code}); journals in {run_root}")
+    if runs and args is not None and not args.no_report:
+        _write_report_after_run(run_root, secrets)
     return outcome.exit_code
 
 
@@ -159,10 +355,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if missing:
         print(f"gameday: no such experiment file: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
+    refused = _refuse_outside_blast_radius([variables])
+    if refused is not None:
+        return refused
     run_root = _run_root(args, "run")
-    runs = run_experiments([(Path(e).resolve(), variables) for e in args.experiments], run_root,
-                           _progress_printer(args.quiet))
-    return _report_runs(runs, run_root)
+    entries = [(Path(e).resolve(), variables) for e in args.experiments]
+    with _Feedback(args, variables) as feedback:
+        runs = run_experiments(entries, run_root, feedback.progress, feedback.sampler)
+    secrets = _redact_runs(runs, [variables])
+    return _report_runs(runs, run_root, args, secrets)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -176,7 +377,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
         print(f"gameday: {exc}", file=sys.stderr)
         return EXIT_USAGE
     cli_vars = {"target": args.target, **_parse_vars(args.var)}
-    show = _progress_printer(args.quiet)
+    entries = [(e.path, {**e.vars, **cli_vars}) for e in suite.experiments]
+    refused = _refuse_outside_blast_radius([v for _, v in entries])
+    if refused is not None:
+        return refused
+    show = None if args.quiet else (lambda message: print(message, flush=True))
     if suite.slo_check and not args.no_slo_check:
         from probes.slo import sli_queries_have_data
 
@@ -203,8 +408,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     run_root = _run_root(args, suite.name)
     if show:
         show(f"suite {suite.name}: {len(suite.experiments)} experiment(s), journals in {run_root}")
-    runs = run_experiments([(e.path, {**e.vars, **cli_vars}) for e in suite.experiments], run_root, show)
-    return _report_runs(runs, run_root)
+    with _Feedback(args, cli_vars) as feedback:
+        runs = run_experiments(entries, run_root, feedback.progress, feedback.sampler)
+    secrets = _redact_runs(runs, [v for _, v in entries])
+    return _report_runs(runs, run_root, args, secrets)
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -213,7 +420,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                    help="override an experiment configuration value; repeatable")
     p.add_argument("--run-dir", help=f"where journals go (default: {DEFAULT_RUNS_DIR}/<time>-<name>)")
-    p.add_argument("--quiet", action="store_true", help="print only the verdict table")
+    p.add_argument("--quiet", action="store_true",
+                   help="print only the verdict table (no progress lines, no live SLI values)")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not write report.html, junit.xml and summary.md into the run directory")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds to wait for every SLI's series to appear on a fresh stack (default: %(default)s)")
     _add_run_options(gate)
     gate.set_defaults(func=cmd_gate)
+
+    _add_gameday_commands(sub)
 
     slo = sub.add_parser("slo", help="SLOs as code: generate the rules, check the SLIs against a running stack")
     slo_sub = slo.add_subparsers(dest="slo_command", required=True)

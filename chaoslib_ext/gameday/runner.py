@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaoslib_ext.gameday.sli_sampler import SLI_FILE, SliSampler
 from chaoslib_ext.gameday.verdict import Verdict, judge_file
 
 PROGRESS_LINE = re.compile(r"(Steady state hypothesis|Probe:|Action:|Rollback:|Playing your|Experiment ended|"
@@ -102,8 +103,11 @@ def run_experiments(
     entries: list[tuple[Path, Mapping[str, str]]],
     run_root: Path,
     progress: Callable[[str], None] | None = None,
+    sampler: SliSampler | None = None,
 ) -> list[ExperimentRun]:
-    """Run each experiment in turn into ``run_root/NN-<name>/``. After an interruption the rest are skipped."""
+    """Run each experiment in turn into ``run_root/NN-<name>/``. After an interruption the rest are skipped.
+
+    With a ``sampler``, each experiment's SLI samples go to ``sli.jsonl`` in its own run directory."""
     results = []
     with _Interrupts() as interrupts:
         for index, (experiment, variables) in enumerate(entries, start=1):
@@ -112,5 +116,11 @@ def run_experiments(
             if progress is not None:
                 progress(f"[{index}/{len(entries)}] {experiment.name}")
             run_dir = run_root / f"{index:02d}-{experiment.stem}"
-            results.append(run_experiment(experiment, run_dir, variables, progress, interrupts))
+            if sampler is not None:
+                sampler.retarget(run_dir / SLI_FILE)
+            try:
+                results.append(run_experiment(experiment, run_dir, variables, progress, interrupts))
+            finally:
+                if sampler is not None:
+                    sampler.retarget(None)
     return results

@@ -26,6 +26,8 @@ class Outcome(enum.Enum):
     TARGET_UNREACHABLE = 5
     INTERRUPTED = 6
     INVALID_JOURNAL = 7
+    SAFEGUARD_TRIPPED = 9
+    """A safeguard (chaoslib_ext.safeguards) aborted the run because a hard limit was crossed; rollbacks ran."""
 
     @property
     def exit_code(self) -> int:
@@ -35,6 +37,7 @@ class Outcome(enum.Enum):
 SEVERITY = [
     Outcome.INVALID_JOURNAL,
     Outcome.TARGET_UNREACHABLE,
+    Outcome.SAFEGUARD_TRIPPED,
     Outcome.INTERRUPTED,
     Outcome.BASELINE_NOT_MET,
     Outcome.DEVIATED,
@@ -93,8 +96,9 @@ def _hypothesis_probes(phase: str, state: dict | None) -> list[ProbeResult]:
     return results
 
 
-def judge(journal: dict) -> Verdict:
-    """The outcome of one experiment run, with reasons a person can act on."""
+def judge(journal: dict, safeguard_trips: list[dict] | None = None) -> Verdict:
+    """The outcome of one experiment run, with reasons a person can act on. ``safeguard_trips`` are the run's
+    ``safeguard.tripped`` timeline events: an interruption they caused is a finding, not an operator's Ctrl-C."""
     title = journal.get("experiment", {}).get("title", "?")
     status = journal.get("status")
     states = journal.get("steady_states") or {}
@@ -117,6 +121,11 @@ def judge(journal: dict) -> Verdict:
     unreachable = [e for e in errors if any(name in e for name in UNREACHABLE_ERRORS)]
     if unreachable:
         return Verdict(title, Outcome.TARGET_UNREACHABLE, unreachable, probes)
+    if safeguard_trips:
+        rolled_back = [r.get("activity", {}).get("name", "?") for r in rollback_runs]
+        return Verdict(title, Outcome.SAFEGUARD_TRIPPED, [
+            f"safeguard: {t.get('reason', t)}; experiment aborted" for t in safeguard_trips
+        ] + [f"rollbacks run: {', '.join(rolled_back) or 'none declared'}"], probes)
     if status in ("interrupted", "aborted"):
         return Verdict(title, Outcome.INTERRUPTED, [f"run {status}"], probes)
     if before is None or not before.get("steady_state_met"):
@@ -143,7 +152,23 @@ def judge_file(path: Path) -> Verdict:
         return Verdict(str(path), Outcome.INVALID_JOURNAL, [f"cannot read journal {path}: {exc}"])
     if not isinstance(journal, dict) or "steady_states" not in journal:
         return Verdict(str(path), Outcome.INVALID_JOURNAL, [f"{path} is not a Chaos Toolkit journal"])
-    return judge(journal)
+    return judge(journal, _safeguard_trips(Path(path).parent / "timeline.jsonl"))
+
+
+def _safeguard_trips(timeline_path: Path) -> list[dict]:
+    trips = []
+    try:
+        lines = timeline_path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("kind") == "safeguard.tripped":
+            trips.append(event)
+    return trips
 
 
 def overall(verdicts: list[Verdict]) -> Outcome:

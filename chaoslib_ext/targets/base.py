@@ -121,3 +121,44 @@ class Target(abc.ABC):
 
     def close(self) -> None:
         """Release connections. Targets are cheap and made fresh for every activity."""
+
+
+# --- sweep: heal every fault in force (issue 8) ---
+SWEEP_HEALERS = {
+    "http-errors": "heal_http_errors",
+    "kafka-partition": "heal_partition",
+    "provider": "restore_all_providers",
+}
+"""Fault kind (as ``active_faults`` lists it) -> the Target method that heals every fault of that kind."""
+
+
+def sweep_faults(target: Target) -> dict:
+    """Heal every fault ``target.active_faults()`` lists; returns ``{"healed": [fault, ...], "failed": [{"kind",
+    "error"}, ...]}``. A fault kind without a healer is reported as failed, never silently left in force.
+
+    A driver whose faults are not all in ``active_faults`` (on Kubernetes: every NetworkPolicy labelled
+    ``app.kubernetes.io/managed-by=chaos-made``, expired or not, whose Job may have died with the node) defines a
+    method ``sweep(self) -> dict`` with the same result, and ``sweep_faults`` calls it instead. ``gameday sweep``
+    calls this only when no experiment is running against the target.
+    """
+    own = getattr(target, "sweep", None)
+    if callable(own):
+        return own()
+    healed: list[dict] = []
+    failed: list[dict] = []
+    done: set[str] = set()
+    for fault in target.active_faults():
+        kind = str(fault.get("kind"))
+        method = getattr(target, SWEEP_HEALERS.get(kind, ""), None)
+        if method is None:
+            failed.append({"kind": kind, "error": f"no healer for fault kind {kind!r}", "fault": fault})
+            continue
+        try:
+            if kind not in done:  # one call heals every fault of the kind
+                method()
+                done.add(kind)
+        except Exception as exc:  # noqa: BLE001 - reported with the fault; the other kinds are still healed
+            failed.append({"kind": kind, "error": f"{type(exc).__name__}: {exc}", "fault": fault})
+        else:
+            healed.append(fault)
+    return {"healed": healed, "failed": failed}

@@ -1,0 +1,114 @@
+"""Blast radius: refuse to run against a target outside the allow-list, before any side effect.
+
+The check reads configuration values only (``--var``, the environment, the kubeconfig file); it sends nothing
+to the target. It is the contract every target driver relies on:
+
+- ``local``: the control API URL (``local_control_url`` / ``$GAMEDAY_CONTROL_URL`` / the default) must be on a
+  loopback address, or its host listed in ``$GAMEDAY_ALLOWED_HOSTS`` (comma-separated). A game day on this
+  machine cannot reach into another one by a typo in a URL.
+- ``kubernetes``: the context (``kube_context`` / ``$GAMEDAY_KUBE_CONTEXT`` / the kubeconfig's current context)
+  must match one of ``$GAMEDAY_ALLOWED_CONTEXTS`` (shell patterns, default ``kind-*``), and the namespace
+  (``namespace`` / ``$GAMEDAY_NAMESPACE``, default ``app``) one of ``$GAMEDAY_ALLOWED_NAMESPACES`` (default
+  ``app``). The driver must use exactly the context and namespace checked here.
+"""
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_ALLOWED_CONTEXTS = ("kind-*",)
+DEFAULT_ALLOWED_NAMESPACES = ("app",)
+DEFAULT_NAMESPACE = "app"
+
+
+class BlastRadiusRefused(ValueError):
+    """The target is outside the allow-list. The message says what was checked and how to allow it."""
+
+
+@dataclass(frozen=True)
+class Allowed:
+    target: str
+    scope: str
+    """What was checked: the control URL, or ``context/namespace``."""
+
+
+def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_local(configuration: Mapping[str, Any], env: Mapping[str, str]) -> Allowed:
+    from chaoslib_ext.targets.local import DEFAULT_CONTROL_URL
+
+    url = str(configuration.get("local_control_url") or env.get("GAMEDAY_CONTROL_URL") or DEFAULT_CONTROL_URL)
+    host = (urlsplit(url).hostname or "").lower()
+    allowed_hosts = _list(env, "GAMEDAY_ALLOWED_HOSTS", ())
+    if not host:
+        raise BlastRadiusRefused(f"local_control_url {url!r} names no host")
+    if not _is_loopback(host) and host not in allowed_hosts:
+        raise BlastRadiusRefused(
+            f"refusing the local target at {url}: {host} is not a loopback address and not in "
+            f"GAMEDAY_ALLOWED_HOSTS ({', '.join(allowed_hosts) or 'empty'}). The local stack runs on this machine; "
+            f"to run against another host on purpose, export GAMEDAY_ALLOWED_HOSTS={host}"
+        )
+    return Allowed("local", url)
+
+
+def _current_context(env: Mapping[str, str]) -> str | None:
+    try:
+        from kubernetes import config as kube_config
+
+        _contexts, active = kube_config.list_kube_config_contexts(config_file=env.get("KUBECONFIG") or None)
+    except Exception:  # noqa: BLE001 - no kubeconfig, or an unreadable one: there is no context to allow
+        return None
+    return (active or {}).get("name")
+
+
+def check_kubernetes(configuration: Mapping[str, Any], env: Mapping[str, str]) -> Allowed:
+    context = configuration.get("kube_context") or env.get("GAMEDAY_KUBE_CONTEXT") or _current_context(env)
+    namespace = str(configuration.get("namespace") or env.get("GAMEDAY_NAMESPACE") or DEFAULT_NAMESPACE)
+    contexts = _list(env, "GAMEDAY_ALLOWED_CONTEXTS", DEFAULT_ALLOWED_CONTEXTS)
+    namespaces = _list(env, "GAMEDAY_ALLOWED_NAMESPACES", DEFAULT_ALLOWED_NAMESPACES)
+    if not context:
+        raise BlastRadiusRefused(
+            "refusing the kubernetes target: no kube context is set (--var kube_context=..., $GAMEDAY_KUBE_CONTEXT, "
+            "or a current context in the kubeconfig)"
+        )
+    if not any(fnmatch.fnmatchcase(str(context), pattern) for pattern in contexts):
+        raise BlastRadiusRefused(
+            f"refusing kube context {context!r}: not in the allow-list {', '.join(contexts)} "
+            f"(GAMEDAY_ALLOWED_CONTEXTS). Game days run against kind clusters unless you allow a context on purpose."
+        )
+    if namespace not in namespaces:
+        raise BlastRadiusRefused(
+            f"refusing namespace {namespace!r} in context {context!r}: not in the allow-list {', '.join(namespaces)} "
+            f"(GAMEDAY_ALLOWED_NAMESPACES)"
+        )
+    return Allowed("kubernetes", f"{context}/{namespace}")
+
+
+def check_blast_radius(configuration: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Allowed:
+    """Raise BlastRadiusRefused unless the configured target is allowed. Sends nothing anywhere."""
+    env = os.environ if env is None else env
+    target = str(configuration.get("target") or env.get("GAMEDAY_TARGET") or "local").strip().lower()
+    if target == "local":
+        return check_local(configuration, env)
+    if target == "kubernetes":
+        return check_kubernetes(configuration, env)
+    raise BlastRadiusRefused(f"unknown target {target!r}: expected local or kubernetes")
