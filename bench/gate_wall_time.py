@@ -31,12 +31,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="experiments/suites/gate.yaml")
     parser.add_argument("--runs", type=int, default=1, help="gates in a row on the same stack")
+    parser.add_argument("--stack-timeout", type=float, default=180.0,
+                        help="seconds the stack may take to be ready (a loaded shared machine needs more than 60)")
     args = parser.parse_args()
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
-        with LocalStack(state_dir=Path(tmp) / "stack") as stack:
+        with LocalStack(state_dir=Path(tmp) / "stack", timeout=args.stack_timeout) as stack:
             stack_seconds = time.monotonic() - started
             print(f"stack ready in {stack_seconds:.1f} s (load {os.getloadavg()[0]:.1f})", flush=True)
             for run in range(1, args.runs + 1):

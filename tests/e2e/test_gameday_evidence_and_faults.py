@@ -154,3 +154,32 @@ def test_sweep_leaves_the_faults_of_a_running_experiment_alone(stack, tmp_path):
     finally:
         _kill_group(proc, signal.SIGKILL)
     assert active_faults(stack) == []
+
+
+def test_a_sigkilled_gameday_run_still_rolls_back_its_experiment(stack, tmp_path):
+    runs = tmp_path / "runs"
+    runner = subprocess.Popen(
+        [str(GAMEDAY), "run", str(FIXTURES / "faults-then-hang.yaml"), "--quiet",
+         "--var", f"local_control_url={stack.control_url}", "--run-dir", str(runs)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while {f["kind"] for f in active_faults(stack)} != {"http-errors", "kafka-partition"}:
+            assert runner.poll() is None and time.monotonic() < deadline, "the faults were never applied"
+            time.sleep(0.2)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=10)
+        journal_path = runs / "01-faults-then-hang" / "journal.json"
+        deadline = time.monotonic() + 60
+        while not journal_path.exists():
+            assert time.monotonic() < deadline, "chaos run did not end after its parent was SIGKILLed"
+            time.sleep(0.2)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    journal = json.loads(journal_path.read_text())
+    assert journal["status"] == "interrupted"
+    assert [(r["activity"]["name"], r["status"]) for r in journal["rollbacks"]] == [
+        ("heal-the-api", "succeeded"), ("heal-the-partition", "succeeded")]
+    assert active_faults(stack) == [], "the rollbacks ran but a fault is still in force"
