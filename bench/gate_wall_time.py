@@ -1,6 +1,6 @@
 """Wall time of the CI resilience gate: `gameday gate experiments/suites/gate.yaml` against a fresh local stack.
 
-    .venv/bin/python bench/gate_wall_time.py [--suite experiments/suites/gate.yaml] [--runs 1]
+    .venv/bin/python bench/gate_wall_time.py [--suite experiments/suites/gate.yaml] [--stack-timeout 180]
 
 Starts its own local stack on free ports (timed separately: CI pays it once, and it is not the gate), runs the
 gate through the real CLI exactly as CI would, and prints the stack start, the gate's wall time, each
@@ -30,7 +30,9 @@ ROW = re.compile(r"^(?P<outcome>[A-Z_]+)\s+(?P<seconds>\d+\.\d)\s+(?P<experiment
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="experiments/suites/gate.yaml")
-    parser.add_argument("--runs", type=int, default=1, help="gates in a row on the same stack")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="gates in a row on the same stack (from the second on, the alert drills' baselines "
+                             "fail while the first gate's drill alert is still active: measure with 1)")
     parser.add_argument("--stack-timeout", type=float, default=180.0,
                         help="seconds the stack may take to be ready (a loaded shared machine needs more than 60)")
     args = parser.parse_args()
