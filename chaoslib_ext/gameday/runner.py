@@ -2,7 +2,8 @@
 
 `chaos run` is started in its own session so that a terminal's Ctrl-C reaches only us. We then send it one
 SIGTERM, which chaoslib turns into an interruption that still plays the rollbacks (with the `always` strategy),
-and we wait for it: a second signal during rollbacks would make chaoslib skip the rest of them.
+and we wait for it: a second signal during rollbacks would make chaoslib skip the rest of them. If we are
+SIGKILLed, chaoslib_ext.gameday.guard (between us and `chaos run`) sends that one SIGTERM for us.
 """
 from __future__ import annotations
 
@@ -71,13 +72,15 @@ def run_experiment(
 ) -> ExperimentRun:
     """Run one experiment with `chaos run --rollback-strategy always`, judge its journal, return both."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    command = [str(CHAOS), "--log-file", str(run_dir / "chaostoolkit.log"), "run",
+    guard = [sys.executable, "-m", "chaoslib_ext.gameday.guard"]
+    command = [*guard, str(CHAOS), "--log-file", str(run_dir / "chaostoolkit.log"), "run",
                "--journal-path", str(run_dir / "journal.json"), "--rollback-strategy", "always"]
     for key, value in (variables or {}).items():
         command += ["--var", f"{key}={value}"]
     command.append(str(experiment))
     # Unbuffered, so progress lines arrive as the steps happen rather than all at the end.
-    env = dict(os.environ, GAMEDAY_TIMELINE=str(run_dir / "timeline.jsonl"), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, GAMEDAY_TIMELINE=str(run_dir / "timeline.jsonl"), PYTHONUNBUFFERED="1",
+               GAMEDAY_GUARD_PARENT=str(os.getpid()))
     started = time.monotonic()
     with (run_dir / "chaos-output.txt").open("w", encoding="utf-8") as transcript:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 
 import matplotlib
 
@@ -58,7 +59,7 @@ def sli_around_faults(experiment: ExperimentEvidence, objective: float | None) -
         axes[0].annotate(window.label, (window.start - zero, 1.0), xycoords=("data", "axes fraction"),
                          fontsize=8, color=FAULT_COLOUR, va="bottom")
     axes[-1].set_xlabel("seconds since the experiment started (red: fault in force)")
-    figure.suptitle(experiment.title[:110], fontsize=10)
+    figure.suptitle("\n".join(textwrap.wrap(experiment.title, 100)[:2]), fontsize=10)
     return _png(figure)
 
 
