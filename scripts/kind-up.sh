@@ -46,7 +46,8 @@ fi
 k kustomize --load-restrictor LoadRestrictionsNone deploy/k8s | k apply -f -
 if [ -n "$before" ] && [ "$before" != "$after" ]; then
   echo "== the image changed: restarting the stack's pods"
-  k -n "$NAMESPACE" rollout restart deployment processor producers loadgen alert-webhook
+  k -n "$NAMESPACE" rollout restart deployment \
+    processor producers loadgen alert-webhook provider-simulator ai-decision market-data
 fi
 
 echo "== waiting for readiness (at most ${TIMEOUT} s per step)"
@@ -74,6 +75,9 @@ The stack is ready on kind cluster '$CLUSTER' (kube context $CONTEXT, namespace 
   alertmanager    http://127.0.0.1:30093
   producers       http://127.0.0.1:30070
   loadgen         http://127.0.0.1:30020
+  providers       http://127.0.0.1:30021  (provider simulator)
+  ai decision     http://127.0.0.1:30022
+  market data     http://127.0.0.1:30023
   alert webhook   http://127.0.0.1:30000/alerts
   mongo           mongodb://127.0.0.1:30017/?directConnection=true
 

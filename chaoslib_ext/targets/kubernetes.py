@@ -66,6 +66,9 @@ DEFAULT_STACK_IMAGE = "gameday-stack:dev"
 NODE_PORTS = {
     "control": 30000,
     "loadgen": 30020,
+    "providers": 30021,
+    "ai_decision": 30022,
+    "market_data": 30023,
     "producers": 30070,
     "processor_api": 30080,
     "prometheus": 30090,
@@ -79,6 +82,8 @@ alert probes read."""
 POD_CIDR = "10.244.0.0/16"
 """kind's pod subnet (set explicitly in deploy/kind/cluster.yaml): a partition denies it except non-broker pods."""
 PROCESSOR_HTTP_PORT = 8080
+PROVIDER_SIMULATOR_SERVICE = "provider-simulator"
+"""The provider simulator's Service; its fault API is reached through the API server's service proxy."""
 FAULT_TOKEN_SECRET, FAULT_TOKEN_KEY = "gameday-fault-token", "token"
 TOKEN_HEADER = "X-Gameday-Token"
 KILL_COMMANDS = {
@@ -576,6 +581,54 @@ class KubernetesTarget(Target):
                 was_active = was_active or bool(answer.get("healed"))
         return Healed(healed_at=time.time(), was_active=was_active, healed=tuple(healed))
 
+    # --- provider faults: the simulator's own fault API (it enforces the TTL), through the service proxy --------
+    def _simulator(self, method: str, path: str, body: dict | None = None) -> dict:
+        import json
+
+        token = self._fault_token()
+        proxy = f"/api/v1/namespaces/{self.namespace}/services/{PROVIDER_SIMULATOR_SERVICE}:http/proxy{path}"
+        headers = {TOKEN_HEADER: token, "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        serialized = self._api.param_serialize(method, proxy, header_params=headers, body=body,
+                                               auth_settings=["BearerToken"])
+        response = self._call(f"{method} {path} on the provider simulator", self._api.call_api, *serialized,
+                              _request_timeout=HTTP_TIMEOUT_SECONDS)
+        response.read()
+        try:
+            answer = json.loads(response.data or b"{}")
+        except ValueError:
+            answer = {"detail": (response.data or b"")[:200].decode(errors="replace")}
+        detail = answer.get("detail") if isinstance(answer, dict) else answer
+        if response.status in (400, 404):
+            raise InvalidArgument(f"the provider simulator refused {method} {path} ({response.status}): {detail}")
+        if response.status == 403:
+            raise TargetMisconfigured(f"the provider simulator refused the fault token: {detail}")
+        if response.status != 200:
+            raise TargetUnreachable(
+                f"the provider simulator did not take {method} {path} ({response.status}): {detail}")
+        return answer
+
+    def fail_provider(self, provider: str, mode: str, ttl_seconds: float, **params: float) -> dict:
+        """Set ``provider``'s fault on the in-cluster simulator (``PUT /_faults/{provider}``); the simulator
+        checks the body (400 naming the field, before any change) and ends the fault at its expiry."""
+        answer = self._simulator("PUT", f"/_faults/{provider}",
+                                 {"mode": mode, "ttl_seconds": ttl_seconds, **params})
+        return {"kind": "provider", **answer}
+
+    def restore_provider(self, provider: str) -> dict:
+        return self._simulator("DELETE", f"/_faults/{provider}")
+
+    def restore_all_providers(self) -> dict:
+        return self._simulator("DELETE", "/_faults")
+
+    def _provider_faults(self) -> list[dict]:
+        try:
+            listing = self._simulator("GET", "/_faults")
+        except (TargetMisconfigured, TargetUnreachable, InvalidArgument):
+            return []  # no simulator deployed, or none reachable: it holds no fault anyone could heal
+        return [{"kind": "provider", **fault} for fault in listing.get("faults", [])]
+
     # --- Kafka partition -----------------------------------------------------------------------------------
     def partition(self, between: list[str], mode: str = "hold", ttl_seconds: float = 30.0, **params: float) -> dict:
         services = sorted(set(between))
@@ -662,7 +715,7 @@ class KubernetesTarget(Target):
                 "applied_at": _seconds(policy.metadata.creation_timestamp), "expires_at": expires_at,
                 "expires_in": None if expires_at is None else round(expires_at - now, 3),
             })
-        return faults
+        return faults + self._provider_faults()
 
     def sweep(self, now: float | None = None) -> dict:
         """Delete chaos-made NetworkPolicies and Jobs that are past their expiry or carry none.

@@ -216,18 +216,21 @@ def test_stack_services_run_the_one_image_the_driver_also_uses(objects):
 
 # --- the same flags as the local stack -------------------------------------------------------------------------
 
-def test_containers_take_the_same_flags_as_the_local_stack(objects, tmp_path):
+def test_every_local_service_runs_on_kubernetes_with_the_same_flags(objects, tmp_path):
     layout = StackLayout(base_port=18000, state_dir=tmp_path)
-    local = {s.component: s for s in build_specs(layout, Binaries("tansu", "secantusd", "prometheus", "am"),
-                                                 rate=20.0, python="python", api_rate=DEFAULT_API_RATE)}
-    for component in ("processor", "producers", "loadgen"):
+    specs = build_specs(layout, Binaries("tansu", "secantusd", "prometheus", "am"), rate=20.0, python="python",
+                        api_rate=DEFAULT_API_RATE)
+    # Every service the local runner starts as `python -m stack.<module>` (later services included) has a
+    # Deployment of the same name, taking the same flags; addresses differ, rates do not.
+    local = {s.component: s for s in specs if s.argv[1] == "-m"}
+    assert {"processor", "producers", "loadgen"} <= set(local)
+    for component, spec in local.items():
         k8s_args = container(named(objects, "Deployment", component))["args"]
-        assert k8s_args[:3] == ["python", "-m", f"stack.{component}"]
-        local_flags, k8s_flags = flags(local[component].argv), flags(k8s_args)
+        assert k8s_args[:3] == ["python", "-m", spec.argv[2]], component
+        local_flags, k8s_flags = flags(spec.argv), flags(k8s_args)
         assert set(k8s_flags) == set(local_flags), component
-        for same in ("--rate",):
-            if same in local_flags:
-                assert float(k8s_flags[same]) == float(local_flags[same]), (component, same)
+        if "--rate" in local_flags:
+            assert float(k8s_flags["--rate"]) == float(local_flags["--rate"]), component
     assert flags(container(named(objects, "Deployment", "processor"))["args"])["--name"] == "$(POD_NAME)"
 
 

@@ -211,6 +211,35 @@ def test_http_error_faults_fail_with_the_reason(kube, processors):
         target.inject_http_errors(1.5, 503, 30.0)
     target.close()
     assert processors["processor-7d9f-a"].describe() == {"active": False}
+    assert kube.kmock.proxied[0] == "PUT /api/v1/namespaces/app/pods/processor-7d9f-a:8080/proxy/_gameday/fault"
+
+
+# --- provider faults: the provider simulator's own fault API, through the API server's service proxy ---------
+
+@pytest.fixture
+def simulator(kube):
+    providers = pytest.importorskip("stack.providers.app", reason="the provider simulator comes with issue 5")
+    kube.seed(SECRETS, fault_token_secret())
+    kube.kmock.proxy_apps["provider-simulator"] = providers.create_app(TOKEN)
+
+
+def test_provider_faults_are_set_listed_and_restored_on_the_simulator(kube, simulator):
+    target = k8s_target()
+    fault = target.fail_provider("openai", "error", 30.0, status=503)
+    assert fault["kind"] == "provider" and fault["provider"] == "openai" and fault["mode"] == "error"
+    assert fault["expires_at"] == pytest.approx(fault["applied_at"] + 30.0)
+    assert [(f["kind"], f["provider"]) for f in target.active_faults()] == [("provider", "openai")]
+    assert target.restore_provider("openai")["was_active"] is True
+    target.fail_provider("alpaca", "timeout", 30.0)
+    assert target.restore_all_providers()["healed"] == ["alpaca"]
+    assert target.active_faults() == []
+    with pytest.raises(InvalidArgument, match="refused PUT /_faults/openai \\(400\\)"):
+        target.fail_provider("openai", "latency", 30.0)  # latency_ms is required
+    with pytest.raises(InvalidArgument, match="\\(404\\)"):
+        target.fail_provider("bard", "error", 30.0)
+    target.close()
+    assert kube.kmock.proxied[0] == \
+        "PUT /api/v1/namespaces/app/services/provider-simulator:http/proxy/_faults/openai"
 
 
 # --- partition -------------------------------------------------------------------------------------------------
