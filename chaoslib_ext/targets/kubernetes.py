@@ -48,13 +48,20 @@ EXPIRES_AT_ANNOTATION = "gameday/expires-at"
 PARTITION_FAULT = "kafka-partition"
 KAFKA_COMPONENT = "kafka"
 
-CONTEXT_KEY, CONTEXT_ENV = "kubernetes_context", "KUBERNETES_CONTEXT"
-"""Which kube context to use (default: the kubeconfig's current context). The env var is chaosk8s's own."""
-ALLOWED_CONTEXTS_KEY, ALLOWED_CONTEXTS_ENV = "kubernetes_allowed_contexts", "GAMEDAY_K8S_ALLOWED_CONTEXTS"
+# The blast-radius settings are the ones `gameday run`/`gate` check before starting (chaoslib_ext.gameday.safety):
+# the driver checks them again itself, so `chaos run` used directly is guarded too.
+CONTEXT_KEY, CONTEXT_ENV = "kube_context", "GAMEDAY_KUBE_CONTEXT"
+"""Which kube context to use (default: the kubeconfig's current context); ``in-cluster`` inside a pod."""
+IN_CLUSTER = "in-cluster"
+ALLOWED_CONTEXTS_ENV = "GAMEDAY_ALLOWED_CONTEXTS"
+"""Comma-separated shell patterns. Only the environment can widen the allow-list: an experiment file cannot
+authorise itself."""
 DEFAULT_ALLOWED_CONTEXTS = ("kind-*",)
-"""Shell patterns. kind names its contexts ``kind-<cluster>``; anything else must be allowed on purpose."""
-NAMESPACE_KEY = "kubernetes_namespace"
-ALLOWED_NAMESPACES_KEY, ALLOWED_NAMESPACES_ENV = "kubernetes_allowed_namespaces", "GAMEDAY_K8S_ALLOWED_NAMESPACES"
+"""kind names its contexts ``kind-<cluster>``; anything else must be allowed on purpose."""
+NAMESPACE_KEY, NAMESPACE_ENV = "namespace", "GAMEDAY_NAMESPACE"
+ALLOWED_NAMESPACES_ENV = "GAMEDAY_ALLOWED_NAMESPACES"
+CHAOSK8S_CONTEXT_SECRET = "KUBERNETES_CONTEXT"
+"""chaosk8s reads the context from its secrets before the environment: the driver pins it to the checked one."""
 KILL_MODE_KEY, KILL_MODE_ENV = "kubernetes_kill_mode", "GAMEDAY_K8S_KILL_MODE"
 KILL_MODES = ("restart", "delete")
 ENDPOINTS_KEY = "kubernetes_endpoints"
@@ -140,21 +147,20 @@ class KubernetesSettings:
 
     @classmethod
     def from_configuration(cls, configuration: Mapping[str, Any] | None) -> "KubernetesSettings":
-        c = configuration or {}
+        c, env = configuration or {}, os.environ
         kill_mode = str(c.get(KILL_MODE_KEY) or os.environ.get(KILL_MODE_ENV) or "restart")
         if kill_mode not in KILL_MODES:
             raise TargetMisconfigured(f"{KILL_MODE_KEY} {kill_mode!r} is not one of {', '.join(KILL_MODES)}")
         overrides = c.get(ENDPOINTS_KEY) or {}
         if not isinstance(overrides, Mapping):
             raise TargetMisconfigured(f"{ENDPOINTS_KEY} must be a mapping of service name to URL, got {overrides!r}")
+        context = c.get(CONTEXT_KEY) or env.get(CONTEXT_ENV) or None
         return cls(
-            kubeconfig=kubeconfig_path(),
-            context=c.get(CONTEXT_KEY) or os.environ.get(CONTEXT_ENV) or None,
-            allowed_contexts=_listish(c.get(ALLOWED_CONTEXTS_KEY) or os.environ.get(ALLOWED_CONTEXTS_ENV))
-            or DEFAULT_ALLOWED_CONTEXTS,
-            namespace=str(c.get(NAMESPACE_KEY) or STACK_NAMESPACE),
-            allowed_namespaces=_listish(c.get(ALLOWED_NAMESPACES_KEY) or os.environ.get(ALLOWED_NAMESPACES_ENV))
-            or (STACK_NAMESPACE,),
+            kubeconfig="" if context == IN_CLUSTER else kubeconfig_path(),
+            context=context,
+            allowed_contexts=_listish(env.get(ALLOWED_CONTEXTS_ENV)) or DEFAULT_ALLOWED_CONTEXTS,
+            namespace=str(c.get(NAMESPACE_KEY) or env.get(NAMESPACE_ENV) or STACK_NAMESPACE),
+            allowed_namespaces=_listish(env.get(ALLOWED_NAMESPACES_ENV)) or (STACK_NAMESPACE,),
             kill_mode=kill_mode,
             node_host=str(c.get(NODE_HOST_KEY) or os.environ.get(NODE_HOST_ENV) or "127.0.0.1"),
             endpoint_overrides={str(k): str(v) for k, v in overrides.items()},
@@ -165,7 +171,29 @@ class KubernetesSettings:
 def check_blast_radius(settings: KubernetesSettings) -> str:
     """The context the driver may act in, or TargetMisconfigured naming what was found and how to allow it.
 
-    Reads only the kubeconfig file: no request reaches any cluster before this passes."""
+    Reads only the kubeconfig file (or, in a pod, the environment): no request reaches any cluster before this
+    passes."""
+    context = settings.context if settings.context == IN_CLUSTER else _kubeconfig_context(settings)
+    if not any(fnmatch.fnmatchcase(context, pattern) for pattern in settings.allowed_contexts):
+        raise TargetMisconfigured(
+            f"refusing to inject faults into kube context {context!r}: it does not match the allowed contexts "
+            f"{', '.join(settings.allowed_contexts)}. If this cluster is meant for chaos, allow it with "
+            f"`export {ALLOWED_CONTEXTS_ENV}={context}` (comma-separated shell patterns)"
+        )
+    if settings.namespace not in settings.allowed_namespaces:
+        raise TargetMisconfigured(
+            f"refusing to inject faults into namespace {settings.namespace!r} of context {context!r}: only the "
+            f"stack's namespace ({', '.join(settings.allowed_namespaces)}) is allowed. Allow another with "
+            f"`export {ALLOWED_NAMESPACES_ENV}={settings.namespace}`"
+        )
+    if context == IN_CLUSTER and os.environ.get("CHAOSTOOLKIT_IN_POD") != "true":
+        raise TargetMisconfigured(
+            "kube context 'in-cluster' needs CHAOSTOOLKIT_IN_POD=true in the environment, where chaosk8s looks for it"
+        )
+    return context
+
+
+def _kubeconfig_context(settings: KubernetesSettings) -> str:
     from kubernetes.config.config_exception import ConfigException
     from kubernetes.config.kube_config import list_kube_config_contexts
 
@@ -183,23 +211,11 @@ def check_blast_radius(settings: KubernetesSettings) -> str:
         raise TargetMisconfigured(f"cannot read the kubeconfig {settings.kubeconfig}: {exc}") from exc
     context = settings.context or (current or {}).get("name")
     if not context:
-        raise TargetMisconfigured(f"the kubeconfig {settings.kubeconfig} has no current context; set {CONTEXT_KEY}")
+        raise TargetMisconfigured(
+            f"the kubeconfig {settings.kubeconfig} has no current context; set {CONTEXT_KEY} or ${CONTEXT_ENV}")
     if context not in {c.get("name") for c in contexts}:
         raise TargetMisconfigured(f"kube context {context!r} is not in {settings.kubeconfig}")
-    if not any(fnmatch.fnmatchcase(context, pattern) for pattern in settings.allowed_contexts):
-        raise TargetMisconfigured(
-            f"refusing to inject faults into kube context {context!r}: it does not match the allowed contexts "
-            f"{', '.join(settings.allowed_contexts)}. If this cluster is meant for chaos, allow it with the "
-            f"experiment configuration `{ALLOWED_CONTEXTS_KEY}: [{context!r}]` or "
-            f"`export {ALLOWED_CONTEXTS_ENV}={context}`"
-        )
-    if settings.namespace not in settings.allowed_namespaces:
-        raise TargetMisconfigured(
-            f"refusing to inject faults into namespace {settings.namespace!r}: only the stack's namespace "
-            f"({', '.join(settings.allowed_namespaces)}) is allowed. Allow another with "
-            f"`{ALLOWED_NAMESPACES_KEY}` or `export {ALLOWED_NAMESPACES_ENV}=...`"
-        )
-    return context
+    return str(context)
 
 
 def incarnation(container_id: str | None) -> int | None:
@@ -358,9 +374,17 @@ class KubernetesTarget(Target):
         self.context = check_blast_radius(settings)
         from kubernetes import config
 
-        self._api = config.new_client_from_config(config_file=settings.kubeconfig, context=self.context)
-        self._chaosk8s_secrets = {CONTEXT_ENV: self.context}
-        """chaosk8s builds its own client from the same kubeconfig; pin it to the context the guard allowed."""
+        from kubernetes import client
+
+        if self.context == IN_CLUSTER:
+            own = client.Configuration()
+            config.load_incluster_config(client_configuration=own)
+            self._api = client.ApiClient(own)
+            self._chaosk8s_secrets: dict[str, str] = {}
+        else:
+            self._api = config.new_client_from_config(config_file=settings.kubeconfig, context=self.context)
+            # chaosk8s builds its own client from the same kubeconfig: pin it to the context the guard allowed.
+            self._chaosk8s_secrets = {CHAOSK8S_CONTEXT_SECRET: self.context}
 
     @property
     def namespace(self) -> str:
@@ -717,24 +741,45 @@ class KubernetesTarget(Target):
             })
         return faults + self._provider_faults()
 
-    def sweep(self, now: float | None = None) -> dict:
-        """Delete chaos-made NetworkPolicies and Jobs that are past their expiry or carry none.
+    def sweep(self, now: float | None = None, force: bool = False) -> dict:
+        """Remove the chaos-made objects nothing else will remove: NetworkPolicies and Jobs past their expiry (a
+        reaper that died with its node, an API server down at the deadline) or without a readable one. Unexpired
+        ones are kept: a running experiment may own them, and their reaper ends them. ``force`` (no experiment is
+        running) removes every chaos-made object and heals the HTTP error and provider faults as well.
 
-        Returns ``{"removed": [{"kind", "name", "reason"}], "kept": [{"kind", "name", "expires_at"}]}``."""
+        Returns ``{"healed": [{"kind", "object", "name", "reason"}], "failed": [{"kind", "error", ...}],
+        "kept": [{"kind", "object", "name", "expires_at"}]}``: ``kind`` is the fault kind, as ``sweep_faults``
+        reports it."""
         now = time.time() if now is None else now
-        removed, kept = [], []
-        for kind, objects, delete in (
+        healed: list[dict] = []
+        failed: list[dict] = []
+        kept: list[dict] = []
+        for object_kind, objects, delete in (
             ("NetworkPolicy", self._chaos_policies(), self._delete_policy),
             ("Job", self._chaos_jobs(), self._delete_job),
         ):
             for obj in objects:
-                reason = leftover_reason(obj.metadata, now)
+                entry = {"kind": (obj.metadata.labels or {}).get(FAULT_LABEL, "unknown"), "object": object_kind,
+                         "name": obj.metadata.name}
+                reason = leftover_reason(obj.metadata, now) or ("forced" if force else None)
                 if reason is None:
-                    kept.append({"kind": kind, "name": obj.metadata.name, "expires_at": expiry_of(obj.metadata)})
+                    kept.append({**entry, "expires_at": expiry_of(obj.metadata)})
                     continue
-                delete(obj.metadata.name)
-                removed.append({"kind": kind, "name": obj.metadata.name, "reason": reason})
-        return {"removed": removed, "kept": kept}
+                try:
+                    delete(obj.metadata.name)
+                except TargetUnreachable as exc:
+                    failed.append({**entry, "error": str(exc)})
+                else:
+                    healed.append({**entry, "reason": reason})
+        if force:
+            for kind, heal in (("http-errors", self.heal_http_errors), ("provider", self.restore_all_providers)):
+                try:
+                    heal()
+                except (TargetMisconfigured, TargetUnreachable, InvalidArgument) as exc:
+                    failed.append({"kind": kind, "error": f"{type(exc).__name__}: {exc}"})
+                else:
+                    healed.append({"kind": kind, "reason": "forced"})
+        return {"healed": healed, "failed": failed, "kept": kept}
 
     def close(self) -> None:
         self._api.close()

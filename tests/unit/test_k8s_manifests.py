@@ -356,3 +356,23 @@ def test_node_ported_services_accept_outside_traffic_and_kafka_only_its_clients(
     for component in node_ported:
         peers = policies[f"{component}-ingress"]["spec"]["ingress"][0]["from"]
         assert any("ipBlock" in peer for peer in peers), component
+
+
+# --- the image --------------------------------------------------------------------------------------------------
+
+def test_the_image_copies_every_package_and_nothing_it_copies_is_docker_ignored():
+    import tomllib
+
+    dockerfile = (REPO / "Dockerfile").read_text().splitlines()
+    copied = [line.split()[1:-1] for line in dockerfile if line.startswith("COPY ")]
+    sources = [source for group in copied for source in group]
+    ignored = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    for source in sources:
+        assert (REPO / source).exists(), source
+        assert not any(source == pattern or source.startswith(pattern.rstrip("/") + "/") for pattern in ignored), \
+            f"{source} is copied but .dockerignore leaves it out of the build context"
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    assert {p.rstrip("*") for p in packages["include"]} <= set(sources)
+    # The probes read deploy/monitoring/slos.yaml beside the package: an editable install keeps that true.
+    assert "deploy/monitoring" in sources and any("pip install -e ." in line for line in dockerfile)

@@ -30,8 +30,8 @@ def use_kubeconfig(monkeypatch, path) -> None:
 
 @pytest.fixture
 def kube(tmp_path, monkeypatch):
-    for var in ("KUBERNETES_CONTEXT", "GAMEDAY_K8S_ALLOWED_CONTEXTS", "GAMEDAY_K8S_ALLOWED_NAMESPACES",
-                "GAMEDAY_K8S_KILL_MODE"):
+    for var in ("KUBERNETES_CONTEXT", "GAMEDAY_KUBE_CONTEXT", "GAMEDAY_ALLOWED_CONTEXTS", "GAMEDAY_NAMESPACE",
+                "GAMEDAY_ALLOWED_NAMESPACES", "GAMEDAY_K8S_KILL_MODE", "CHAOSTOOLKIT_IN_POD"):
         monkeypatch.delenv(var, raising=False)
     with fake_kube() as server:
         use_kubeconfig(monkeypatch, server.write_kubeconfig(tmp_path / "kubeconfig"))
@@ -59,19 +59,38 @@ def test_guard_refuses_a_context_outside_the_allow_list_before_any_request(kube,
         k8s_target()
     message = str(refused.value)
     assert "'prod-eu-west'" in message and "kind-*" in message
-    assert "kubernetes_allowed_contexts" in message and "GAMEDAY_K8S_ALLOWED_CONTEXTS=prod-eu-west" in message
+    assert "export GAMEDAY_ALLOWED_CONTEXTS=prod-eu-west" in message
+    assert kube.requests() == []
+
+
+def test_an_experiment_cannot_allow_its_own_context(kube, tmp_path, monkeypatch):
+    use_kubeconfig(monkeypatch, kube.write_kubeconfig(tmp_path / "prod", context="prod-eu-west"))
+    with pytest.raises(TargetMisconfigured, match="'prod-eu-west'"):
+        k8s_target(kubernetes_allowed_contexts=["prod-*"], allowed_contexts=["prod-*"])
     assert kube.requests() == []
 
 
 def test_guard_refuses_a_namespace_that_is_not_the_stacks(kube):
-    with pytest.raises(TargetMisconfigured, match="namespace 'kube-system'.*only the stack's namespace \\(app\\)"):
-        k8s_target(kubernetes_namespace="kube-system")
+    with pytest.raises(TargetMisconfigured, match="namespace 'kube-system' of context 'kind-gameday'.*only the "
+                                                  "stack's namespace \\(app\\).*GAMEDAY_ALLOWED_NAMESPACES"):
+        k8s_target(namespace="kube-system")
     assert kube.requests() == []
 
 
-def test_an_allowed_context_can_be_added_by_configuration(kube, tmp_path, monkeypatch):
+def test_in_cluster_is_a_context_like_any_other(kube, monkeypatch):
+    monkeypatch.setenv("GAMEDAY_KUBE_CONTEXT", "in-cluster")
+    with pytest.raises(TargetMisconfigured, match="'in-cluster': it does not match the allowed contexts kind-\\*"):
+        k8s_target()
+    monkeypatch.setenv("GAMEDAY_ALLOWED_CONTEXTS", "in-cluster")
+    with pytest.raises(TargetMisconfigured, match="CHAOSTOOLKIT_IN_POD=true"):
+        k8s_target()
+    assert kube.requests() == []
+
+
+def test_an_allowed_context_can_be_added_by_the_environment(kube, tmp_path, monkeypatch):
     use_kubeconfig(monkeypatch, kube.write_kubeconfig(tmp_path / "stage", context="stage-chaos"))
-    target = k8s_target(kubernetes_allowed_contexts=["stage-*"])
+    monkeypatch.setenv("GAMEDAY_ALLOWED_CONTEXTS", "kind-*, stage-*")
+    target = k8s_target()
     assert target.context == "stage-chaos"
     assert target.instances() == []
     target.close()
@@ -298,16 +317,23 @@ def test_sweep_removes_expired_and_unexpiring_chaos_objects_and_keeps_the_rest(k
                          "metadata": {"name": "default-deny-ingress", "namespace": "app"}})
     target = k8s_target()
     report = target.sweep(now=now)
-    target.close()
-    removed = {(r["kind"], r["name"]): r["reason"] for r in report["removed"]}
+    removed = {(r["object"], r["name"]): r["reason"] for r in report["healed"]}
+    assert report["failed"] == [] and {r["kind"] for r in report["healed"]} == {"kafka-partition"}
     assert removed == {
         ("NetworkPolicy", "chaos-partition-old"): "expired 120 s ago",
         ("NetworkPolicy", "chaos-partition-no-expiry"): f"no valid {EXPIRES_AT_ANNOTATION} annotation",
         ("Job", "chaos-partition-old"): "expired 120 s ago",
     }
-    assert [(k["kind"], k["name"]) for k in report["kept"]] == [("NetworkPolicy", "chaos-partition-live")]
+    assert [(k["object"], k["name"]) for k in report["kept"]] == [("NetworkPolicy", "chaos-partition-live")]
     assert sorted(kube.live(POLICIES)) == ["chaos-partition-live", "default-deny-ingress"]
     assert kube.live(JOBS) == {}
+    forced = target.sweep(now=now, force=True)
+    target.close()
+    assert [(r["object"], r["name"], r["reason"]) for r in forced["healed"] if "object" in r] == [
+        ("NetworkPolicy", "chaos-partition-live", "forced")]
+    assert sorted(kube.live(POLICIES)) == ["default-deny-ingress"]
+    # Nothing else to heal here: no processor pods, no simulator; said so, never hidden.
+    assert {f["kind"] for f in forced["failed"]} == {"http-errors", "provider"}
 
 
 # --- endpoints -------------------------------------------------------------------------------------------------
