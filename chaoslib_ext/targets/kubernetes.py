@@ -76,6 +76,7 @@ NODE_PORTS = {
     "providers": 30021,
     "ai_decision": 30022,
     "market_data": 30023,
+    "backup": 30024,
     "producers": 30070,
     "processor_api": 30080,
     "prometheus": 30090,

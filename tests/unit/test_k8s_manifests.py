@@ -350,7 +350,7 @@ def test_node_ported_services_accept_outside_traffic_and_kafka_only_its_clients(
     policies = {p["metadata"]["name"]: p for p in by_kind(objects, "NetworkPolicy")}
     kafka_sources = {peer["podSelector"]["matchLabels"][NAME_LABEL]
                      for peer in policies["kafka-ingress"]["spec"]["ingress"][0]["from"]}
-    assert kafka_sources == {"processor", "producers", "kafka-topics", KAFKA_COMPONENT}
+    assert kafka_sources == {"processor", "producers", "kafka-topics", KAFKA_COMPONENT, "backup"}
     node_ported = {s["spec"]["selector"][NAME_LABEL] for s in by_kind(objects, "Service")
                    if any("nodePort" in p for p in s["spec"]["ports"])}
     for component in node_ported:

@@ -123,6 +123,7 @@ def test_kind_up_twice_reuses_the_cluster_and_secret_and_kind_down_twice_is_harm
     # The rebuilt image has a new id, so the stack's pods are restarted to run it.
     assert "rollout restart deployment processor producers loadgen alert-webhook provider-simulator ai-decision " \
         "market-data" in second_calls
+    assert "rollout restart statefulset backup" in second_calls
 
     assert run("kind-down.sh", path, tmp_path).returncode == 0
     again = run("kind-down.sh", path, tmp_path)
