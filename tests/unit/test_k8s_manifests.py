@@ -221,11 +221,12 @@ def test_every_local_service_runs_on_kubernetes_with_the_same_flags(objects, tmp
     specs = build_specs(layout, Binaries("tansu", "secantusd", "prometheus", "am"), rate=20.0, python="python",
                         api_rate=DEFAULT_API_RATE)
     # Every service the local runner starts as `python -m stack.<module>` (later services included) has a
-    # Deployment of the same name, taking the same flags; addresses differ, rates do not.
+    # Deployment or StatefulSet of the same name, taking the same flags; addresses differ, rates do not.
     local = {s.component: s for s in specs if s.argv[1] == "-m"}
     assert {"processor", "producers", "loadgen"} <= set(local)
     for component, spec in local.items():
-        k8s_args = container(named(objects, "Deployment", component))["args"]
+        [workload] = [w for w in by_kind(objects, *LONG_RUNNING) if w["metadata"]["name"] == component]
+        k8s_args = container(workload)["args"]
         assert k8s_args[:3] == ["python", "-m", spec.argv[2]], component
         local_flags, k8s_flags = flags(spec.argv), flags(k8s_args)
         assert set(k8s_flags) == set(local_flags), component
