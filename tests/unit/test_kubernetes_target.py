@@ -9,7 +9,7 @@ import time
 import pytest
 from fake_kube import fake_kube, pod
 
-from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
+from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, TargetMisconfigured, TargetUnreachable
 from chaoslib_ext.targets import from_configuration
 from chaoslib_ext.targets.kubernetes import (
     CHAOS_MADE, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, NODE_PORTS, incarnation,
@@ -347,3 +347,34 @@ def test_endpoints_are_the_node_ports_unless_overridden(kube):
         target.endpoint("kafka")
     target.close()
     assert kube.requests() == []
+
+
+# --- the experiments' own actions, unchanged, on the Kubernetes target ------------------------------------------
+
+def test_the_pod_kill_action_and_its_rollback_run_unchanged_on_kubernetes(kube, tmp_path):
+    from chaoslib_ext.actions.pods import kill_processor_pods, wait_for_processor_replicas
+    from chaoslib_ext.timeline import read
+
+    kube.seed(PODS, pod("processor-7d9f-a", container_id=CONTAINER_ID))
+    kube.seed(PODS, pod("processor-7d9f-b", ready=False))
+    kube.kmock.on_exec = restart_container
+    configuration = {"target": "kubernetes", "gameday_timeline": str(tmp_path / "timeline.jsonl")}
+    result = kill_processor_pods(count=1, signal="SIGKILL", configuration=configuration)
+    # Only the ready replica could be chosen.
+    assert [k["name"] for k in result["killed"]] == ["processor-7d9f-a"] and result["killed"][0]["pid"] == 0xAB12CD3
+    [event] = [e for e in read(configuration) if e["kind"] == "fault.kill"]
+    assert event["target"] == "kubernetes" and event["instance"] == "processor-7d9f-a"
+    with pytest.raises(BudgetExceeded, match="processor replicas processor-7d9f-b not ready after 0.3 s"):
+        wait_for_processor_replicas(timeout=0.3, configuration=configuration)
+
+
+def test_the_partition_action_and_its_rollback_run_unchanged_on_kubernetes(kube, tmp_path):
+    from chaoslib_ext.actions.network import heal_kafka, partition_kafka
+
+    configuration = {"target": "kubernetes", "gameday_timeline": str(tmp_path / "timeline.jsonl")}
+    fault = partition_kafka(between=["producers", "processor"], duration=20, wait=False, configuration=configuration)
+    assert fault["between"] == ["processor", "producers"] and fault["healed_at"] is None
+    [policy] = kube.live(POLICIES).values()
+    assert policy["spec"]["podSelector"]["matchExpressions"][0]["values"] == ["processor", "producers"]
+    healed = heal_kafka(configuration=configuration)
+    assert healed["was_active"] is True and kube.live(POLICIES) == {} and kube.live(JOBS) == {}
