@@ -14,9 +14,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from chaoslib_ext.targets.kubernetes import (
-    DEFAULT_STACK_IMAGE, KAFKA_COMPONENT, NAME_LABEL, NODE_PORTS, POD_CIDR, PROCESSOR_HTTP_PORT, STACK_NAMESPACE,
-)
+from chaoslib_ext.targets.kubernetes import NAME_LABEL, NODE_PORTS, POD_CIDR, STACK_NAMESPACE
+from chaoslib_ext.targets.kubernetes.driver import PROCESSOR_HTTP_PORT
+from chaoslib_ext.targets.kubernetes.objects import KAFKA_COMPONENT
+from chaoslib_ext.targets.kubernetes.settings import DEFAULT_STACK_IMAGE
 from stack.local.components import Binaries, DEFAULT_API_RATE, build_specs
 from stack.local.layout import DRILL_RULES_GLOB, RULES_GLOB, StackLayout
 from stack.local.monitoring import INTERVAL, alertmanager_config

@@ -11,9 +11,8 @@ from fake_kube import fake_kube, pod
 
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, TargetMisconfigured, TargetUnreachable
 from chaoslib_ext.targets import from_configuration
-from chaoslib_ext.targets.kubernetes import (
-    CHAOS_MADE, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, NODE_PORTS, incarnation,
-)
+from chaoslib_ext.targets.kubernetes import CHAOS_MADE, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, NODE_PORTS
+from chaoslib_ext.targets.kubernetes.objects import incarnation
 from stack.processor.api import create_app
 from stack.processor.faults import DeterministicInjector
 
@@ -150,7 +149,7 @@ def test_pod_kill_restarts_the_container_by_killing_its_process_through_exec(kub
 
 
 def test_a_kill_that_changes_nothing_is_reported(kube, monkeypatch):
-    monkeypatch.setattr("chaoslib_ext.targets.kubernetes.KILL_CONFIRM_SECONDS", 0.5)
+    monkeypatch.setattr("chaoslib_ext.targets.kubernetes.driver.KILL_CONFIRM_SECONDS", 0.5)
     kube.seed(PODS, pod("processor-7d9f-a", container_id=CONTAINER_ID))
     target = k8s_target()
     with pytest.raises(TargetUnreachable, match="still runs the same processor container .* the kill had no effect"):
