@@ -28,6 +28,8 @@ KIND_CONFIG = REPO / "deploy" / "kind" / "cluster.yaml"
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 LONG_RUNNING = ("Deployment", "StatefulSet")
 CLUSTER_SCOPED = ("Namespace", "ClusterRole", "ClusterRoleBinding")
+IN_CLUSTER_RUNNER = "gameday"
+"""The label of the scheduled game day's pods (deploy/k8s/gameday-cronjob.yaml, issue 8)."""
 
 
 def kubectl() -> str:
@@ -345,7 +347,7 @@ def test_every_service_port_is_open_to_someone_and_sources_exist(objects):
         for rule in policy["spec"].get("ingress", []):
             for peer in rule["from"]:
                 if "podSelector" in peer:
-                    assert peer["podSelector"]["matchLabels"][NAME_LABEL] in components
+                    assert peer["podSelector"]["matchLabels"][NAME_LABEL] in components | {IN_CLUSTER_RUNNER}
 
 
 def test_node_ported_services_accept_outside_traffic_and_kafka_only_its_clients(objects):
@@ -358,6 +360,8 @@ def test_node_ported_services_accept_outside_traffic_and_kafka_only_its_clients(
     for component in node_ported:
         peers = policies[f"{component}-ingress"]["spec"]["ingress"][0]["from"]
         assert any("ipBlock" in peer for peer in peers), component
+        # What the driver reaches from outside, it reaches from inside the cluster too (a scheduled game day).
+        assert {NAME_LABEL: IN_CLUSTER_RUNNER} in [p.get("podSelector", {}).get("matchLabels") for p in peers]
 
 
 # --- the image --------------------------------------------------------------------------------------------------
@@ -378,3 +382,20 @@ def test_the_image_copies_every_package_and_nothing_it_copies_is_docker_ignored(
     assert {p.rstrip("*") for p in packages["include"]} <= set(sources)
     # The probes read deploy/monitoring/slos.yaml beside the package: an editable install keeps that true.
     assert "deploy/monitoring" in sources and any("pip install -e ." in line for line in dockerfile)
+
+
+def test_the_drivers_endpoints_are_the_manifests_services_inside_and_outside_the_cluster(objects):
+    from chaoslib_ext.targets.kubernetes.driver import SERVICES, endpoints_for
+    from chaoslib_ext.targets.kubernetes.settings import KubernetesSettings
+
+    services = {s["metadata"]["name"]: s for s in by_kind(objects, "Service")}
+    settings = KubernetesSettings(kubeconfig="", context="in-cluster")
+    inside, outside = endpoints_for(settings, in_cluster=True), endpoints_for(settings, in_cluster=False)
+    assert set(inside) == set(outside) == set(SERVICES) | {"mongo_uri"}
+    for name, (service, port) in SERVICES.items():
+        [declared] = [p for p in services[service]["spec"]["ports"] if p["port"] == port]
+        assert inside[name] == f"http://{service}.{STACK_NAMESPACE}.svc:{port}"
+        assert outside[name] == f"http://127.0.0.1:{declared['nodePort']}" == f"http://127.0.0.1:{NODE_PORTS[name]}"
+    mongo = named(objects, "StatefulSet", "mongo")
+    assert inside["mongo_uri"].startswith(f"mongodb://mongo-0.{mongo['spec']['serviceName']}.{STACK_NAMESPACE}.svc")
+    assert flags(container(mongo)["args"])["--replSet"] in inside["mongo_uri"]

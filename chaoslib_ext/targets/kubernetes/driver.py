@@ -39,6 +39,22 @@ NODE_PORTS = {
 is the in-cluster alert webhook receiver (``GET /alerts``), the part of the local runner's control API that the
 alert probes read."""
 
+SERVICES = {
+    "control": ("alert-webhook", 8080),
+    "loadgen": ("loadgen", 8080),
+    "providers": ("provider-simulator", 8080),
+    "ai_decision": ("ai-decision", 8080),
+    "market_data": ("market-data", 8080),
+    "backup": ("backup", 8080),
+    "producers": ("producers", 8080),
+    "processor_api": ("processor", 8080),
+    "prometheus": ("prometheus", 9090),
+    "alertmanager": ("alertmanager", 9093),
+}
+"""Endpoint name -> (Service, port), for a driver running inside the cluster (a scheduled game day's pod), where
+the NodePorts on 127.0.0.1 mean nothing."""
+MONGO_IN_CLUSTER = "mongodb://mongo-0.mongo.{namespace}.svc.cluster.local:27017/?replicaSet=rs0"
+
 PROCESSOR_HTTP_PORT = 8080
 PROVIDER_SIMULATOR_SERVICE = "provider-simulator"
 """The provider simulator's Service; its fault API is reached through the API server's service proxy."""
@@ -196,15 +212,8 @@ class KubernetesTarget(Target):
                 )
             time.sleep(0.25)
 
-    def _endpoint_map(self) -> dict[str, str]:
-        host = self.settings.node_host
-        endpoints = {name: f"http://{host}:{port}" for name, port in NODE_PORTS.items() if name != "mongo"}
-        endpoints["mongo_uri"] = f"mongodb://{host}:{NODE_PORTS['mongo']}/?directConnection=true"
-        endpoints.update(self.settings.endpoint_overrides)
-        return endpoints
-
     def endpoint(self, service: str) -> str:
-        endpoints = self._endpoint_map()
+        endpoints = endpoints_for(self.settings, in_cluster=self.context == IN_CLUSTER)
         if service not in endpoints:
             raise TargetMisconfigured(
                 f"the Kubernetes stack has no endpoint {service!r}; it has: {', '.join(sorted(endpoints))}"
@@ -475,6 +484,21 @@ class KubernetesTarget(Target):
 
     def close(self) -> None:
         self._api.close()
+
+
+def endpoints_for(settings: KubernetesSettings, in_cluster: bool) -> dict[str, str]:
+    """Base URLs by endpoint name: the NodePorts kind publishes on the host, or, from inside the cluster, the
+    Services' own names; ``kubernetes_endpoints`` overrides any of them."""
+    if in_cluster:
+        namespace = settings.namespace
+        endpoints = {name: f"http://{service}.{namespace}.svc:{port}" for name, (service, port) in SERVICES.items()}
+        endpoints["mongo_uri"] = MONGO_IN_CLUSTER.format(namespace=namespace)
+    else:
+        host = settings.node_host
+        endpoints = {name: f"http://{host}:{port}" for name, port in NODE_PORTS.items() if name != "mongo"}
+        endpoints["mongo_uri"] = f"mongodb://{host}:{NODE_PORTS['mongo']}/?directConnection=true"
+    endpoints.update(settings.endpoint_overrides)
+    return endpoints
 
 
 def target_from_configuration(configuration: Mapping[str, Any] | None) -> KubernetesTarget:
