@@ -1,6 +1,8 @@
 # One image for every stack service on Kubernetes (processor, producers, loadgen, alert webhook, and the later
 # services): `docker build -t gameday-stack:dev .`, then `kind load docker-image gameday-stack:dev`
 # (scripts/kind-up.sh does both). The Deployment picks the service with its args: python -m stack.<service> ...
+# It also carries the framework, the experiments and the SLO spec, so `gameday gate` can run in the cluster
+# (deploy/k8s/gameday-cronjob.yaml), and the driver's partition reaper Jobs use it (nothing else to pull).
 FROM python:3.11-slim
 
 # tini is PID 1: it forwards SIGTERM to the service, and it lets the Kubernetes target restart a container by
@@ -16,7 +18,10 @@ COPY pyproject.toml README.md ./
 COPY stack ./stack
 COPY chaoslib_ext ./chaoslib_ext
 COPY probes ./probes
-RUN pip install . && python -c "import stack.processor, stack.producers, stack.loadgen, stack.alert_webhook"
+COPY experiments ./experiments
+COPY deploy/monitoring ./deploy/monitoring
+# Editable, so the probes find deploy/monitoring/slos.yaml beside them, as in a checkout.
+RUN pip install -e . && python -c "import stack.processor, stack.producers, stack.loadgen, stack.alert_webhook"
 
 RUN groupadd --gid 10001 gameday && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin gameday
 USER 10001:10001

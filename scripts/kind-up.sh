@@ -46,7 +46,9 @@ fi
 k kustomize --load-restrictor LoadRestrictionsNone deploy/k8s | k apply -f -
 if [ -n "$before" ] && [ "$before" != "$after" ]; then
   echo "== the image changed: restarting the stack's pods"
-  k -n "$NAMESPACE" rollout restart deployment processor producers loadgen alert-webhook
+  k -n "$NAMESPACE" rollout restart deployment \
+    processor producers loadgen alert-webhook provider-simulator ai-decision market-data
+  k -n "$NAMESPACE" rollout restart statefulset backup
 fi
 
 echo "== waiting for readiness (at most ${TIMEOUT} s per step)"
@@ -56,7 +58,7 @@ not_ready() {
   k -n "$NAMESPACE" get events --sort-by=.lastTimestamp 2>/dev/null | tail -20 >&2 || true
   exit "$EXIT_NOT_READY"
 }
-for sts in kafka mongo; do
+for sts in kafka mongo backup; do
   k -n "$NAMESPACE" rollout status "statefulset/$sts" --timeout="${TIMEOUT}s" || not_ready "statefulset/$sts"
 done
 for job in kafka-topics mongo-init; do
@@ -74,6 +76,10 @@ The stack is ready on kind cluster '$CLUSTER' (kube context $CONTEXT, namespace 
   alertmanager    http://127.0.0.1:30093
   producers       http://127.0.0.1:30070
   loadgen         http://127.0.0.1:30020
+  providers       http://127.0.0.1:30021  (provider simulator)
+  ai decision     http://127.0.0.1:30022
+  market data     http://127.0.0.1:30023
+  backup agent    http://127.0.0.1:30024
   alert webhook   http://127.0.0.1:30000/alerts
   mongo           mongodb://127.0.0.1:30017/?directConnection=true
 

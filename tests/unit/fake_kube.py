@@ -37,6 +37,7 @@ class Emulator(kmock.KubernetesEmulator):
         super().__attrs_post_init__()
         self.execs: list[dict] = []
         self.proxy_apps: dict[str, Any] = {}
+        self.proxied: list[str] = []
 
     on_exec: Any = None
     """Called as ``on_exec(emulator, namespace, pod, container, command)`` for every exec; returns stdout text.
@@ -46,13 +47,14 @@ class Emulator(kmock.KubernetesEmulator):
         # kmock speaks HTTP only; exec is a websocket with Kubernetes' channel protocol (first byte = channel).
         if raw_request.path.endswith("/exec") and raw_request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._exec(raw_request)
-        if "/proxy/" in raw_request.path and "/pods/" in raw_request.path:
-            return await self._pod_proxy(raw_request)
+        if "/proxy/" in raw_request.path and ("/pods/" in raw_request.path or "/services/" in raw_request.path):
+            return await self._proxy(raw_request)
         return await super().__call__(raw_request)
 
-    async def _pod_proxy(self, raw_request):
-        """The API server's pod proxy: forward to the pod's app (``proxy_apps[pod]``, an ASGI app), or 503 as
-        the API server answers when it cannot reach the pod."""
+    async def _proxy(self, raw_request):
+        """The API server's pod and service proxies: forward to ``proxy_apps[pod or service name]`` (an ASGI app),
+        or 503 as the API server answers when it cannot reach the pod."""
+        self.proxied.append(f"{raw_request.method} {raw_request.path}")
         head, _, rest = raw_request.path.partition("/proxy/")
         pod = head.rsplit("/", 1)[-1].split(":", 1)[0]
         app = self.proxy_apps.get(pod)

@@ -14,9 +14,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from chaoslib_ext.targets.kubernetes import (
-    DEFAULT_STACK_IMAGE, KAFKA_COMPONENT, NAME_LABEL, NODE_PORTS, POD_CIDR, PROCESSOR_HTTP_PORT, STACK_NAMESPACE,
-)
+from chaoslib_ext.targets.kubernetes import NAME_LABEL, NODE_PORTS, POD_CIDR, STACK_NAMESPACE
+from chaoslib_ext.targets.kubernetes.driver import PROCESSOR_HTTP_PORT
+from chaoslib_ext.targets.kubernetes.objects import KAFKA_COMPONENT
+from chaoslib_ext.targets.kubernetes.settings import DEFAULT_STACK_IMAGE
 from stack.local.components import Binaries, DEFAULT_API_RATE, build_specs
 from stack.local.layout import DRILL_RULES_GLOB, RULES_GLOB, StackLayout
 from stack.local.monitoring import INTERVAL, alertmanager_config
@@ -27,6 +28,8 @@ KIND_CONFIG = REPO / "deploy" / "kind" / "cluster.yaml"
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 LONG_RUNNING = ("Deployment", "StatefulSet")
 CLUSTER_SCOPED = ("Namespace", "ClusterRole", "ClusterRoleBinding")
+IN_CLUSTER_RUNNER = "gameday"
+"""The label of the scheduled game day's pods (deploy/k8s/gameday-cronjob.yaml, issue 8)."""
 
 
 def kubectl() -> str:
@@ -216,18 +219,22 @@ def test_stack_services_run_the_one_image_the_driver_also_uses(objects):
 
 # --- the same flags as the local stack -------------------------------------------------------------------------
 
-def test_containers_take_the_same_flags_as_the_local_stack(objects, tmp_path):
+def test_every_local_service_runs_on_kubernetes_with_the_same_flags(objects, tmp_path):
     layout = StackLayout(base_port=18000, state_dir=tmp_path)
-    local = {s.component: s for s in build_specs(layout, Binaries("tansu", "secantusd", "prometheus", "am"),
-                                                 rate=20.0, python="python", api_rate=DEFAULT_API_RATE)}
-    for component in ("processor", "producers", "loadgen"):
-        k8s_args = container(named(objects, "Deployment", component))["args"]
-        assert k8s_args[:3] == ["python", "-m", f"stack.{component}"]
-        local_flags, k8s_flags = flags(local[component].argv), flags(k8s_args)
+    specs = build_specs(layout, Binaries("tansu", "secantusd", "prometheus", "am"), rate=20.0, python="python",
+                        api_rate=DEFAULT_API_RATE)
+    # Every service the local runner starts as `python -m stack.<module>` (later services included) has a
+    # Deployment or StatefulSet of the same name, taking the same flags; addresses differ, rates do not.
+    local = {s.component: s for s in specs if s.argv[1] == "-m"}
+    assert {"processor", "producers", "loadgen"} <= set(local)
+    for component, spec in local.items():
+        [workload] = [w for w in by_kind(objects, *LONG_RUNNING) if w["metadata"]["name"] == component]
+        k8s_args = container(workload)["args"]
+        assert k8s_args[:3] == ["python", "-m", spec.argv[2]], component
+        local_flags, k8s_flags = flags(spec.argv), flags(k8s_args)
         assert set(k8s_flags) == set(local_flags), component
-        for same in ("--rate",):
-            if same in local_flags:
-                assert float(k8s_flags[same]) == float(local_flags[same]), (component, same)
+        if "--rate" in local_flags:
+            assert float(k8s_flags["--rate"]) == float(local_flags["--rate"]), component
     assert flags(container(named(objects, "Deployment", "processor"))["args"])["--name"] == "$(POD_NAME)"
 
 
@@ -340,16 +347,55 @@ def test_every_service_port_is_open_to_someone_and_sources_exist(objects):
         for rule in policy["spec"].get("ingress", []):
             for peer in rule["from"]:
                 if "podSelector" in peer:
-                    assert peer["podSelector"]["matchLabels"][NAME_LABEL] in components
+                    assert peer["podSelector"]["matchLabels"][NAME_LABEL] in components | {IN_CLUSTER_RUNNER}
 
 
 def test_node_ported_services_accept_outside_traffic_and_kafka_only_its_clients(objects):
     policies = {p["metadata"]["name"]: p for p in by_kind(objects, "NetworkPolicy")}
     kafka_sources = {peer["podSelector"]["matchLabels"][NAME_LABEL]
                      for peer in policies["kafka-ingress"]["spec"]["ingress"][0]["from"]}
-    assert kafka_sources == {"processor", "producers", "kafka-topics", KAFKA_COMPONENT}
+    assert kafka_sources == {"processor", "producers", "kafka-topics", KAFKA_COMPONENT, "backup"}
     node_ported = {s["spec"]["selector"][NAME_LABEL] for s in by_kind(objects, "Service")
                    if any("nodePort" in p for p in s["spec"]["ports"])}
     for component in node_ported:
         peers = policies[f"{component}-ingress"]["spec"]["ingress"][0]["from"]
         assert any("ipBlock" in peer for peer in peers), component
+        # What the driver reaches from outside, it reaches from inside the cluster too (a scheduled game day).
+        assert {NAME_LABEL: IN_CLUSTER_RUNNER} in [p.get("podSelector", {}).get("matchLabels") for p in peers]
+
+
+# --- the image --------------------------------------------------------------------------------------------------
+
+def test_the_image_copies_every_package_and_nothing_it_copies_is_docker_ignored():
+    import tomllib
+
+    dockerfile = (REPO / "Dockerfile").read_text().splitlines()
+    copied = [line.split()[1:-1] for line in dockerfile if line.startswith("COPY ")]
+    sources = [source for group in copied for source in group]
+    ignored = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    for source in sources:
+        assert (REPO / source).exists(), source
+        assert not any(source == pattern or source.startswith(pattern.rstrip("/") + "/") for pattern in ignored), \
+            f"{source} is copied but .dockerignore leaves it out of the build context"
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    assert {p.rstrip("*") for p in packages["include"]} <= set(sources)
+    # The probes read deploy/monitoring/slos.yaml beside the package: an editable install keeps that true.
+    assert "deploy/monitoring" in sources and any("pip install -e ." in line for line in dockerfile)
+
+
+def test_the_drivers_endpoints_are_the_manifests_services_inside_and_outside_the_cluster(objects):
+    from chaoslib_ext.targets.kubernetes.driver import SERVICES, endpoints_for
+    from chaoslib_ext.targets.kubernetes.settings import KubernetesSettings
+
+    services = {s["metadata"]["name"]: s for s in by_kind(objects, "Service")}
+    settings = KubernetesSettings(kubeconfig="", context="in-cluster")
+    inside, outside = endpoints_for(settings, in_cluster=True), endpoints_for(settings, in_cluster=False)
+    assert set(inside) == set(outside) == set(SERVICES) | {"mongo_uri"}
+    for name, (service, port) in SERVICES.items():
+        [declared] = [p for p in services[service]["spec"]["ports"] if p["port"] == port]
+        assert inside[name] == f"http://{service}.{STACK_NAMESPACE}.svc:{port}"
+        assert outside[name] == f"http://127.0.0.1:{declared['nodePort']}" == f"http://127.0.0.1:{NODE_PORTS[name]}"
+    mongo = named(objects, "StatefulSet", "mongo")
+    assert inside["mongo_uri"].startswith(f"mongodb://mongo-0.{mongo['spec']['serviceName']}.{STACK_NAMESPACE}.svc")
+    assert flags(container(mongo)["args"])["--replSet"] in inside["mongo_uri"]

@@ -121,7 +121,9 @@ def test_kind_up_twice_reuses_the_cluster_and_secret_and_kind_down_twice_is_harm
     second_calls = calls.read_text()
     assert "kind create cluster" not in second_calls and "create secret" not in second_calls
     # The rebuilt image has a new id, so the stack's pods are restarted to run it.
-    assert "rollout restart deployment processor producers loadgen alert-webhook" in second_calls
+    assert "rollout restart deployment processor producers loadgen alert-webhook provider-simulator ai-decision " \
+        "market-data" in second_calls
+    assert "rollout restart statefulset backup" in second_calls
 
     assert run("kind-down.sh", path, tmp_path).returncode == 0
     again = run("kind-down.sh", path, tmp_path)

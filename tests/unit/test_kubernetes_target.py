@@ -9,11 +9,10 @@ import time
 import pytest
 from fake_kube import fake_kube, pod
 
-from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
+from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, TargetMisconfigured, TargetUnreachable
 from chaoslib_ext.targets import from_configuration
-from chaoslib_ext.targets.kubernetes import (
-    CHAOS_MADE, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, NODE_PORTS, incarnation,
-)
+from chaoslib_ext.targets.kubernetes import CHAOS_MADE, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, NODE_PORTS
+from chaoslib_ext.targets.kubernetes.objects import incarnation
 from stack.processor.api import create_app
 from stack.processor.faults import DeterministicInjector
 
@@ -30,8 +29,8 @@ def use_kubeconfig(monkeypatch, path) -> None:
 
 @pytest.fixture
 def kube(tmp_path, monkeypatch):
-    for var in ("KUBERNETES_CONTEXT", "GAMEDAY_K8S_ALLOWED_CONTEXTS", "GAMEDAY_K8S_ALLOWED_NAMESPACES",
-                "GAMEDAY_K8S_KILL_MODE"):
+    for var in ("KUBERNETES_CONTEXT", "GAMEDAY_KUBE_CONTEXT", "GAMEDAY_ALLOWED_CONTEXTS", "GAMEDAY_NAMESPACE",
+                "GAMEDAY_ALLOWED_NAMESPACES", "GAMEDAY_K8S_KILL_MODE", "CHAOSTOOLKIT_IN_POD"):
         monkeypatch.delenv(var, raising=False)
     with fake_kube() as server:
         use_kubeconfig(monkeypatch, server.write_kubeconfig(tmp_path / "kubeconfig"))
@@ -59,19 +58,38 @@ def test_guard_refuses_a_context_outside_the_allow_list_before_any_request(kube,
         k8s_target()
     message = str(refused.value)
     assert "'prod-eu-west'" in message and "kind-*" in message
-    assert "kubernetes_allowed_contexts" in message and "GAMEDAY_K8S_ALLOWED_CONTEXTS=prod-eu-west" in message
+    assert "export GAMEDAY_ALLOWED_CONTEXTS=prod-eu-west" in message
+    assert kube.requests() == []
+
+
+def test_an_experiment_cannot_allow_its_own_context(kube, tmp_path, monkeypatch):
+    use_kubeconfig(monkeypatch, kube.write_kubeconfig(tmp_path / "prod", context="prod-eu-west"))
+    with pytest.raises(TargetMisconfigured, match="'prod-eu-west'"):
+        k8s_target(kubernetes_allowed_contexts=["prod-*"], allowed_contexts=["prod-*"])
     assert kube.requests() == []
 
 
 def test_guard_refuses_a_namespace_that_is_not_the_stacks(kube):
-    with pytest.raises(TargetMisconfigured, match="namespace 'kube-system'.*only the stack's namespace \\(app\\)"):
-        k8s_target(kubernetes_namespace="kube-system")
+    with pytest.raises(TargetMisconfigured, match="namespace 'kube-system' of context 'kind-gameday'.*only the "
+                                                  "stack's namespace \\(app\\).*GAMEDAY_ALLOWED_NAMESPACES"):
+        k8s_target(namespace="kube-system")
     assert kube.requests() == []
 
 
-def test_an_allowed_context_can_be_added_by_configuration(kube, tmp_path, monkeypatch):
+def test_in_cluster_is_a_context_like_any_other(kube, monkeypatch):
+    monkeypatch.setenv("GAMEDAY_KUBE_CONTEXT", "in-cluster")
+    with pytest.raises(TargetMisconfigured, match="'in-cluster': it does not match the allowed contexts kind-\\*"):
+        k8s_target()
+    monkeypatch.setenv("GAMEDAY_ALLOWED_CONTEXTS", "in-cluster")
+    with pytest.raises(TargetMisconfigured, match="CHAOSTOOLKIT_IN_POD=true"):
+        k8s_target()
+    assert kube.requests() == []
+
+
+def test_an_allowed_context_can_be_added_by_the_environment(kube, tmp_path, monkeypatch):
     use_kubeconfig(monkeypatch, kube.write_kubeconfig(tmp_path / "stage", context="stage-chaos"))
-    target = k8s_target(kubernetes_allowed_contexts=["stage-*"])
+    monkeypatch.setenv("GAMEDAY_ALLOWED_CONTEXTS", "kind-*, stage-*")
+    target = k8s_target()
     assert target.context == "stage-chaos"
     assert target.instances() == []
     target.close()
@@ -131,7 +149,7 @@ def test_pod_kill_restarts_the_container_by_killing_its_process_through_exec(kub
 
 
 def test_a_kill_that_changes_nothing_is_reported(kube, monkeypatch):
-    monkeypatch.setattr("chaoslib_ext.targets.kubernetes.KILL_CONFIRM_SECONDS", 0.5)
+    monkeypatch.setattr("chaoslib_ext.targets.kubernetes.driver.KILL_CONFIRM_SECONDS", 0.5)
     kube.seed(PODS, pod("processor-7d9f-a", container_id=CONTAINER_ID))
     target = k8s_target()
     with pytest.raises(TargetUnreachable, match="still runs the same processor container .* the kill had no effect"):
@@ -211,6 +229,35 @@ def test_http_error_faults_fail_with_the_reason(kube, processors):
         target.inject_http_errors(1.5, 503, 30.0)
     target.close()
     assert processors["processor-7d9f-a"].describe() == {"active": False}
+    assert kube.kmock.proxied[0] == "PUT /api/v1/namespaces/app/pods/processor-7d9f-a:8080/proxy/_gameday/fault"
+
+
+# --- provider faults: the provider simulator's own fault API, through the API server's service proxy ---------
+
+@pytest.fixture
+def simulator(kube):
+    providers = pytest.importorskip("stack.providers.app", reason="the provider simulator comes with issue 5")
+    kube.seed(SECRETS, fault_token_secret())
+    kube.kmock.proxy_apps["provider-simulator"] = providers.create_app(TOKEN)
+
+
+def test_provider_faults_are_set_listed_and_restored_on_the_simulator(kube, simulator):
+    target = k8s_target()
+    fault = target.fail_provider("openai", "error", 30.0, status=503)
+    assert fault["kind"] == "provider" and fault["provider"] == "openai" and fault["mode"] == "error"
+    assert fault["expires_at"] == pytest.approx(fault["applied_at"] + 30.0)
+    assert [(f["kind"], f["provider"]) for f in target.active_faults()] == [("provider", "openai")]
+    assert target.restore_provider("openai")["was_active"] is True
+    target.fail_provider("alpaca", "timeout", 30.0)
+    assert target.restore_all_providers()["healed"] == ["alpaca"]
+    assert target.active_faults() == []
+    with pytest.raises(InvalidArgument, match="refused PUT /_faults/openai \\(400\\)"):
+        target.fail_provider("openai", "latency", 30.0)  # latency_ms is required
+    with pytest.raises(InvalidArgument, match="\\(404\\)"):
+        target.fail_provider("bard", "error", 30.0)
+    target.close()
+    assert kube.kmock.proxied[0] == \
+        "PUT /api/v1/namespaces/app/services/provider-simulator:http/proxy/_faults/openai"
 
 
 # --- partition -------------------------------------------------------------------------------------------------
@@ -269,16 +316,23 @@ def test_sweep_removes_expired_and_unexpiring_chaos_objects_and_keeps_the_rest(k
                          "metadata": {"name": "default-deny-ingress", "namespace": "app"}})
     target = k8s_target()
     report = target.sweep(now=now)
-    target.close()
-    removed = {(r["kind"], r["name"]): r["reason"] for r in report["removed"]}
+    removed = {(r["object"], r["name"]): r["reason"] for r in report["healed"]}
+    assert report["failed"] == [] and {r["kind"] for r in report["healed"]} == {"kafka-partition"}
     assert removed == {
         ("NetworkPolicy", "chaos-partition-old"): "expired 120 s ago",
         ("NetworkPolicy", "chaos-partition-no-expiry"): f"no valid {EXPIRES_AT_ANNOTATION} annotation",
         ("Job", "chaos-partition-old"): "expired 120 s ago",
     }
-    assert [(k["kind"], k["name"]) for k in report["kept"]] == [("NetworkPolicy", "chaos-partition-live")]
+    assert [(k["object"], k["name"]) for k in report["kept"]] == [("NetworkPolicy", "chaos-partition-live")]
     assert sorted(kube.live(POLICIES)) == ["chaos-partition-live", "default-deny-ingress"]
     assert kube.live(JOBS) == {}
+    forced = target.sweep(now=now, force=True)
+    target.close()
+    assert [(r["object"], r["name"], r["reason"]) for r in forced["healed"] if "object" in r] == [
+        ("NetworkPolicy", "chaos-partition-live", "forced")]
+    assert sorted(kube.live(POLICIES)) == ["default-deny-ingress"]
+    # Nothing else to heal here: no processor pods, no simulator; said so, never hidden.
+    assert {f["kind"] for f in forced["failed"]} == {"http-errors", "provider"}
 
 
 # --- endpoints -------------------------------------------------------------------------------------------------
@@ -292,3 +346,34 @@ def test_endpoints_are_the_node_ports_unless_overridden(kube):
         target.endpoint("kafka")
     target.close()
     assert kube.requests() == []
+
+
+# --- the experiments' own actions, unchanged, on the Kubernetes target ------------------------------------------
+
+def test_the_pod_kill_action_and_its_rollback_run_unchanged_on_kubernetes(kube, tmp_path):
+    from chaoslib_ext.actions.pods import kill_processor_pods, wait_for_processor_replicas
+    from chaoslib_ext.timeline import read
+
+    kube.seed(PODS, pod("processor-7d9f-a", container_id=CONTAINER_ID))
+    kube.seed(PODS, pod("processor-7d9f-b", ready=False))
+    kube.kmock.on_exec = restart_container
+    configuration = {"target": "kubernetes", "gameday_timeline": str(tmp_path / "timeline.jsonl")}
+    result = kill_processor_pods(count=1, signal="SIGKILL", configuration=configuration)
+    # Only the ready replica could be chosen.
+    assert [k["name"] for k in result["killed"]] == ["processor-7d9f-a"] and result["killed"][0]["pid"] == 0xAB12CD3
+    [event] = [e for e in read(configuration) if e["kind"] == "fault.kill"]
+    assert event["target"] == "kubernetes" and event["instance"] == "processor-7d9f-a"
+    with pytest.raises(BudgetExceeded, match="processor replicas processor-7d9f-b not ready after 0.3 s"):
+        wait_for_processor_replicas(timeout=0.3, configuration=configuration)
+
+
+def test_the_partition_action_and_its_rollback_run_unchanged_on_kubernetes(kube, tmp_path):
+    from chaoslib_ext.actions.network import heal_kafka, partition_kafka
+
+    configuration = {"target": "kubernetes", "gameday_timeline": str(tmp_path / "timeline.jsonl")}
+    fault = partition_kafka(between=["producers", "processor"], duration=20, wait=False, configuration=configuration)
+    assert fault["between"] == ["processor", "producers"] and fault["healed_at"] is None
+    [policy] = kube.live(POLICIES).values()
+    assert policy["spec"]["podSelector"]["matchExpressions"][0]["values"] == ["processor", "producers"]
+    healed = heal_kafka(configuration=configuration)
+    assert healed["was_active"] is True and kube.live(POLICIES) == {} and kube.live(JOBS) == {}

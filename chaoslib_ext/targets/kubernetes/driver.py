@@ -1,32 +1,11 @@
-"""The Kubernetes target: the stack of ``deploy/k8s`` in a kind cluster, or any cluster in an allowed context.
-
-The same experiments as the local target, with Kubernetes doing what the runner does locally:
-- **instances** are the pods labelled ``app.kubernetes.io/name=<component>`` in the stack's namespace;
-- **kill** restarts the container in place by killing its process through exec (chaosk8s ``exec_in_pods``): the
-  kubelet restarts it and counts it in ``restartCount``, which is what SLO-4's restart budget counts. With
-  ``kubernetes_kill_mode: delete`` it deletes the pod instead (chaosk8s ``terminate_pods``, grace period 0 for
-  SIGKILL): the Deployment replaces it with a new pod under a new name, and no restart is counted;
-- **partition** is an egress NetworkPolicy (chaosk8s ``create_network_policy``) owned by a reaper Job whose
-  ``activeDeadlineSeconds`` is the fault's TTL: when the deadline ends the Job, ``ttlSecondsAfterFinished: 0``
-  deletes it and the garbage collector deletes the policy with it, so the fault ends on time even when the
-  ``chaos run`` that made it was killed;
-- **endpoints** are the NodePorts that deploy/kind/cluster.yaml maps to the host.
-
-Blast-radius guard: before any request, the driver checks that the kube context matches an allow-list (default
-``kind-*``) and that the namespace is the stack's. Every object it creates is labelled
-``app.kubernetes.io/managed-by=chaos-made`` and annotated ``gameday/expires-at`` (Unix seconds), so ``sweep``
-finds leftovers.
-"""
+"""The Kubernetes target's driver: the Target interface over the Kubernetes API and chaostoolkit-kubernetes."""
 from __future__ import annotations
 
-import fnmatch
 import math
-import os
 import re
 import secrets as random_tokens
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -35,37 +14,21 @@ from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnre
 from chaoslib_ext.targets.base import (
     ALLOWED_SIGNALS, PARTITION_MODES, PARTITION_SERVICES, Healed, HttpErrorFault, Instance, Killed, Target,
 )
-
-STACK_NAMESPACE = "app"
-"""The namespace deploy/k8s installs the stack into."""
-NAME_LABEL = "app.kubernetes.io/name"
-"""The label every pod of the stack carries with its component name; instances() and the manifests agree on it."""
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-CHAOS_MADE = "chaos-made"
-FAULT_LABEL = "gameday/fault"
-EXPIRES_AT_ANNOTATION = "gameday/expires-at"
-"""Unix seconds after which a chaos-made object is a leftover that ``sweep`` removes."""
-PARTITION_FAULT = "kafka-partition"
-KAFKA_COMPONENT = "kafka"
-
-CONTEXT_KEY, CONTEXT_ENV = "kubernetes_context", "KUBERNETES_CONTEXT"
-"""Which kube context to use (default: the kubeconfig's current context). The env var is chaosk8s's own."""
-ALLOWED_CONTEXTS_KEY, ALLOWED_CONTEXTS_ENV = "kubernetes_allowed_contexts", "GAMEDAY_K8S_ALLOWED_CONTEXTS"
-DEFAULT_ALLOWED_CONTEXTS = ("kind-*",)
-"""Shell patterns. kind names its contexts ``kind-<cluster>``; anything else must be allowed on purpose."""
-NAMESPACE_KEY = "kubernetes_namespace"
-ALLOWED_NAMESPACES_KEY, ALLOWED_NAMESPACES_ENV = "kubernetes_allowed_namespaces", "GAMEDAY_K8S_ALLOWED_NAMESPACES"
-KILL_MODE_KEY, KILL_MODE_ENV = "kubernetes_kill_mode", "GAMEDAY_K8S_KILL_MODE"
-KILL_MODES = ("restart", "delete")
-ENDPOINTS_KEY = "kubernetes_endpoints"
-NODE_HOST_KEY, NODE_HOST_ENV = "kubernetes_node_host", "GAMEDAY_K8S_NODE_HOST"
-REAPER_IMAGE_KEY = "kubernetes_reaper_image"
-DEFAULT_STACK_IMAGE = "gameday-stack:dev"
-"""The image `make kind-up` builds and loads into kind; the reaper Job uses it too, so nothing is pulled."""
+from chaoslib_ext.targets.kubernetes.objects import (
+    CHAOS_MADE, FAULT_LABEL, MANAGED_BY_LABEL, NAME_LABEL, PARTITION_FAULT, expiry_of, instance_from_pod, seconds_of,
+    is_chaos_made, leftover_reason, partition_policy, reaper_job,
+)
+from chaoslib_ext.targets.kubernetes.settings import (
+    CHAOSK8S_CONTEXT_SECRET, IN_CLUSTER, KubernetesSettings, check_blast_radius,
+)
 
 NODE_PORTS = {
     "control": 30000,
     "loadgen": 30020,
+    "providers": 30021,
+    "ai_decision": 30022,
+    "market_data": 30023,
+    "backup": 30024,
     "producers": 30070,
     "processor_api": 30080,
     "prometheus": 30090,
@@ -76,9 +39,25 @@ NODE_PORTS = {
 is the in-cluster alert webhook receiver (``GET /alerts``), the part of the local runner's control API that the
 alert probes read."""
 
-POD_CIDR = "10.244.0.0/16"
-"""kind's pod subnet (set explicitly in deploy/kind/cluster.yaml): a partition denies it except non-broker pods."""
+SERVICES = {
+    "control": ("alert-webhook", 8080),
+    "loadgen": ("loadgen", 8080),
+    "providers": ("provider-simulator", 8080),
+    "ai_decision": ("ai-decision", 8080),
+    "market_data": ("market-data", 8080),
+    "backup": ("backup", 8080),
+    "producers": ("producers", 8080),
+    "processor_api": ("processor", 8080),
+    "prometheus": ("prometheus", 9090),
+    "alertmanager": ("alertmanager", 9093),
+}
+"""Endpoint name -> (Service, port), for a driver running inside the cluster (a scheduled game day's pod), where
+the NodePorts on 127.0.0.1 mean nothing."""
+MONGO_IN_CLUSTER = "mongodb://mongo-0.mongo.{namespace}.svc.cluster.local:27017/?replicaSet=rs0"
+
 PROCESSOR_HTTP_PORT = 8080
+PROVIDER_SIMULATOR_SERVICE = "provider-simulator"
+"""The provider simulator's Service; its fault API is reached through the API server's service proxy."""
 FAULT_TOKEN_SECRET, FAULT_TOKEN_KEY = "gameday-fault-token", "token"
 TOKEN_HEADER = "X-Gameday-Token"
 KILL_COMMANDS = {
@@ -94,256 +73,6 @@ SUPPORTED_PARTITION_MODES = ("hold", "drop")
 """A NetworkPolicy drops packets: ``hold`` and ``drop`` are the same here; the others need a CNI fault."""
 
 
-def _listish(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    return tuple(str(v).strip() for v in value if str(v).strip())
-
-
-def kubeconfig_path() -> str:
-    """The kubeconfig chaosk8s reads (``$KUBECONFIG`` or ``~/.kube/config``): the guard checks that same file."""
-    from chaosk8s import get_config_path
-    from kubernetes.config import kube_config
-
-    checked = get_config_path()
-    # chaosk8s checks $KUBECONFIG now but loads the default the kubernetes package read when it was imported.
-    loaded = os.path.expanduser(kube_config.KUBE_CONFIG_DEFAULT_LOCATION)
-    if loaded != checked:
-        raise TargetMisconfigured(
-            f"KUBECONFIG changed after start ({loaded} then {checked}): chaosk8s would act through a file the guard "
-            "did not check; set KUBECONFIG before starting the run"
-        )
-    return checked
-
-
-@dataclass(frozen=True)
-class KubernetesSettings:
-    kubeconfig: str
-    context: str | None
-    """None: the kubeconfig's current context."""
-    allowed_contexts: tuple[str, ...] = DEFAULT_ALLOWED_CONTEXTS
-    namespace: str = STACK_NAMESPACE
-    allowed_namespaces: tuple[str, ...] = (STACK_NAMESPACE,)
-    kill_mode: str = "restart"
-    """restart: kill the process in its container (a restart the budget counts); delete: delete the pod."""
-    node_host: str = "127.0.0.1"
-    """Where the kind node's NodePorts are published (extraPortMappings listen on 127.0.0.1)."""
-    endpoint_overrides: Mapping[str, str] = field(default_factory=dict)
-    reaper_image: str = DEFAULT_STACK_IMAGE
-
-    @classmethod
-    def from_configuration(cls, configuration: Mapping[str, Any] | None) -> "KubernetesSettings":
-        c = configuration or {}
-        kill_mode = str(c.get(KILL_MODE_KEY) or os.environ.get(KILL_MODE_ENV) or "restart")
-        if kill_mode not in KILL_MODES:
-            raise TargetMisconfigured(f"{KILL_MODE_KEY} {kill_mode!r} is not one of {', '.join(KILL_MODES)}")
-        overrides = c.get(ENDPOINTS_KEY) or {}
-        if not isinstance(overrides, Mapping):
-            raise TargetMisconfigured(f"{ENDPOINTS_KEY} must be a mapping of service name to URL, got {overrides!r}")
-        return cls(
-            kubeconfig=kubeconfig_path(),
-            context=c.get(CONTEXT_KEY) or os.environ.get(CONTEXT_ENV) or None,
-            allowed_contexts=_listish(c.get(ALLOWED_CONTEXTS_KEY) or os.environ.get(ALLOWED_CONTEXTS_ENV))
-            or DEFAULT_ALLOWED_CONTEXTS,
-            namespace=str(c.get(NAMESPACE_KEY) or STACK_NAMESPACE),
-            allowed_namespaces=_listish(c.get(ALLOWED_NAMESPACES_KEY) or os.environ.get(ALLOWED_NAMESPACES_ENV))
-            or (STACK_NAMESPACE,),
-            kill_mode=kill_mode,
-            node_host=str(c.get(NODE_HOST_KEY) or os.environ.get(NODE_HOST_ENV) or "127.0.0.1"),
-            endpoint_overrides={str(k): str(v) for k, v in overrides.items()},
-            reaper_image=str(c.get(REAPER_IMAGE_KEY) or DEFAULT_STACK_IMAGE),
-        )
-
-
-def check_blast_radius(settings: KubernetesSettings) -> str:
-    """The context the driver may act in, or TargetMisconfigured naming what was found and how to allow it.
-
-    Reads only the kubeconfig file: no request reaches any cluster before this passes."""
-    from kubernetes.config.config_exception import ConfigException
-    from kubernetes.config.kube_config import list_kube_config_contexts
-
-    if os.pathsep in settings.kubeconfig:
-        raise TargetMisconfigured(
-            f"KUBECONFIG lists several files ({settings.kubeconfig}); point it at the one file of the stack's cluster"
-        )
-    if not os.path.isfile(settings.kubeconfig):
-        raise TargetMisconfigured(
-            f"no kubeconfig at {settings.kubeconfig}: create the kind cluster with `make kind-up`, or set KUBECONFIG"
-        )
-    try:
-        contexts, current = list_kube_config_contexts(config_file=settings.kubeconfig)
-    except (ConfigException, OSError, ValueError) as exc:
-        raise TargetMisconfigured(f"cannot read the kubeconfig {settings.kubeconfig}: {exc}") from exc
-    context = settings.context or (current or {}).get("name")
-    if not context:
-        raise TargetMisconfigured(f"the kubeconfig {settings.kubeconfig} has no current context; set {CONTEXT_KEY}")
-    if context not in {c.get("name") for c in contexts}:
-        raise TargetMisconfigured(f"kube context {context!r} is not in {settings.kubeconfig}")
-    if not any(fnmatch.fnmatchcase(context, pattern) for pattern in settings.allowed_contexts):
-        raise TargetMisconfigured(
-            f"refusing to inject faults into kube context {context!r}: it does not match the allowed contexts "
-            f"{', '.join(settings.allowed_contexts)}. If this cluster is meant for chaos, allow it with the "
-            f"experiment configuration `{ALLOWED_CONTEXTS_KEY}: [{context!r}]` or "
-            f"`export {ALLOWED_CONTEXTS_ENV}={context}`"
-        )
-    if settings.namespace not in settings.allowed_namespaces:
-        raise TargetMisconfigured(
-            f"refusing to inject faults into namespace {settings.namespace!r}: only the stack's namespace "
-            f"({', '.join(settings.allowed_namespaces)}) is allowed. Allow another with "
-            f"`{ALLOWED_NAMESPACES_KEY}` or `export {ALLOWED_NAMESPACES_ENV}=...`"
-        )
-    return context
-
-
-def incarnation(container_id: str | None) -> int | None:
-    """A number that changes whenever the container's process does: Kubernetes has no host pid to offer, so the
-    ``pid`` of an Instance is the first 28 bits of the container id (a new one for every restart or pod)."""
-    if not container_id:
-        return None
-    digest = container_id.rsplit("/", 1)[-1]
-    try:
-        return int(digest[:7], 16)
-    except ValueError:
-        return None
-
-
-def _seconds(value: Any) -> float | None:
-    return value.timestamp() if value is not None and hasattr(value, "timestamp") else None
-
-
-def instance_from_pod(pod: Any, component: str) -> Instance:
-    status = pod.status
-    containers = list(getattr(status, "container_statuses", None) or [])
-    container = next((c for c in containers if c.name == component), containers[0] if containers else None)
-    ready_condition = next((c for c in (getattr(status, "conditions", None) or []) if c.type == "Ready"), None)
-    terminating = pod.metadata.deletion_timestamp is not None
-    ready = bool(ready_condition is not None and ready_condition.status == "True" and not terminating)
-    state, started_at, pid = "starting", None, None
-    if container is not None and container.state is not None:
-        if container.state.running is not None:
-            started_at = _seconds(container.state.running.started_at)
-            pid = incarnation(container.container_id)
-            state = "running" if ready else "starting"
-        elif container.state.waiting is not None:
-            state = "backoff" if container.state.waiting.reason == "CrashLoopBackOff" else "starting"
-        elif container.state.terminated is not None:
-            state = "stopped"
-    if terminating:
-        state = "stopped"
-    return Instance(
-        name=pod.metadata.name,
-        component=component,
-        pid=pid,
-        started_at=started_at,
-        restarts=int(container.restart_count) if container is not None else 0,
-        ready=ready,
-        state=state,
-        ready_at=_seconds(ready_condition.last_transition_time) if ready else None,
-    )
-
-
-def chaos_metadata(name: str, fault: str, expires_at: float) -> dict:
-    return {
-        "name": name,
-        "labels": {MANAGED_BY_LABEL: CHAOS_MADE, FAULT_LABEL: fault},
-        "annotations": {EXPIRES_AT_ANNOTATION: f"{expires_at:.3f}"},
-    }
-
-
-def partition_policy(name: str, services: Iterable[str], expires_at: float, owner: Mapping[str, str]) -> dict:
-    """An egress policy for the pods of ``services`` that allows everything but the broker's pods.
-
-    Standard NetworkPolicies only add allowances, so a deny works only because the stack's own policies restrict
-    ingress alone (deploy/k8s/network-policies.yaml): this is the one egress policy selecting these pods."""
-    metadata = chaos_metadata(name, PARTITION_FAULT, expires_at)
-    metadata["ownerReferences"] = [{
-        "apiVersion": "batch/v1", "kind": "Job", "name": owner["name"], "uid": owner["uid"],
-        "blockOwnerDeletion": False,
-    }]
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": metadata,
-        "spec": {
-            "podSelector": {"matchExpressions": [{"key": NAME_LABEL, "operator": "In", "values": sorted(services)}]},
-            "policyTypes": ["Egress"],
-            "egress": [
-                {"to": [{
-                    "namespaceSelector": {},
-                    "podSelector": {"matchExpressions": [
-                        {"key": NAME_LABEL, "operator": "NotIn", "values": [KAFKA_COMPONENT]}]},
-                }]},
-                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [POD_CIDR]}}]},
-            ],
-        },
-    }
-
-
-def reaper_job(name: str, ttl_seconds: float, expires_at: float, image: str) -> dict:
-    """A Job that does nothing but exist for ``ttl_seconds``: its deadline ends it, the TTL controller deletes
-    it, and the garbage collector deletes what it owns. No RBAC and no client in the cluster are needed."""
-    deadline = max(1, math.ceil(ttl_seconds))
-    metadata = chaos_metadata(name, PARTITION_FAULT, expires_at)
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": metadata,
-        "spec": {
-            "activeDeadlineSeconds": deadline,
-            "ttlSecondsAfterFinished": 0,
-            "backoffLimit": 0,
-            "template": {
-                "metadata": {"labels": {MANAGED_BY_LABEL: CHAOS_MADE, FAULT_LABEL: PARTITION_FAULT,
-                                        NAME_LABEL: "chaos-reaper"}},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "terminationGracePeriodSeconds": 0,
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
-                    "containers": [{
-                        "name": "reaper",
-                        "image": image,
-                        "imagePullPolicy": "IfNotPresent",
-                        "command": ["sleep", str(deadline + 3600)],
-                        "resources": {"requests": {"cpu": "5m", "memory": "8Mi"},
-                                      "limits": {"cpu": "20m", "memory": "32Mi"}},
-                    }],
-                },
-            },
-        },
-    }
-
-
-def expiry_of(metadata: Any) -> float | None:
-    annotations = (metadata.annotations or {}) if metadata is not None else {}
-    try:
-        value = float(annotations[EXPIRES_AT_ANNOTATION])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def leftover_reason(metadata: Any, now: float) -> str | None:
-    """Why a chaos-made object should be removed now, or None to keep it: expired, or without a readable expiry
-    (nothing could ever say when it ends)."""
-    labels = (metadata.labels or {}) if metadata is not None else {}
-    if labels.get(MANAGED_BY_LABEL) != CHAOS_MADE:
-        return None
-    expires_at = expiry_of(metadata)
-    if expires_at is None:
-        return f"no valid {EXPIRES_AT_ANNOTATION} annotation"
-    if expires_at <= now:
-        return f"expired {now - expires_at:.0f} s ago"
-    return None
-
-
-def _is_chaos_made(obj: Any, fault: str | None = None) -> bool:
-    labels = obj.metadata.labels or {}
-    return labels.get(MANAGED_BY_LABEL) == CHAOS_MADE and (fault is None or labels.get(FAULT_LABEL) == fault)
-
-
 class KubernetesTarget(Target):
     kind = "kubernetes"
 
@@ -353,9 +82,17 @@ class KubernetesTarget(Target):
         self.context = check_blast_radius(settings)
         from kubernetes import config
 
-        self._api = config.new_client_from_config(config_file=settings.kubeconfig, context=self.context)
-        self._chaosk8s_secrets = {CONTEXT_ENV: self.context}
-        """chaosk8s builds its own client from the same kubeconfig; pin it to the context the guard allowed."""
+        from kubernetes import client
+
+        if self.context == IN_CLUSTER:
+            own = client.Configuration()
+            config.load_incluster_config(client_configuration=own)
+            self._api = client.ApiClient(own)
+            self._chaosk8s_secrets: dict[str, str] = {}
+        else:
+            self._api = config.new_client_from_config(config_file=settings.kubeconfig, context=self.context)
+            # chaosk8s builds its own client from the same kubeconfig: pin it to the context the guard allowed.
+            self._chaosk8s_secrets = {CHAOSK8S_CONTEXT_SECRET: self.context}
 
     @property
     def namespace(self) -> str:
@@ -475,15 +212,8 @@ class KubernetesTarget(Target):
                 )
             time.sleep(0.25)
 
-    def _endpoint_map(self) -> dict[str, str]:
-        host = self.settings.node_host
-        endpoints = {name: f"http://{host}:{port}" for name, port in NODE_PORTS.items() if name != "mongo"}
-        endpoints["mongo_uri"] = f"mongodb://{host}:{NODE_PORTS['mongo']}/?directConnection=true"
-        endpoints.update(self.settings.endpoint_overrides)
-        return endpoints
-
     def endpoint(self, service: str) -> str:
-        endpoints = self._endpoint_map()
+        endpoints = endpoints_for(self.settings, in_cluster=self.context == IN_CLUSTER)
         if service not in endpoints:
             raise TargetMisconfigured(
                 f"the Kubernetes stack has no endpoint {service!r}; it has: {', '.join(sorted(endpoints))}"
@@ -576,6 +306,54 @@ class KubernetesTarget(Target):
                 was_active = was_active or bool(answer.get("healed"))
         return Healed(healed_at=time.time(), was_active=was_active, healed=tuple(healed))
 
+    # --- provider faults: the simulator's own fault API (it enforces the TTL), through the service proxy --------
+    def _simulator(self, method: str, path: str, body: dict | None = None) -> dict:
+        import json
+
+        token = self._fault_token()
+        proxy = f"/api/v1/namespaces/{self.namespace}/services/{PROVIDER_SIMULATOR_SERVICE}:http/proxy{path}"
+        headers = {TOKEN_HEADER: token, "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        serialized = self._api.param_serialize(method, proxy, header_params=headers, body=body,
+                                               auth_settings=["BearerToken"])
+        response = self._call(f"{method} {path} on the provider simulator", self._api.call_api, *serialized,
+                              _request_timeout=HTTP_TIMEOUT_SECONDS)
+        response.read()
+        try:
+            answer = json.loads(response.data or b"{}")
+        except ValueError:
+            answer = {"detail": (response.data or b"")[:200].decode(errors="replace")}
+        detail = answer.get("detail") if isinstance(answer, dict) else answer
+        if response.status in (400, 404):
+            raise InvalidArgument(f"the provider simulator refused {method} {path} ({response.status}): {detail}")
+        if response.status == 403:
+            raise TargetMisconfigured(f"the provider simulator refused the fault token: {detail}")
+        if response.status != 200:
+            raise TargetUnreachable(
+                f"the provider simulator did not take {method} {path} ({response.status}): {detail}")
+        return answer
+
+    def fail_provider(self, provider: str, mode: str, ttl_seconds: float, **params: float) -> dict:
+        """Set ``provider``'s fault on the in-cluster simulator (``PUT /_faults/{provider}``); the simulator
+        checks the body (400 naming the field, before any change) and ends the fault at its expiry."""
+        answer = self._simulator("PUT", f"/_faults/{provider}",
+                                 {"mode": mode, "ttl_seconds": ttl_seconds, **params})
+        return {"kind": "provider", **answer}
+
+    def restore_provider(self, provider: str) -> dict:
+        return self._simulator("DELETE", f"/_faults/{provider}")
+
+    def restore_all_providers(self) -> dict:
+        return self._simulator("DELETE", "/_faults")
+
+    def _provider_faults(self) -> list[dict]:
+        try:
+            listing = self._simulator("GET", "/_faults")
+        except (TargetMisconfigured, TargetUnreachable, InvalidArgument):
+            return []  # no simulator deployed, or none reachable: it holds no fault anyone could heal
+        return [{"kind": "provider", **fault} for fault in listing.get("faults", [])]
+
     # --- Kafka partition -----------------------------------------------------------------------------------
     def partition(self, between: list[str], mode: str = "hold", ttl_seconds: float = 30.0, **params: float) -> dict:
         services = sorted(set(between))
@@ -613,12 +391,12 @@ class KubernetesTarget(Target):
     def _chaos_policies(self, fault: str | None = None) -> list[Any]:
         items = self._call("list NetworkPolicies", self._networking().list_namespaced_network_policy,
                            self.namespace, label_selector=f"{MANAGED_BY_LABEL}={CHAOS_MADE}").items
-        return [p for p in items if _is_chaos_made(p, fault)]
+        return [p for p in items if is_chaos_made(p, fault)]
 
     def _chaos_jobs(self, fault: str | None = None) -> list[Any]:
         items = self._call("list Jobs", self._batch().list_namespaced_job, self.namespace,
                            label_selector=f"{MANAGED_BY_LABEL}={CHAOS_MADE}").items
-        return [j for j in items if _is_chaos_made(j, fault)]
+        return [j for j in items if is_chaos_made(j, fault)]
 
     def _delete_policy(self, name: str) -> None:
         from chaosk8s.networking.actions import remove_network_policy
@@ -659,32 +437,68 @@ class KubernetesTarget(Target):
             faults.append({
                 "kind": PARTITION_FAULT, "policy": policy.metadata.name,
                 "between": list(selector.values) if selector is not None else [],
-                "applied_at": _seconds(policy.metadata.creation_timestamp), "expires_at": expires_at,
+                "applied_at": seconds_of(policy.metadata.creation_timestamp), "expires_at": expires_at,
                 "expires_in": None if expires_at is None else round(expires_at - now, 3),
             })
-        return faults
+        return faults + self._provider_faults()
 
-    def sweep(self, now: float | None = None) -> dict:
-        """Delete chaos-made NetworkPolicies and Jobs that are past their expiry or carry none.
+    def sweep(self, now: float | None = None, force: bool = False) -> dict:
+        """Remove the chaos-made objects nothing else will remove: NetworkPolicies and Jobs past their expiry (a
+        reaper that died with its node, an API server down at the deadline) or without a readable one. Unexpired
+        ones are kept: a running experiment may own them, and their reaper ends them. ``force`` (no experiment is
+        running) removes every chaos-made object and heals the HTTP error and provider faults as well.
 
-        Returns ``{"removed": [{"kind", "name", "reason"}], "kept": [{"kind", "name", "expires_at"}]}``."""
+        Returns ``{"healed": [{"kind", "object", "name", "reason"}], "failed": [{"kind", "error", ...}],
+        "kept": [{"kind", "object", "name", "expires_at"}]}``: ``kind`` is the fault kind, as ``sweep_faults``
+        reports it."""
         now = time.time() if now is None else now
-        removed, kept = [], []
-        for kind, objects, delete in (
+        healed: list[dict] = []
+        failed: list[dict] = []
+        kept: list[dict] = []
+        for object_kind, objects, delete in (
             ("NetworkPolicy", self._chaos_policies(), self._delete_policy),
             ("Job", self._chaos_jobs(), self._delete_job),
         ):
             for obj in objects:
-                reason = leftover_reason(obj.metadata, now)
+                entry = {"kind": (obj.metadata.labels or {}).get(FAULT_LABEL, "unknown"), "object": object_kind,
+                         "name": obj.metadata.name}
+                reason = leftover_reason(obj.metadata, now) or ("forced" if force else None)
                 if reason is None:
-                    kept.append({"kind": kind, "name": obj.metadata.name, "expires_at": expiry_of(obj.metadata)})
+                    kept.append({**entry, "expires_at": expiry_of(obj.metadata)})
                     continue
-                delete(obj.metadata.name)
-                removed.append({"kind": kind, "name": obj.metadata.name, "reason": reason})
-        return {"removed": removed, "kept": kept}
+                try:
+                    delete(obj.metadata.name)
+                except TargetUnreachable as exc:
+                    failed.append({**entry, "error": str(exc)})
+                else:
+                    healed.append({**entry, "reason": reason})
+        if force:
+            for kind, heal in (("http-errors", self.heal_http_errors), ("provider", self.restore_all_providers)):
+                try:
+                    heal()
+                except (TargetMisconfigured, TargetUnreachable, InvalidArgument) as exc:
+                    failed.append({"kind": kind, "error": f"{type(exc).__name__}: {exc}"})
+                else:
+                    healed.append({"kind": kind, "reason": "forced"})
+        return {"healed": healed, "failed": failed, "kept": kept}
 
     def close(self) -> None:
         self._api.close()
+
+
+def endpoints_for(settings: KubernetesSettings, in_cluster: bool) -> dict[str, str]:
+    """Base URLs by endpoint name: the NodePorts kind publishes on the host, or, from inside the cluster, the
+    Services' own names; ``kubernetes_endpoints`` overrides any of them."""
+    if in_cluster:
+        namespace = settings.namespace
+        endpoints = {name: f"http://{service}.{namespace}.svc:{port}" for name, (service, port) in SERVICES.items()}
+        endpoints["mongo_uri"] = MONGO_IN_CLUSTER.format(namespace=namespace)
+    else:
+        host = settings.node_host
+        endpoints = {name: f"http://{host}:{port}" for name, port in NODE_PORTS.items() if name != "mongo"}
+        endpoints["mongo_uri"] = f"mongodb://{host}:{NODE_PORTS['mongo']}/?directConnection=true"
+    endpoints.update(settings.endpoint_overrides)
+    return endpoints
 
 
 def target_from_configuration(configuration: Mapping[str, Any] | None) -> KubernetesTarget:
