@@ -39,9 +39,9 @@ def main() -> int:
     os.environ[PROCESSOR_ARGS_ENV] = args.processor_args
     with tempfile.TemporaryDirectory(prefix="bench-failover-") as tmp:
         state = Path(tmp) / "stack"
-        with LocalStack(state_dir=state, rate=args.rate) as stack:
+        with LocalStack(state_dir=state, rate=args.rate, timeout=180) as stack:
             config = {"local_control_url": stack.endpoints["control"], "gameday_timeline": str(Path(tmp) / "t.jsonl")}
-            wait_until_warm(stack.endpoints["control"], timeout=120)
+            wait_until_warm(stack.endpoints["control"], timeout=180)
             started = time.time()
             for signal in args.signals.split(","):
                 kills = kill_processor_pods_in_trials(args.trials, signal, settle_seconds=args.settle_seconds,

@@ -5,10 +5,12 @@ trial number), and every wait for a settled group an ``observation.group_settled
 trial are computed afterwards, read-only, from what MongoDB stored (``probes.failover.failover_distribution``).
 
 A trial starts only on a *settled* group, or the next kill would land in the previous trial's rebalance and
-measure the two together: every processor replica is ready, Prometheus reports each replica's
-``app_assigned_partitions`` from its current process, the replicas together own every partition they owned before
-the first trial, each owns at least one (when there are no more replicas than partitions), and none of that has
-changed for ``settle_seconds``.
+measure the two together: every processor replica is ready and has joined the group (Prometheus reports its
+``app_partition_assignments_total`` > 0 from its current process), the replicas together own every partition they
+owned before the first trial, and neither the owned partitions nor the assignment counts have changed for
+``settle_seconds``. Balance is not required: cooperative-sticky on Tansu 0.6.0 can leave a rejoined replica with
+no partition for good (measured), and that group is stable; ``balanced`` in ``observation.group_settled`` says
+which it was.
 
 The victim is the replica that processed the most events per second over the last ``RATE_WINDOW_SECONDS``
 (``app_processed_messages_total``), not merely the one owning the most partitions: the producers key events by
@@ -43,20 +45,27 @@ start time the supervisor reports (the two clocks read the same host's time at s
 
 @dataclass(frozen=True)
 class Assignment:
-    """Partitions each replica owns, as Prometheus last scraped them from its current process."""
+    """Partitions each replica owns, and how many assignments it has received, as Prometheus last scraped them
+    from its current process."""
 
     owned: dict[str, int]
+    assignments: dict[str, int]
 
     @property
     def total(self) -> int:
         return sum(self.owned.values())
 
+    @property
+    def balanced(self) -> bool:
+        return bool(self.owned) and max(self.owned.values()) - min(self.owned.values()) <= 1
+
     def settled(self, replicas: int, expected_total: int | None) -> bool:
+        """Every replica counted and joined, and every partition owned (all of ``expected_total``, if given)."""
         if len(self.owned) != replicas or self.total == 0:
             return False
         if expected_total is not None and self.total != expected_total:
             return False
-        return replicas > self.total or min(self.owned.values()) >= 1
+        return all(self.assignments.get(name, 0) >= 1 for name in self.owned)
 
 
 def _number(name: str, value: Any, minimum: float) -> float:
@@ -83,6 +92,8 @@ def current_assignment(target: Target) -> tuple[Assignment, list[str]]:
              for r in _query(target, f'app_assigned_partitions{{job="{COMPONENT}"}}')}
     started = {r["metric"].get("pod"): float(r["value"][1])
                for r in _query(target, f'process_start_time_seconds{{job="{COMPONENT}"}}')}
+    assignments = {r["metric"].get("pod"): int(float(r["value"][1]))
+                   for r in _query(target, f'app_partition_assignments_total{{job="{COMPONENT}"}}')}
     counted, waiting = {}, []
     for instance in instances:
         if not instance.ready:
@@ -91,20 +102,27 @@ def current_assignment(target: Target) -> tuple[Assignment, list[str]]:
             waiting.append(f"{instance.name} not scraped yet")
         elif abs(started[instance.name] - instance.started_at) > START_TIME_SLACK_SECONDS:
             waiting.append(f"{instance.name} scraped from its previous process")
+        elif assignments.get(instance.name, 0) < 1:
+            waiting.append(f"{instance.name} has not joined the group yet")
         else:
             counted[instance.name] = int(owned[instance.name])
-    return Assignment(counted), waiting
+    return Assignment(counted, {n: assignments[n] for n in counted}), waiting
 
 
-def busiest_replica(target: Target, candidates: list[str]) -> tuple[str, float]:
-    """The candidate with the highest processing rate (events/s) over the last ``RATE_WINDOW_SECONDS``."""
-    rates = {r["metric"].get("pod"): float(r["value"][1]) for r in _query(
-        target, f'sum by (pod) (rate(app_processed_messages_total{{job="{COMPONENT}"}}[{RATE_WINDOW_SECONDS}s]))')}
-    best = max(candidates, key=lambda name: (rates.get(name, 0.0), random.random()))
-    if rates.get(best, 0.0) <= 0:
-        raise NoData(f"no processor replica processed an event in the last {RATE_WINDOW_SECONDS} s "
-                     f"({', '.join(candidates)}): a kill would stall nothing and measure no failover")
-    return best, round(rates[best], 2)
+def busiest_replica(target: Target, candidates: list[str], timeout: float) -> tuple[str, float]:
+    """The candidate with the highest processing rate (events/s) over the last ``RATE_WINDOW_SECONDS``. Waits up
+    to ``timeout`` seconds for any processing at all (a loaded machine can take seconds per batch)."""
+    deadline = time.monotonic() + timeout
+    query = f'sum by (pod) (rate(app_processed_messages_total{{job="{COMPONENT}"}}[{RATE_WINDOW_SECONDS}s]))'
+    while True:
+        rates = {r["metric"].get("pod"): float(r["value"][1]) for r in _query(target, query)}
+        best = max(candidates, key=lambda name: (rates.get(name, 0.0), random.random()))
+        if rates.get(best, 0.0) > 0:
+            return best, round(rates[best], 2)
+        if time.monotonic() > deadline:
+            raise NoData(f"no processor replica processed an event in any {RATE_WINDOW_SECONDS} s window for "
+                         f"{timeout:g} s ({', '.join(candidates)}): a kill would stall nothing and measure no failover")
+        time.sleep(POLL_SECONDS)
 
 
 def wait_until_settled(target: Target, settle_seconds: float, timeout: float,
@@ -165,7 +183,8 @@ def kill_processor_pods_in_trials(
     target = from_configuration(configuration, secrets)
     try:
         baseline = wait_until_settled(target, settle_seconds, settle_timeout)
-        timeline.record("observation.group_settled", configuration, owned=baseline.owned, before_trial=1)
+        timeline.record("observation.group_settled", configuration, owned=baseline.owned,
+                        balanced=baseline.balanced, before_trial=1)
         done: list[dict] = []
         assignment = baseline
         for trial in range(1, trials + 1):
@@ -174,8 +193,9 @@ def kill_processor_pods_in_trials(
                 assignment = wait_until_settled(target, settle_seconds, settle_timeout, baseline.total)
                 done[-1]["settled_after_s"] = round(time.time() - done[-1]["killed_at"], 3)
                 timeline.record("observation.group_settled", configuration, owned=assignment.owned,
-                                before_trial=trial, waited_s=round(time.time() - settle_started, 3))
-            victim, rate = busiest_replica(target, sorted(assignment.owned))
+                                balanced=assignment.balanced, before_trial=trial,
+                                waited_s=round(time.time() - settle_started, 3))
+            victim, rate = busiest_replica(target, sorted(assignment.owned), settle_timeout)
             owned = assignment.owned[victim]
             killed = target.kill(victim, signal)
             timeline.record("fault.kill", configuration, at=killed.killed_at, target=target.kind,
@@ -185,7 +205,8 @@ def kill_processor_pods_in_trials(
                          "events_per_second": rate, "killed_at": killed.killed_at})
         final = wait_until_settled(target, settle_seconds, settle_timeout, baseline.total)
         done[-1]["settled_after_s"] = round(time.time() - done[-1]["killed_at"], 3)
-        timeline.record("observation.group_settled", configuration, owned=final.owned, after_trial=trials)
+        timeline.record("observation.group_settled", configuration, owned=final.owned,
+                        balanced=final.balanced, after_trial=trials)
         return {"signal": signal, "trials": done, "partitions": baseline.total}
     finally:
         target.close()

@@ -17,6 +17,10 @@ END_TO_END = Histogram(
 WRITE_ERRORS = Counter("app_write_errors", "Failed batch write attempts (Mongo or dead-letter topic); each is retried")
 COMMIT_ERRORS = Counter("app_commit_errors", "Offset commits that failed; those events will be redelivered")
 ASSIGNED_PARTITIONS = Gauge("app_assigned_partitions", "Partitions this replica owns")
+ASSIGNMENTS = Counter(
+    "app_partition_assignments",
+    "Assignments this replica received from its consumer group, empty ones included: > 0 once it has joined",
+)
 CONSUMER = Info(
     "app_consumer",
     "Consumer-group settings this replica runs with; failover findings name them (session.timeout.ms bounds a crash)",

@@ -16,18 +16,27 @@ def config(tmp_path):
     return {**NOWHERE, "gameday_timeline": str(tmp_path / "timeline.jsonl")}
 
 
-@pytest.mark.parametrize("owned, replicas, expected_total, settled", [
-    ({"processor-0": 3, "processor-1": 3}, 2, None, True),
-    ({"processor-0": 3, "processor-1": 3}, 2, 6, True),
-    ({"processor-0": 6, "processor-1": 0}, 2, 6, False),  # the restarted replica has not rejoined yet
-    ({"processor-0": 3}, 2, 6, False),  # one replica is not counted (not ready or scraped from its old process)
-    ({"processor-0": 3, "processor-1": 2}, 2, 6, False),  # a partition is owned by nobody
-    ({"processor-0": 0, "processor-1": 0}, 2, None, False),  # the stuck group: nothing assigned
-    ({"a": 1, "b": 0, "c": 0}, 3, 1, True),  # more replicas than partitions: idle replicas are fine
+JOINED = {"processor-0": 1, "processor-1": 1}
+
+
+@pytest.mark.parametrize("owned, assignments, replicas, expected_total, settled", [
+    ({"processor-0": 3, "processor-1": 3}, JOINED, 2, None, True),
+    ({"processor-0": 3, "processor-1": 3}, JOINED, 2, 6, True),
+    # Measured on Tansu with cooperative-sticky: the rejoined replica got nothing, for good. Stable, unbalanced.
+    ({"processor-0": 6, "processor-1": 0}, JOINED, 2, 6, True),
+    ({"processor-0": 6, "processor-1": 0}, {"processor-0": 2, "processor-1": 0}, 2, 6, False),  # not joined yet
+    ({"processor-0": 3}, {"processor-0": 1}, 2, 6, False),  # one replica not counted (not ready, or stale)
+    ({"processor-0": 3, "processor-1": 2}, JOINED, 2, 6, False),  # a partition is owned by nobody
+    ({"processor-0": 0, "processor-1": 0}, JOINED, 2, None, False),  # the stuck group: nothing assigned
 ])
-def test_a_group_is_settled_when_every_partition_is_owned_and_every_replica_has_a_share(
-        owned, replicas, expected_total, settled):
-    assert Assignment(owned).settled(replicas, expected_total) is settled
+def test_a_group_is_settled_when_every_replica_has_joined_and_every_partition_is_owned(
+        owned, assignments, replicas, expected_total, settled):
+    assert Assignment(owned, assignments).settled(replicas, expected_total) is settled
+
+
+def test_balance_is_reported_not_required():
+    assert Assignment({"a": 3, "b": 3}, {}).balanced and Assignment({"a": 3, "b": 2}, {}).balanced
+    assert not Assignment({"a": 6, "b": 0}, {}).balanced
 
 
 @pytest.mark.parametrize("kwargs, message", [
