@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -43,20 +44,23 @@ def main() -> int:
             config = {"local_control_url": stack.endpoints["control"], "gameday_timeline": str(Path(tmp) / "t.jsonl")}
             wait_until_warm(stack.endpoints["control"], timeout=180)
             started = time.time()
-            for signal in args.signals.split(","):
-                kills = kill_processor_pods_in_trials(args.trials, signal, settle_seconds=args.settle_seconds,
+            try:
+                for signal in args.signals.split(","):
+                    try:
+                        kill_processor_pods_in_trials(args.trials, signal, settle_seconds=args.settle_seconds,
                                                       settle_timeout=180, configuration=config)
-                result = failover_distribution(signal, timeout=120, configuration=config)
-                print(json.dumps({"processor_args": args.processor_args, "signal": signal,
-                                  "seconds": result["seconds"],
-                                  "settled_after_s": [t["settled_after_s"] for t in kills["trials"]],
-                                  **{k: result[k] for k in ("n", "p50", "p95", "max", "consumer_settings")}}),
-                      flush=True)
-            report = delivery_report(since=started - 1, settle_timeout=30, configuration=config)
-            print(json.dumps({"lost": report["lost"], "duplicated": report["duplicated"], "checked": report["checked"]}))
-            if args.keep_logs:
-                import shutil
-                shutil.copytree(state / "logs", args.keep_logs, dirs_exist_ok=True)
+                    finally:  # the trials that did run are measured even when a later one failed
+                        result = failover_distribution(signal, timeout=120, configuration=config)
+                        print(json.dumps({"processor_args": args.processor_args, "signal": signal,
+                                          "seconds": result["seconds"],
+                                          **{k: result[k] for k in ("n", "p50", "p95", "max", "consumer_settings")}}),
+                              flush=True)
+                report = delivery_report(since=started - 1, settle_timeout=30, configuration=config)
+                print(json.dumps({"lost": report["lost"], "duplicated": report["duplicated"],
+                                  "checked": report["checked"]}))
+            finally:
+                if args.keep_logs:
+                    shutil.copytree(state / "logs", args.keep_logs, dirs_exist_ok=True)
     return 0
 
 

@@ -5,8 +5,14 @@
 A bare Tansu broker (no stack), one topic of 6 partitions, two consumers in one group. Each trial: both are
 assigned and balanced; one leaves, either gracefully (``close()``: LeaveGroup) or as a crash (its handle is
 dropped without a LeaveGroup: the broker must wait for its session to expire); the survivor's ``on_assign`` time
-is the handover. Measures the consumer protocol alone, with the processor's own settings, to explain what
+is the handover. (``--leave crash`` only stops polling: librdkafka keeps heartbeating from its own thread
+until max.poll.interval.ms, so it is not a crash; bench/failover.py SIGKILLs real processes for that.) Measures the consumer protocol alone, with the processor's own settings, to explain what
 bench/failover.py sees end to end. Prints one JSON line per trial and a summary.
+
+``--scenario overlap`` hunts the "stuck group" seen once in the failover experiment: member a leaves and is
+replaced by a', and b leaves (and is replaced by b') ``0..--max-overlap-s`` seconds later, i.e. while the
+rebalance that a's replacement started may be unfinished. A trial is stuck when a' and b' together do not own
+every partition ``--stuck-after-s`` seconds after b' joined. It loops for ``--minutes``.
 """
 from __future__ import annotations
 
@@ -83,6 +89,49 @@ def wait(condition, timeout: float) -> bool:
     return False
 
 
+def overlap(bootstrap: str, topic: str, args) -> int:
+    """Replace both members in quick succession until ``args.minutes`` have passed; count stuck groups."""
+    import random
+
+    deadline = time.monotonic() + args.minutes * 60
+    trials = stuck = 0
+    while time.monotonic() < deadline:
+        trials += 1
+        config = {
+            "bootstrap.servers": bootstrap, "group.id": f"o-{uuid.uuid4().hex[:8]}",
+            "session.timeout.ms": args.session_timeout_ms, "heartbeat.interval.ms": args.heartbeat_interval_ms,
+            "partition.assignment.strategy": args.assignment_strategy, "fetch.wait.max.ms": 100,
+            "enable.auto.commit": False,
+        }
+        a, b = Member("a", config, topic), Member("b", config, topic)
+        if not wait(lambda: len(a.owned) + len(b.owned) == PARTITIONS and a.owned and b.owned, 60):
+            print(json.dumps({"trial": trials, "error": "never balanced"}), flush=True)
+            a.leave(False), b.leave(False)
+            continue
+        gap = random.uniform(0, args.max_overlap_s)
+        a.leave(False)
+        a2 = Member("a2", config, topic)
+        time.sleep(gap)
+        b.leave(False)
+        b2 = Member("b2", config, topic)
+        joined_at = time.time()
+        ok = wait(lambda: len(a2.owned) + len(b2.owned) == PARTITIONS, args.stuck_after_s)
+        note = {"trial": trials, "overlap_s": round(gap, 2), "settled_s": round(time.time() - joined_at, 2) if ok else None,
+                "a2": sorted(a2.owned), "b2": sorted(b2.owned)}
+        if not ok:
+            stuck += 1
+            # Stuck, or only slow? Give it two more minutes before calling it stuck for good.
+            note["recovered_within_120s"] = wait(lambda: len(a2.owned) + len(b2.owned) == PARTITIONS, 120)
+            note["a2_assignments"] = a2.assignments
+            note["b2_assignments"] = b2.assignments
+        print(json.dumps(note), flush=True)
+        a2.leave(False), b2.leave(False)
+    print(json.dumps({"scenario": "overlap", "session_timeout_ms": args.session_timeout_ms,
+                      "heartbeat_interval_ms": args.heartbeat_interval_ms,
+                      "assignment_strategy": args.assignment_strategy, "trials": trials, "stuck": stuck}), flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=3)
@@ -90,6 +139,10 @@ def main() -> int:
     parser.add_argument("--heartbeat-interval-ms", type=int, default=1000)
     parser.add_argument("--assignment-strategy", default="cooperative-sticky")
     parser.add_argument("--leave", choices=["graceful", "crash"], default="graceful")
+    parser.add_argument("--scenario", choices=["handover", "overlap"], default="handover")
+    parser.add_argument("--minutes", type=float, default=5.0, help="overlap: how long to hunt")
+    parser.add_argument("--max-overlap-s", type=float, default=4.0)
+    parser.add_argument("--stuck-after-s", type=float, default=30.0)
     args = parser.parse_args()
     port = free_port()
     broker = subprocess.Popen(
@@ -102,6 +155,8 @@ def main() -> int:
         topic = "handover"
         admin = AdminClient({"bootstrap.servers": bootstrap})
         admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[topic].result(10)
+        if args.scenario == "overlap":
+            return overlap(bootstrap, topic, args)
         seconds = []
         for trial in range(1, args.trials + 1):
             config = {
