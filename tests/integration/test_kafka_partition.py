@@ -176,6 +176,9 @@ def test_drop_stalls_processing_until_the_clients_socket_timeout_and_loses_nothi
     _settle_until_expired(control, fault)
     measured = processing_stall(gap_seconds=1.0, timeout=120, configuration=config)
     print(f"drop 3 s: processing resumed {measured['seconds']} s after the fault")
-    assert 45 <= measured["seconds"] <= 90, measured  # socket.timeout.ms, not the 3 s drop
-    report = delivery_report(since=fault["applied_at"] - 1, settle_timeout=60, configuration=config)
+    # A request whose answer was discarded times out 60 s after it was sent (at the fault at the earliest), and the
+    # group rejoins after that: socket.timeout.ms decides, not the 3 s drop. Measured: 67.9 s at load average 50.
+    assert 55 <= measured["seconds"] <= 90, measured
+    # After a minute's stall the backlog is ~2,500 events; on a loaded machine draining it took over a minute.
+    report = delivery_report(since=fault["applied_at"] - 1, settle_timeout=180, configuration=config)
     assert report["lost"] == 0 and report["checked"] >= 1000, report
