@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
+
+from chaoslib_ext.errors import NoData
 
 DEFAULT_TIMELINE = "timeline.jsonl"
 
@@ -63,3 +65,23 @@ def current_run(configuration: Mapping[str, Any] | None = None) -> list[dict]:
 def run_started_at(configuration: Mapping[str, Any] | None = None) -> float | None:
     run = current_run(configuration)
     return float(run[0]["at"]) if run and run[0].get("kind") == "run.started" else None
+
+
+def method_started(run: list[dict]) -> bool:
+    return any(e.get("kind") == "run.method_started" for e in run)
+
+
+def faults_of_this_run(kinds: Collection[str], configuration: Mapping[str, Any] | None = None,
+                       needed_for: str = "") -> list[dict]:
+    """This run's events of any of ``kinds`` (``fault.kill``...), oldest first: the phase-aware rule every probe
+    that measures "after this run's fault" follows.
+
+    Before the method (the first pass of the steady-state hypothesis) there is none yet, and the result is
+    ``[]``: nothing has been broken, so the caller returns its baseline. Once the method has started, none is
+    ``NoData``: a probe must never pass because the fault it measures never happened."""
+    run = current_run(configuration)
+    found = [e for e in run if e.get("kind") in kinds]
+    if not found and method_started(run):
+        raise NoData(f"the method ran but no {' or '.join(sorted(kinds))} was recorded in this run"
+                     + (f": {needed_for}" if needed_for else ""))
+    return found

@@ -14,8 +14,10 @@ intervals from Prometheus' loaded configuration, group_wait and group_interval f
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -155,14 +157,39 @@ def _notifications(target: Target, wanted: dict[str, str], status: str, since: f
 
 # ---- the run's phase ----------------------------------------------------------------------------------------------
 
-def _run_fault(configuration: Configuration) -> tuple[dict | None, list[dict]]:
+@dataclasses.dataclass(frozen=True)
+class _Drill:
+    """What every drill probe starts from: the alert, the open target, and this run's fault (None before the
+    method, when the probe checks its baseline)."""
+
+    alert: _Alert
+    target: Target
+    fault: dict | None
+    run: list[dict]
+
+    @property
+    def onset(self) -> float:
+        assert self.fault is not None
+        return float(self.fault["at"])
+
+    @property
+    def ratio(self) -> float:
+        assert self.fault is not None
+        return float(self.fault["ratio"])
+
+
+@contextlib.contextmanager
+def _drill(alertname: Any, profile: Any, configuration: Configuration, secrets: Secrets) -> Iterator[_Drill]:
+    """Validate the alert's name and profile, find this run's fault (phase-aware: ``timeline.faults_of_this_run``),
+    and hold the target open for the probe's body."""
+    _validate(alertname, profile)
+    faults = timeline.faults_of_this_run({FAULT}, configuration, "no alert drill to measure")
     run = timeline.current_run(configuration)
-    faults = [e for e in run if e.get("kind") == FAULT]
-    if faults:
-        return faults[-1], run
-    if any(e.get("kind") == "run.method_started" for e in run):
-        raise NoData(f"the method ran but no {FAULT} was recorded in this run: no alert drill to measure")
-    return None, run
+    target = from_configuration(configuration, secrets)
+    try:
+        yield _Drill(_alert(alertname, profile, target, configuration), target, faults[-1] if faults else None, run)
+    finally:
+        target.close()
 
 
 def _baseline(target: Target, alert: _Alert, alertname: str) -> dict:
@@ -206,16 +233,13 @@ def alert_fire_seconds(
     Raises NoData after the method without a fault, InvalidArgument when the injected ratio can never fire the
     alert, and BudgetExceeded, naming the stages not reached, ``timeout`` seconds after the fault.
     """
-    _validate(alertname, profile)
     timeout = _positive("timeout", timeout)
-    fault, run = _run_fault(configuration)
-    target = from_configuration(configuration, secrets)
-    try:
-        alert = _alert(alertname, profile, target, configuration)
-        if fault is None:
+    with _drill(alertname, profile, configuration, secrets) as drill:
+        target, alert = drill.target, drill.alert
+        if drill.fault is None:
             return _baseline(target, alert, alertname)
-        onset, ratio = float(fault["at"]), float(fault["ratio"])
-        recorded = _recorded(run, "observation.alert_fired", alertname, onset)
+        onset, ratio = drill.onset, drill.ratio
+        recorded = _recorded(drill.run, "observation.alert_fired", alertname, onset)
         if recorded is not None:
             return recorded
         bounds = time_to_fire(alert.burn.windows, alert.threshold, alert.burn.for_, ratio, alert.profile)
@@ -234,8 +258,6 @@ def alert_fire_seconds(
         })
         timeline.record("observation.alert_fired", configuration, alertname=alertname, fault_at=onset, result=result)
         return result
-    finally:
-        target.close()
 
 
 def _watch_fire(target: Target, alert: _Alert, alertname: str, onset: float, timeout: float) -> dict:
@@ -294,15 +316,12 @@ def alert_resolve_seconds(
     no fault, no heal after it, or the alert never fired for it (nothing to resolve), and BudgetExceeded after
     ``timeout`` seconds from the heal.
     """
-    _validate(alertname, profile)
     timeout = _positive("timeout", timeout)
-    fault, run = _run_fault(configuration)
-    target = from_configuration(configuration, secrets)
-    try:
-        alert = _alert(alertname, profile, target, configuration)
-        if fault is None:
+    with _drill(alertname, profile, configuration, secrets) as drill:
+        target, alert, run = drill.target, drill.alert, drill.run
+        if drill.fault is None:
             return _baseline(target, alert, alertname)
-        onset, ratio = float(fault["at"]), float(fault["ratio"])
+        onset, ratio = drill.onset, drill.ratio
         heals = [e for e in run if e.get("kind") == HEALED and float(e["at"]) >= onset]
         if not heals:
             raise NoData(f"no {HEALED} after the {FAULT} of this run: nothing to measure the resolution from")
@@ -340,8 +359,6 @@ def alert_resolve_seconds(
         }
         timeline.record("observation.alert_resolved", configuration, alertname=alertname, fault_at=onset, result=result)
         return result
-    finally:
-        target.close()
 
 
 def alert_stays_silent(
@@ -361,14 +378,11 @@ def alert_stays_silent(
     or the fault's TTL ends before the observation; NoData when there was no fault, it was healed before the
     observation ended, or the SLI saw no errors at all (no traffic, or the fault was not applied).
     """
-    _validate(alertname, profile)
-    fault, run = _run_fault(configuration)
-    target = from_configuration(configuration, secrets)
-    try:
-        alert = _alert(alertname, profile, target, configuration)
+    with _drill(alertname, profile, configuration, secrets) as drill:
+        target, alert, fault = drill.target, drill.alert, drill.fault
         if fault is None:
             return 0 if _baseline(target, alert, alertname)["within_prediction"] else 1
-        onset, ratio = float(fault["at"]), float(fault["ratio"])
+        onset, ratio = drill.onset, drill.ratio
         outage = time_to_fire(alert.burn.windows, alert.threshold, alert.burn.for_, 1.0, alert.profile)
         if observe_seconds is None:
             observe_seconds = 2 * outage.upper
@@ -412,8 +426,6 @@ def alert_stays_silent(
                         max_sli_error_ratio=round(max_ratio, 5), threshold=alert.threshold,
                         observed_seconds=observe_seconds)
         return seen
-    finally:
-        target.close()
 
 
 def _first_firing_evaluation(target: Target, wanted: dict[str, str], onset: float, now: float) -> list[float]:

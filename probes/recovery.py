@@ -6,7 +6,7 @@ import time
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
-from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
+from chaoslib_ext.errors import BudgetExceeded, InvalidArgument
 from chaoslib_ext.targets import from_configuration
 from probes._clients import mongo
 from probes._partitions import active_partitions
@@ -39,12 +39,8 @@ def processor_recovery_seconds(
     """
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise InvalidArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
-    run = timeline.current_run(configuration)
-    kills = [e for e in run if e.get("kind") == "fault.kill"]
+    kills = timeline.faults_of_this_run({"fault.kill"}, configuration, "nothing to measure recovery from")
     if not kills:
-        if any(e.get("kind") == "run.method_started" for e in run):
-            raise NoData("the method ran but no fault.kill was recorded in this run: nothing to measure recovery from")
-        # Before the method (the first pass of the steady-state hypothesis) nothing has been broken yet.
         return 0.0
     fault = kills[-1]
     fault_at, killed_name, killed_pid = float(fault["at"]), fault["instance"], fault.get("pid")

@@ -11,7 +11,7 @@ import time
 
 from confluent_kafka import Producer
 
-from stack.processor import store
+from stack.processor import metrics, store
 from stack.processor.api import create_app
 from stack.processor.faults import TOKEN_ENV
 from stack.processor.loop import ConsumeLoop
@@ -85,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         exit_code = 1
         os.kill(os.getpid(), signal.SIGTERM)  # serve() stops uvicorn from the main thread
 
+    metrics.CONSUMER.info({
+        "session_timeout_ms": str(settings.session_timeout_ms),
+        "heartbeat_interval_ms": str(settings.heartbeat_interval_ms),
+        "assignment_strategy": settings.assignment_strategy,
+    })
     loop = ConsumeLoop(settings, store.database(writer, settings.database), producer, on_fatal)
     thread = threading.Thread(target=loop.run, name="consume-loop", daemon=True)
 

@@ -232,6 +232,7 @@ class ConsumeLoop:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned.update((tp.topic, tp.partition) for tp in partitions)
         metrics.ASSIGNED_PARTITIONS.set(len(self._assigned))
+        metrics.ASSIGNMENTS.inc()
         log.info("assigned %s, now own %d", sorted((tp.topic, tp.partition) for tp in partitions), len(self._assigned))
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:

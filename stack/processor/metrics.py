@@ -2,7 +2,7 @@
 starlette_exporter's ``handle_metrics`` serves them next to the HTTP metrics."""
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, Info
 
 END_TO_END_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
 """10 ms .. 30 s, with an edge at exactly 10 s so SLO-3 (stored within 10 s) reads off one bucket."""
@@ -17,3 +17,11 @@ END_TO_END = Histogram(
 WRITE_ERRORS = Counter("app_write_errors", "Failed batch write attempts (Mongo or dead-letter topic); each is retried")
 COMMIT_ERRORS = Counter("app_commit_errors", "Offset commits that failed; those events will be redelivered")
 ASSIGNED_PARTITIONS = Gauge("app_assigned_partitions", "Partitions this replica owns")
+ASSIGNMENTS = Counter(
+    "app_partition_assignments",
+    "Assignments this replica received from its consumer group, empty ones included: > 0 once it has joined",
+)
+CONSUMER = Info(
+    "app_consumer",
+    "Consumer-group settings this replica runs with; failover findings name them (session.timeout.ms bounds a crash)",
+)

