@@ -97,8 +97,9 @@ def quote_sample(sent_at: float, latency_s: float | None, status: int | None, bo
     if status is None or not isinstance(body, dict):
         return Sample(sent_at, latency_s, status, error=error or (None if status is None else "body is not a JSON object"))
     problems = []
-    if not _number(body.get("price")) or body["price"] <= 0:
-        problems.append(f"price {body.get('price')!r} is not a positive number")
+    price_field = "price" if "price" in body or "usd" not in body else "usd"  # /crypto answers in "usd"
+    if not _number(body.get(price_field)) or body[price_field] <= 0:
+        problems.append(f"{price_field} {body.get(price_field)!r} is not a positive number")
     age = body.get("age_seconds")
     if not _number(age) or age < 0:
         problems.append(f"age_seconds {age!r} is not a number >= 0")

@@ -22,7 +22,7 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from probes.provider_measure import (
 )
 
 __all__ = [
-    "sample_service", "provider_failover", "fallback_success_rate", "staleness_during_failover",
+    "sample_service", "stop_sampling", "provider_failover", "fallback_success_rate", "staleness_during_failover",
     "recovery_to_primary", "all_providers_down", "provider_switches",
 ]
 
@@ -113,17 +113,25 @@ async def _sample_once(client: httpx.AsyncClient, method: str, path: str, body: 
     return classify(sent_at, latency, response.status_code, payload)
 
 
+STOP_CHECK_SECONDS = 0.5
+
+
 async def _sample(base_url: str, service: str, symbol: str, crypto: bool, duration: float, rate_hz: float,
-                  hang_seconds: float) -> list[Sample]:
-    """Open loop: request k is sent at start + k/rate_hz whatever happened to the earlier ones."""
+                  hang_seconds: float, stop_requested: Callable[[], bool] = lambda: False) -> list[Sample]:
+    """Open loop: request k is sent at start + k/rate_hz whatever happened to the earlier ones, until
+    ``duration`` has passed or ``stop_requested()`` (asked every ``STOP_CHECK_SECONDS``) says so."""
     method, path, body = _request(service, symbol, crypto)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
     async with httpx.AsyncClient(base_url=base_url, timeout=hang_seconds, limits=limits) as client:
-        start, tasks = time.monotonic(), []
+        start, tasks, checked = time.monotonic(), [], 0
         for k in range(int(duration * rate_hz)):
             delay = start + k / rate_hz - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if k / rate_hz >= checked * STOP_CHECK_SECONDS:
+                checked += 1
+                if stop_requested():
+                    break
             tasks.append(asyncio.create_task(_sample_once(client, method, path, body, service)))
         return list(await asyncio.gather(*tasks))
 
@@ -153,8 +161,9 @@ def sample_service(
     secrets: Secrets = None,
 ) -> dict:
     """Call ``service`` (``ai_decision``: ``POST /decision {"symbol"}``; ``market_data``: ``GET /quote/{symbol}``,
-    or ``/crypto/{symbol}`` with ``crypto``) open-loop at ``rate_hz`` (10–100) for ``duration_seconds``, and
-    record every response. Run it with ``background: true`` in the method, beside the fault actions.
+    or ``/crypto/{symbol}`` with ``crypto``) open-loop at ``rate_hz`` (10–100) for at most ``duration_seconds``,
+    and record every response. Run it with ``background: true`` first in the method, beside the fault actions,
+    and end the method with ``stop_sampling`` so it stops when the faults are done.
 
     Writes the samples to ``samples-<service>-<ms>.jsonl`` beside the timeline and records
     ``observation.sampling`` (with the file) for the probes that read them. Returns ``{"service", "n",
@@ -170,7 +179,14 @@ def sample_service(
     if not isinstance(crypto, bool):
         raise InvalidArgument(f"crypto must be true or false, got {crypto!r}")
     started_at = time.time()
-    samples = _live(service, symbol, crypto, duration_seconds, rate_hz, hang_seconds, configuration, secrets)
+
+    def stop_requested() -> bool:
+        return any(e.get("kind") == "sampling.stop" and e.get("service") in (None, service) and e["at"] >= started_at
+                   for e in timeline.read(configuration))
+
+    base_url = _endpoint(service, configuration, secrets)
+    samples = asyncio.run(_sample(base_url, service, symbol, crypto, duration_seconds, rate_hz, hang_seconds,
+                                  stop_requested))
     ended_at = time.time()
     path = timeline.timeline_path(configuration).parent / f"samples-{service}-{int(started_at * 1000)}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,6 +196,16 @@ def sample_service(
                "samples_file": str(path.resolve())}
     timeline.record("observation.sampling", configuration, at=started_at, symbol=symbol, crypto=crypto, **summary)
     return summary
+
+
+def stop_sampling(service: str | None = None, configuration: Configuration = None) -> dict:
+    """Tell the running ``sample_service`` (of ``service``, or every one) to stop: put it last in the method,
+    after the fault actions, so the sampler covers them all however long they took. Records ``sampling.stop``
+    in the timeline (nothing else is touched). Returns ``{"service", "at"}``."""
+    if service is not None:
+        _service(service)
+    event = timeline.record("sampling.stop", configuration, service=service)
+    return {"service": service, "at": event["at"]}
 
 
 def _run(configuration: Configuration) -> tuple[list[dict], bool]:
@@ -376,12 +402,14 @@ def all_providers_down(
     secrets: Secrets = None,
 ) -> dict:
     """How ``service`` answered while every one of ``providers`` (default: the whole LLM chain) was down at once:
-    ``{"phase", "n", "answered", "hangs", "degraded_with_reason", "degraded_share", "p99_latency_s",
-    "bad_answers"}``. The seed's bar: every answer degraded with a reason (``degraded_share`` 1.0), no hangs,
-    decision p99 < 10 s (a hang counts as ``hang_seconds``).
+    ``{"phase", "n", "answered", "hangs", "explained_share", "degraded_share", "p99_latency_s", "bad_answers",
+    "reasons"}``. ``explained_share`` is the share of requests that got a well-formed answer which is either a
+    live decision or a degraded one that gives its reason. The seed's bar: every answer explained (judge
+    ``explained_share`` ≥ 0.999), no hangs, decision p99 < 10 s (a hang counts as ``hang_seconds``).
 
-    Before the method: a live baseline (then nothing is degraded). After it: NoData when the providers were
-    never all down at the same time in this run, or nothing was sampled then."""
+    Before the method: the same figures on a live baseline. After it: NoData when the providers were never all
+    down at the same time in this run, or nothing was sampled then; BudgetExceeded when a live provider answered
+    inside that window (then the faults did not take, and a pass would be a lie)."""
     service, symbol = _service(service), _symbol(symbol)
     providers = list(LLM_PROVIDERS if providers is None else providers)
     if not providers:
@@ -399,8 +427,8 @@ def all_providers_down(
     else:
         # The window when every provider was down: the intersection of each provider's outages.
         spans = {p: [o for o in found if o.provider == p] for p in providers}
-        if not all(spans.values()):
-            missing = [p for p, found_for in spans.items() if not found_for]
+        missing = [p for p, found_for in spans.items() if not found_for]
+        if missing:
             raise NoData(f"{', '.join(missing)} had no fault in this run, so not all providers were down")
         start = max(min(o.applied_at for o in spans[p]) for p in providers)
         end = min(max(o.ended_at for o in spans[p]) for p in providers)
@@ -409,14 +437,20 @@ def all_providers_down(
         chosen, phase = in_window(_samples(run, service), start, end), "after"
         if not chosen:
             raise NoData(f"no {service} request was sent while {', '.join(providers)} were all down")
+        live = [s for s in chosen if s.ok and s.provider in providers]
+        if live:
+            raise BudgetExceeded(f"{live[0].provider} answered at {live[0].sent_at:.3f} while every provider was "
+                                 f"meant to be down ({len(live)} live answers): the faults did not take effect")
     answered = [s for s in chosen if s.status is not None]
-    with_reason = [s for s in answered if s.status == 200 and s.valid and s.degraded and s.reason]
+    degraded = [s for s in answered if s.status == 200 and s.valid and s.degraded and s.reason]
+    explained = [s for s in answered if s.ok or s in degraded]
     return {
         "phase": phase, "n": len(chosen), "answered": len(answered), "hangs": len(chosen) - len(answered),
-        "degraded_with_reason": len(with_reason), "degraded_share": round(len(with_reason) / len(chosen), 5),
+        "explained_share": round(len(explained) / len(chosen), 5),
+        "degraded_share": round(len(degraded) / len(chosen), 5),
         "p99_latency_s": round(latency_quantile(chosen, 0.99, hang_seconds), 3),
         "bad_answers": sum(1 for s in answered if not s.valid),
-        "reasons": sorted({s.reason for s in with_reason})[:5],
+        "reasons": sorted({s.reason for s in degraded})[:3],
     }
 
 

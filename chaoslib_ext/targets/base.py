@@ -163,6 +163,7 @@ PROVIDER_FAULT_MODES = ("error", "latency", "timeout", "reset", "malformed")
 """error: answer ``status`` (500, 503, or 429 with ``retry_after_s``); latency: add ``latency_ms``; timeout:
 accept and never answer (blackhole); reset: drop the connection; malformed: 200 with a body that does not parse."""
 PROVIDER_ERROR_STATUSES = (500, 503, 429)
+MAX_PROVIDER_LATENCY_MS = 600_000
 MAX_PROVIDER_FAULT_TTL_SECONDS = 3600.0
 """The TTL is the safety net that ends a fault whose run died before its rollback; an hour covers any game day."""
 
@@ -171,7 +172,7 @@ def validate_provider_fault(provider: object, mode: object, ttl_seconds: object,
     """The body of a provider fault, checked before any side effect: every target calls this first.
 
     ``params`` may hold ``status`` (mode error: 500, 503 or 429; default 503), ``retry_after_s`` (only with
-    429, seconds ≥ 0), ``latency_ms`` (mode latency, > 0) and ``error_rate`` (any mode, in (0, 1], default 1:
+    429, whole seconds 0..3600), ``latency_ms`` (mode latency, 1..600000) and ``error_rate`` (any mode, in (0, 1], default 1:
     the share of requests the fault hits). A bad one raises InvalidArgument naming it."""
     def number(name: str, value: object) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -199,9 +200,10 @@ def validate_provider_fault(provider: object, mode: object, ttl_seconds: object,
         if "retry_after_s" in given:
             if status != 429:
                 raise InvalidArgument(f"retry_after_s only applies to status 429, not {status!r}")
-            retry_after = number("retry_after_s", given["retry_after_s"])
-            if retry_after < 0:
-                raise InvalidArgument(f"retry_after_s must be >= 0, got {given['retry_after_s']!r}")
+            retry_after = given["retry_after_s"]
+            # Retry-After carries whole seconds (RFC 9110 delay-seconds).
+            if isinstance(retry_after, bool) or not isinstance(retry_after, int) or not 0 <= retry_after <= 3600:
+                raise InvalidArgument(f"retry_after_s must be a whole number of seconds within 0..3600, got {retry_after!r}")
             body["retry_after_s"] = retry_after
     else:
         for name in ("status", "retry_after_s"):
@@ -209,8 +211,9 @@ def validate_provider_fault(provider: object, mode: object, ttl_seconds: object,
                 raise InvalidArgument(f"{name} only applies to mode 'error', not {mode!r}")
     if mode == "latency":
         latency = number("latency_ms", given.get("latency_ms"))
-        if latency <= 0:
-            raise InvalidArgument(f"latency_ms must be > 0 for mode 'latency', got {given['latency_ms']!r}")
+        if not 1 <= latency <= MAX_PROVIDER_LATENCY_MS:
+            raise InvalidArgument(f"latency_ms must be within 1..{MAX_PROVIDER_LATENCY_MS} for mode 'latency', "
+                                  f"got {given['latency_ms']!r}")
         body["latency_ms"] = latency
     elif "latency_ms" in given:
         raise InvalidArgument(f"latency_ms only applies to mode 'latency', not {mode!r}")

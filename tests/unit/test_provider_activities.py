@@ -25,9 +25,10 @@ NOWHERE = {"target": "local", "local_control_url": "http://127.0.0.1:9"}
     ({"duration": "30"}, "ttl_seconds must be a number, got '30'"),
     ({"status": 404}, "status must be one of 500, 503, 429, got 404"),
     ({"status": 503, "retry_after_s": 5}, "retry_after_s only applies to status 429, not 503"),
-    ({"status": 429, "retry_after_s": -1}, "retry_after_s must be >= 0, got -1"),
+    ({"status": 429, "retry_after_s": -1}, r"retry_after_s must be a whole number of seconds within 0..3600, got -1"),
+    ({"status": 429, "retry_after_s": 1.5}, r"retry_after_s must be a whole number of seconds within 0..3600, got 1.5"),
     ({"mode": "latency"}, "latency_ms must be a number, got None"),
-    ({"mode": "latency", "latency_ms": 0}, "latency_ms must be > 0 for mode 'latency', got 0"),
+    ({"mode": "latency", "latency_ms": 0}, r"latency_ms must be within 1..600000 for mode 'latency', got 0"),
     ({"mode": "timeout", "latency_ms": 100}, "latency_ms only applies to mode 'latency', not 'timeout'"),
     ({"mode": "timeout", "status": 503}, "status only applies to mode 'error', not 'timeout'"),
     ({"error_rate": 0}, r"error_rate must be within \(0, 1\], got 0"),
@@ -163,8 +164,9 @@ def test_all_down_reports_hangs_reasons_and_p99(run):
             for i in range(99)]
     configuration = run(events, hold + [Sample(19.95, None, None, error="no answer")])
     result = all_providers_down(hang_seconds=15, configuration=configuration)
-    assert result["n"] == 100 and result["hangs"] == 1 and result["degraded_with_reason"] == 99
-    assert result["degraded_share"] == 0.99 and result["p99_latency_s"] == pytest.approx(0.348)
+    assert result["n"] == 100 and result["hangs"] == 1 and result["answered"] == 99
+    assert result["degraded_share"] == 0.99 and result["explained_share"] == 0.99
+    assert result["p99_latency_s"] == pytest.approx(0.348)
     assert result["reasons"] == ["all models down"]
 
 
@@ -176,3 +178,30 @@ def test_flapping_counts_switches_within_the_outage(run):
     result = provider_switches(service="market_data", provider="alpaca", configuration=configuration)
     assert result["switches"] == 5 and result["per_minute"] == 50.0
     assert result["serving"] == {"finnhub": 3, "alpaca": 3}
+
+
+def test_a_live_answer_while_all_are_down_means_the_faults_did_not_take(run):
+    events = [{"kind": "fault.provider", "at": 10.0, "provider": p, "mode": "timeout", "expires_at": 20.0}
+              for p in ("openai", "groq", "together")]
+    configuration = run(events, [ok(12.0, "together")])
+    with pytest.raises(BudgetExceeded, match="together answered at 12.000 while every provider was meant to be down"):
+        all_providers_down(configuration=configuration)
+
+
+def test_all_down_needs_every_provider_down_at_once(run):
+    events = [{"kind": "fault.provider", "at": 10.0, "provider": "openai", "mode": "timeout", "expires_at": 20.0},
+              {"kind": "fault.provider", "at": 10.0, "provider": "groq", "mode": "timeout", "expires_at": 20.0},
+              {"kind": "fault.provider", "at": 21.0, "provider": "together", "mode": "timeout", "expires_at": 30.0}]
+    configuration = run(events, [ok(12.0, "together")])
+    with pytest.raises(NoData, match="openai, groq, together were never all down at the same time"):
+        all_providers_down(configuration=configuration)
+
+
+def test_stop_sampling_marks_the_timeline(tmp_path):
+    from probes.providers import stop_sampling
+
+    configuration = {"gameday_timeline": str(tmp_path / "t.jsonl")}
+    stop_sampling("market_data", configuration=configuration)
+    assert timeline.read(configuration)[0]["kind"] == "sampling.stop"
+    with pytest.raises(InvalidArgument, match="service 'x' is not one of"):
+        stop_sampling("x", configuration=configuration)

@@ -147,3 +147,10 @@ def test_staleness_reports_the_oldest_answer_and_how_many_broke_the_slo():
     samples.append(failed(2))
     assert staleness(samples) == {"answers": 4, "max_age_seconds": 7.5, "stale_answers": 2}
     assert staleness([]) == {"answers": 0, "max_age_seconds": None, "stale_answers": 0}
+
+
+def test_a_crypto_answer_is_priced_in_usd():
+    coin = {"coin": "bitcoin", "usd": 60000.0, "provider": "coingecko", "fetched_at": 1.0, "age_seconds": 0.5,
+            "stale": False, "critical": False, "cached": True}
+    assert quote_sample(1.0, 0.01, 200, coin).ok
+    assert quote_sample(1.0, 0.01, 200, {**coin, "usd": 0}).error == "usd 0 is not a positive number"
