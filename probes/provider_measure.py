@@ -21,6 +21,8 @@ SERVICES = ("ai_decision", "market_data")
 DECISIONS = ("buy", "sell", "hold")
 NOT_A_PROVIDER = ("cache", "fallback")
 """What the AI decision service names as ``provider`` when no model answered."""
+SKIPPED = ("circuit_open", "skipped_rate_limited")
+"""Attempt outcomes for which the AI decision service did not call the provider at all."""
 FRESHNESS_SLO_SECONDS = 5.0
 """Seed: market data freshness < 5 s."""
 
@@ -42,6 +44,9 @@ class Sample:
     reason: str | None = None
     error: str | None = None
     """Why there was no usable answer (transport error or what was wrong with the body)."""
+    called: tuple[str, ...] = ()
+    """AI decision only: the providers the service actually called for this answer (from its ``attempts``; those
+    it skipped for an open circuit or a Retry-After are left out)."""
 
     @property
     def received_at(self) -> float | None:
@@ -62,7 +67,11 @@ class Sample:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Sample:
-        return cls(**{k: data.get(k) for k in cls.__dataclass_fields__})
+        fields = {k: data.get(k) for k in cls.__dataclass_fields__}
+        fields["called"] = tuple(data.get("called") or ())
+        fields["degraded"] = bool(data.get("degraded"))
+        fields["valid"] = bool(data.get("valid"))
+        return cls(**fields)
 
 
 def _number(value: Any) -> bool:
@@ -85,10 +94,13 @@ def decision_sample(sent_at: float, latency_s: float | None, status: int | None,
         problems.append("degraded is not true/false")
     if body.get("degraded") and not body.get("reason"):
         problems.append("a degraded answer without a reason")
+    attempts = body.get("attempts") if isinstance(body.get("attempts"), list) else []
+    called = tuple(a["provider"] for a in attempts if isinstance(a, dict) and isinstance(a.get("provider"), str)
+                   and a.get("outcome") not in SKIPPED)
     return Sample(sent_at, latency_s, status, provider=body.get("provider") if isinstance(body.get("provider"), str) else None,
                   degraded=bool(body.get("degraded")), valid=status == 200 and not problems,
                   reason=body.get("reason") if isinstance(body.get("reason"), str) else None,
-                  error="; ".join(problems) or error)
+                  error="; ".join(problems) or error, called=called)
 
 
 def quote_sample(sent_at: float, latency_s: float | None, status: int | None, body: Any,
@@ -211,3 +223,8 @@ def staleness(samples: Sequence[Sample]) -> dict:
     ages = [s.age_seconds for s in samples if s.status == 200 and s.age_seconds is not None]
     return {"answers": len(ages), "max_age_seconds": round(max(ages), 3) if ages else None,
             "stale_answers": sum(1 for a in ages if a >= FRESHNESS_SLO_SECONDS)}
+
+
+def calls_to(samples: Iterable[Sample], provider: str) -> int:
+    """How many answers involved an actual call to ``provider`` (a client honouring Retry-After makes few)."""
+    return sum(1 for s in samples if provider in s.called)

@@ -35,13 +35,13 @@ from chaoslib_ext.targets import from_configuration
 from chaoslib_ext.targets.base import LLM_PROVIDERS, PROVIDER_FAULT_MODES, PROVIDERS
 from probes.measure import distribution
 from probes.provider_measure import (
-    SERVICES, Outage, Sample, decision_sample, failover_seconds, in_window, latency_quantile, outages,
+    SERVICES, Outage, Sample, calls_to, decision_sample, failover_seconds, in_window, latency_quantile, outages,
     quote_sample, recovered_seconds, serving_before, staleness, success_rate, switches,
 )
 
 __all__ = [
     "sample_service", "stop_sampling", "provider_failover", "fallback_success_rate", "staleness_during_failover",
-    "recovery_to_primary", "all_providers_down", "provider_switches",
+    "recovery_to_primary", "all_providers_down", "provider_switches", "calls_during_outages",
 ]
 
 MIN_RATE_HZ = 10.0
@@ -487,3 +487,31 @@ def provider_switches(
     return {"phase": phase, "switches": len(changes), "per_minute": round(len(changes) * 60 / seconds, 2),
             "serving": serving, "first": [[round(at, 3), a, b] for at, a, b in changes[:10]]}
 
+
+
+def calls_during_outages(
+    provider: str = "openai",
+    mode: str | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """How many sampled decisions made the AI decision service actually call ``provider`` during each of its
+    outages (of ``mode``, if given), from each answer's ``attempts``: a client honouring a 429's Retry-After, or
+    an open circuit, calls a failing provider a few times per outage, not on every request. Returns ``{"phase",
+    "max_per_outage", "per_outage": [...], "requests_per_outage": [...]}``.
+    Before the method: zeros. After it: NoData without a matching fault or samples."""
+    provider, mode = _provider(provider), _mode(mode)
+    run, method_ran = _run(configuration)
+    matching = _outages(run, provider, mode)
+    if not matching:
+        if method_ran:
+            raise NoData(f"the method ran but recorded no {_what(provider, mode)}")
+        return {"phase": "before", "max_per_outage": 0, "per_outage": [], "requests_per_outage": []}
+    samples = _samples(run, "ai_decision")
+    windows = []
+    for outage in matching:
+        _covered(samples, outage)
+        windows.append(in_window(samples, outage.applied_at, outage.ended_at))
+    calls = [calls_to(window, provider) for window in windows]
+    return {"phase": "after", "provider": provider, "max_per_outage": max(calls), "per_outage": calls,
+            "requests_per_outage": [len(window) for window in windows]}

@@ -11,7 +11,7 @@ from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData, TargetU
 from chaoslib_ext.targets.base import validate_provider_fault
 from probes.provider_measure import Sample
 from probes.providers import (
-    all_providers_down, fallback_success_rate, provider_failover, provider_switches, recovery_to_primary,
+    all_providers_down, calls_during_outages, fallback_success_rate, provider_failover, provider_switches, recovery_to_primary,
     sample_service,
 )
 
@@ -205,3 +205,14 @@ def test_stop_sampling_marks_the_timeline(tmp_path):
     assert timeline.read(configuration)[0]["kind"] == "sampling.stop"
     with pytest.raises(InvalidArgument, match="service 'x' is not one of"):
         stop_sampling("x", configuration=configuration)
+
+
+def test_calls_during_outages_count_real_calls_per_outage(run):
+    events = primary_outage(10.0, 15.0, 1) + primary_outage(20.0, 25.0, 2)
+    called = Sample(10.0, 0.05, 200, provider="groq", valid=True, called=("openai", "groq"))
+    skipped = Sample(10.1, 0.05, 200, provider="groq", valid=True, called=("groq",))
+    samples = [called, skipped, Sample(20.5, 0.05, 200, provider="groq", valid=True, called=("openai", "groq")),
+               Sample(21.0, 0.05, 200, provider="groq", valid=True, called=("openai", "groq"))]
+    result = calls_during_outages(configuration=run(events, samples))
+    assert result["per_outage"] == [1, 2] and result["max_per_outage"] == 2
+    assert result["requests_per_outage"] == [2, 2]

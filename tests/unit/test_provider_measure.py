@@ -2,7 +2,7 @@
 import pytest
 
 from probes.provider_measure import (
-    Outage, Sample, decision_sample, failover_seconds, in_window, latency_quantile, outages, quote_sample,
+    Outage, Sample, calls_to, decision_sample, failover_seconds, in_window, latency_quantile, outages, quote_sample,
     recovered_seconds, serving_before, staleness, success_rate, switches,
 )
 
@@ -154,3 +154,14 @@ def test_a_crypto_answer_is_priced_in_usd():
             "stale": False, "critical": False, "cached": True}
     assert quote_sample(1.0, 0.01, 200, coin).ok
     assert quote_sample(1.0, 0.01, 200, {**coin, "usd": 0}).error == "usd 0 is not a positive number"
+
+
+def test_calls_count_only_providers_actually_called():
+    attempts = [{"provider": "openai", "outcome": "skipped_rate_limited", "latency_ms": 0},
+                {"provider": "groq", "outcome": "ok", "latency_ms": 30}]
+    skipped = decision_sample(1.0, 0.1, 200, {**DECISION, "provider": "groq", "attempts": attempts})
+    called = decision_sample(1.1, 0.1, 200, {**DECISION, "provider": "groq", "attempts": [
+        {"provider": "openai", "outcome": "rate_limited", "latency_ms": 3}, attempts[1]]})
+    assert skipped.called == ("groq",) and called.called == ("openai", "groq")
+    assert calls_to([skipped, called], "openai") == 1
+    assert Sample.from_json(called.to_json()) == called
