@@ -181,6 +181,7 @@ def build_specs(
                 url=f"http://{LOOPBACK}:{port}",
             )
         )
+    specs += provider_specs(layout, python)
     specs.append(
         ComponentSpec(
             name="loadgen",
@@ -198,3 +199,29 @@ def build_specs(
         )
     )
     return specs
+
+
+PROVIDER_SIMULATOR = "provider-simulator"
+AI_DECISION = "ai-decision"
+MARKET_DATA = "market-data"
+
+
+def provider_specs(layout: StackLayout, python: str = sys.executable) -> list[ComponentSpec]:
+    """The AI Active Trader side: the provider simulator and the two services that call it. Stage 1, next to the
+    processors, so they add no sequential start time; the services cope with a simulator that is not up yet."""
+    providers_url = f"http://{LOOPBACK}:{layout.provider_simulator_port}"
+
+    def spec(name: str, module: str, port: int, *extra: str) -> ComponentSpec:
+        return ComponentSpec(
+            name=name,
+            component=name,
+            argv=(python, "-m", module, "--host", LOOPBACK, "--port", str(port), *extra),
+            ready=ReadyCheck("http", port, "/health"),
+            ready_timeout=30,
+            stage=1,
+            url=f"http://{LOOPBACK}:{port}",
+        )
+
+    return [
+        spec(PROVIDER_SIMULATOR, "stack.providers", layout.provider_simulator_port),
+    ]
