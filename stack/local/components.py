@@ -224,4 +224,6 @@ def provider_specs(layout: StackLayout, python: str = sys.executable) -> list[Co
 
     return [
         spec(PROVIDER_SIMULATOR, "stack.providers", layout.provider_simulator_port),
+        spec(AI_DECISION, "stack.ai_decision", layout.ai_decision_port, "--providers-url", providers_url),
+        spec(MARKET_DATA, "stack.market_data", layout.market_data_port, "--providers-url", providers_url),
     ]
