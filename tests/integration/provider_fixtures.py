@@ -9,6 +9,8 @@ import httpx
 from service_fixtures import Proc, Services, wait_http_ok
 
 TOKEN_ENV = "GAMEDAY_FAULT_TOKEN"
+START_TIMEOUT = 60.0
+"""Seconds for a service to answer /health: ~2 s on a quiet machine, 10-15 s measured with 5 helpers' tests running."""
 
 
 class Simulator:
@@ -40,12 +42,12 @@ def start_simulator(services: Services, port: int) -> Simulator:
     token = secrets.token_hex(16)
     proc = services.spawn("provider-simulator", [sys.executable, "-m", "stack.providers", "--host", "127.0.0.1",
                                                  "--port", str(port)], port, env={TOKEN_ENV: token})
-    wait_http_ok(proc, timeout=30)
+    wait_http_ok(proc, timeout=START_TIMEOUT)
     return Simulator(proc, token)
 
 
 def start_service(services: Services, module: str, port: int, simulator: Simulator, *extra: str) -> Proc:
     proc = services.spawn(module, [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port),
                                    "--providers-url", simulator.url, *extra], port)
-    wait_http_ok(proc, timeout=30)
+    wait_http_ok(proc, timeout=START_TIMEOUT)
     return proc
