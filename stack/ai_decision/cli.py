@@ -5,6 +5,8 @@ import argparse
 import logging
 import sys
 
+from prometheus_client import disable_created_metrics
+
 from stack.ai_decision.app import create_app
 from stack.ai_decision.breaker import BreakerSettings
 from stack.ai_decision.costs import CostLedger, CostSettings
@@ -66,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    disable_created_metrics()  # *_created series: twice the scrape for nothing the SLOs read
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s ai-decision %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -207,8 +207,10 @@ MARKET_DATA = "market-data"
 
 
 def provider_specs(layout: StackLayout, python: str = sys.executable) -> list[ComponentSpec]:
-    """The AI Active Trader side: the provider simulator and the two services that call it. Stage 1, next to the
-    processors, so they add no sequential start time; the services cope with a simulator that is not up yet."""
+    """The AI Active Trader side: the provider simulator and the two services that call it. Stage 2, with the load
+    generator: their imports (the openai client alone is ~1.7 s of CPU) would otherwise compete with the processors'
+    and producers' start on a 2-core machine; together they start in ~3 s. The services cope with a simulator that
+    is not up yet, so they need no order among themselves."""
     providers_url = f"http://{LOOPBACK}:{layout.provider_simulator_port}"
 
     def spec(name: str, module: str, port: int, *extra: str) -> ComponentSpec:
@@ -218,7 +220,7 @@ def provider_specs(layout: StackLayout, python: str = sys.executable) -> list[Co
             argv=(python, "-m", module, "--host", LOOPBACK, "--port", str(port), *extra),
             ready=ReadyCheck("http", port, "/health"),
             ready_timeout=30,
-            stage=1,
+            stage=2,
             url=f"http://{LOOPBACK}:{port}",
         )
 

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 KIND = "provider"
 TOKEN_HEADER = "X-Gameday-Token"
 """Mirrors stack.providers.app (the runner does not import a service's code)."""
+CALL_TIMEOUT_S = 5.0
+"""The simulator answers its fault API in milliseconds; on a 2-core box shared by several test runs it has been seen
+to take over a second, and a fault the caller believes failed but which was applied is worse than a slow answer."""
 
 
 class ProviderFaults:
@@ -93,7 +96,7 @@ class ProviderFaults:
         try:
             response = await self._http().request(
                 method, self._url + path, headers={TOKEN_HEADER: self._token},
-                content=None if body is None else json.dumps(body),
+                content=None if body is None else json.dumps(body), timeout=CALL_TIMEOUT_S,
             )
         except httpx.HTTPError as exc:
             return 503, {"detail": f"provider simulator at {self._url} did not answer: {type(exc).__name__} {exc}"}

@@ -88,6 +88,18 @@ def create_app(service: MarketData, registry: CollectorRegistry) -> FastAPI:
         return JSONResponse({"coin": coin, "usd": found.price, **{k: v for k, v in described.items()
                                                                    if k not in ("bid", "ask", "price")}})
 
+    @app.get("/headlines")
+    async def headlines(q: str = "markets", limit: int = 5) -> JSONResponse:
+        if not 1 <= len(q) <= 100:
+            return JSONResponse({"detail": "q: must be 1-100 characters"}, status_code=400)
+        if not 1 <= limit <= 50:
+            return JSONResponse({"detail": f"limit: must be within 1..50, got {limit}"}, status_code=400)
+        try:
+            articles, provider = await service.headlines(q, limit)
+        except FeedError as exc:
+            return JSONResponse({"detail": f"no headlines: every provider failed: {exc}"}, status_code=503)
+        return JSONResponse({"query": q, "provider": provider, "articles": articles, "fetched_at": time.time()})
+
     @app.get("/providers")
     async def providers() -> dict:
         selector = service.selector

@@ -15,6 +15,8 @@ import httpx
 QUOTE_PROVIDERS = ("alpaca", "finnhub", "polygon")
 """The seed's table: Alpaca for quotes, failing over to Finnhub, which fails over to Polygon."""
 CRYPTO_PROVIDER = "coingecko"
+HEADLINE_PROVIDERS = ("newsapi", "gdelt")
+"""The seed's table: NewsAPI for headlines, failing over to GDELT."""
 
 
 class FeedError(Exception):
@@ -128,6 +130,23 @@ class Feeds:
                 raise FeedError(CRYPTO_PROVIDER, "malformed", f"no usd price for {coin}")
             out[coin] = Quote(coin, None, None, float(usd), CRYPTO_PROVIDER, time.time(), time.monotonic())
         return out
+
+    async def headlines(self, provider: str, query: str, limit: int) -> list[dict]:
+        """``[{"title", "url", "published_at"}]`` from NewsAPI or GDELT."""
+        if provider == "newsapi":
+            data = await self._get_json("newsapi", "/v2/top-headlines", {"q": query, "pageSize": limit})
+            items = data.get("articles") if isinstance(data, dict) else None
+            keys = ("title", "url", "publishedAt")
+        elif provider == "gdelt":
+            data = await self._get_json("gdelt", "/api/v2/doc/doc", {"query": query, "mode": "artlist",
+                                                                     "format": "json", "maxrecords": limit})
+            items = data.get("articles") if isinstance(data, dict) else None
+            keys = ("title", "url", "seendate")
+        else:
+            raise ValueError(f"not a headline provider: {provider!r}")
+        if not isinstance(items, list) or not all(isinstance(i, dict) and all(k in i for k in keys) for i in items):
+            raise FeedError(provider, "malformed", "no list of articles")
+        return [{"title": i[keys[0]], "url": i[keys[1]], "published_at": i[keys[2]]} for i in items[:limit]]
 
     async def aclose(self) -> None:
         await self.http.aclose()

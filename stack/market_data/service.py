@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter
 
 from stack.market_data.failover import FailoverSettings, Move, ProviderSelector
-from stack.market_data.feeds import CRYPTO_PROVIDER, QUOTE_PROVIDERS, FeedError, Feeds, Quote
+from stack.market_data.feeds import CRYPTO_PROVIDER, HEADLINE_PROVIDERS, QUOTE_PROVIDERS, FeedError, Feeds, Quote
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,21 @@ class MarketData:
         if coin not in self.watched_coins and len(self.watched_coins) < MAX_WATCHED:
             self.watched_coins.append(coin)
         return got[coin], False
+
+    async def headlines(self, query: str, limit: int) -> tuple[list[dict], str]:
+        """(articles, the provider that gave them): NewsAPI, else GDELT. Not cached: headlines are asked for
+        rarely and a minute-old list is as good as a fresh one to nobody's SLO."""
+        errors = []
+        for provider in HEADLINE_PROVIDERS:
+            try:
+                articles = await self.feeds.headlines(provider, query, limit)
+            except FeedError as exc:
+                self.requests.labels(provider, exc.outcome).inc()
+                errors.append(str(exc))
+                continue
+            self.requests.labels(provider, "ok").inc()
+            return articles, provider
+        raise FeedError(HEADLINE_PROVIDERS[0], "unavailable", "; ".join(errors))
 
     # Loops.
     async def _quote_loop(self) -> None:
