@@ -190,13 +190,17 @@ def idle_cpu(s: Services, seconds: float = 30) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--only", choices=["idle", "md", "ai"], help="run one group of measurements")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-providers-") as tmp, Services(Path(tmp)) as s:
         s.decide("SPY")  # warm up
-        idle_cpu(s)
-        md_failover(s, args.trials)
-        md_flapping(s)
-        ai_trials(s, args.trials)
+        if args.only in (None, "idle"):
+            idle_cpu(s)
+        if args.only in (None, "md"):
+            md_failover(s, args.trials)
+            md_flapping(s)
+        if args.only in (None, "ai"):
+            ai_trials(s, args.trials)
     return 0
 
 
