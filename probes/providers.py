@@ -191,7 +191,9 @@ def sample_service(
     path = timeline.timeline_path(configuration).parent / f"samples-{service}-{int(started_at * 1000)}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(s.to_json(), sort_keys=True) + "\n" for s in samples), encoding="utf-8")
-    summary = {"service": service, "n": len(samples), "rate_hz": round(len(samples) / duration_seconds, 2),
+    sent = [s.sent_at for s in samples]
+    achieved = (len(sent) - 1) / (max(sent) - min(sent)) if len(sent) > 1 and max(sent) > min(sent) else 0.0
+    summary = {"service": service, "n": len(samples), "rate_hz": round(achieved, 2),
                "ok_share": round(success_rate(samples) or 0.0, 5), "started_at": started_at, "ended_at": ended_at,
                "samples_file": str(path.resolve())}
     timeline.record("observation.sampling", configuration, at=started_at, symbol=symbol, crypto=crypto, **summary)
