@@ -201,6 +201,10 @@ def build_specs(
     return specs
 
 
+PROVIDER_SERVICES_READY_TIMEOUT = 60
+"""Seconds from spawn to ready. ~2 s on a quiet machine; over 30 s was measured for the simulator with the 2 cores
+at a load average of 55 (several test runs at once), where three Python services importing FastAPI (and openai)
+together are slow to start. Nothing waits on them but the stack's own readiness."""
 PROVIDER_SIMULATOR = "provider-simulator"
 AI_DECISION = "ai-decision"
 MARKET_DATA = "market-data"
@@ -219,7 +223,7 @@ def provider_specs(layout: StackLayout, python: str = sys.executable) -> list[Co
             component=name,
             argv=(python, "-m", module, "--host", LOOPBACK, "--port", str(port), *extra),
             ready=ReadyCheck("http", port, "/health"),
-            ready_timeout=30,
+            ready_timeout=PROVIDER_SERVICES_READY_TIMEOUT,
             stage=2,
             url=f"http://{LOOPBACK}:{port}",
         )
