@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
+
+from chaoslib_ext.errors import InvalidArgument
 
 ALLOWED_SIGNALS = ("SIGKILL", "SIGTERM")
 """Signals a pod-kill fault may send: a crash (SIGKILL) or a graceful stop (SIGTERM)."""
@@ -117,7 +120,33 @@ class Target(abc.ABC):
 
     @abc.abstractmethod
     def active_faults(self) -> list[dict]:
-        """Faults in force now: ``[{"kind", ..., "applied_at", "expires_at"}]``."""
+        """Faults in force now: ``[{"kind", ..., "applied_at", "expires_at"}]``, provider faults included
+        (``"kind": "provider"``, with ``provider`` and ``mode``)."""
+
+    # --- provider faults (issue 5) ---
+    @abc.abstractmethod
+    def fail_provider(self, provider: str, mode: str, ttl_seconds: float, **params: float) -> dict:
+        """Make the provider simulator fail ``provider`` (one of PROVIDERS) with ``mode`` (PROVIDER_FAULT_MODES)
+        for ``ttl_seconds``, replacing any fault that provider had; ``params`` as ``validate_provider_fault``
+        says, which every implementation calls before any side effect. The simulator itself must end the fault
+        at its expiry, even if nobody heals it. Returns at least ``{"provider", "mode", "applied_at",
+        "expires_at"}`` (Unix seconds; ``applied_at`` is the onset failover is measured from).
+
+        Locally the runner passes it to the simulator (``PUT /faults/providers/{provider}``). On Kubernetes
+        (issue 7) the simulator runs in the cluster (deploy/k8s/) and the driver must call the same fault API
+        through the simulator's Service (API-server service proxy or port-forward), with the fault token read
+        from the simulator's Secret and sent as ``X-Gameday-Token``; the simulator enforces the TTL, so the
+        fault ends even when `chaos run` is killed."""
+
+    @abc.abstractmethod
+    def restore_provider(self, provider: str) -> dict:
+        """End ``provider``'s fault now. Healing a healthy provider is not an error.
+        Returns ``{"provider", "was_active", "healed_at"}``. (Kubernetes: ``DELETE`` through the Service.)"""
+
+    @abc.abstractmethod
+    def restore_all_providers(self) -> dict:
+        """End every provider fault now: the rollback. Returns at least ``{"healed_at", "healed": [providers]}``.
+        (Kubernetes: ``DELETE /faults/providers`` through the Service.)"""
 
     def close(self) -> None:
         """Release connections. Targets are cheap and made fresh for every activity."""
@@ -162,3 +191,74 @@ def sweep_faults(target: Target) -> dict:
         else:
             healed.append(fault)
     return {"healed": healed, "failed": failed}
+# --- provider faults (issue 5) ---
+LLM_PROVIDERS = ("openai", "groq", "together")
+"""The AI decision service's LLM chain, in fallback order (seed: primary, secondary, tertiary)."""
+DATA_PROVIDERS = ("alpaca", "finnhub", "polygon", "coingecko", "newsapi", "gdelt")
+"""The market data service's providers (seed: Alpaca → Finnhub → Polygon for quotes, CoinGecko for crypto,
+NewsAPI → GDELT for headlines)."""
+PROVIDERS = LLM_PROVIDERS + DATA_PROVIDERS
+PROVIDER_FAULT_MODES = ("error", "latency", "timeout", "reset", "malformed")
+"""error: answer ``status`` (500, 503, or 429 with ``retry_after_s``); latency: add ``latency_ms``; timeout:
+accept and never answer (blackhole); reset: drop the connection; malformed: 200 with a body that does not parse."""
+PROVIDER_ERROR_STATUSES = (500, 503, 429)
+MAX_PROVIDER_LATENCY_MS = 600_000
+MAX_PROVIDER_FAULT_TTL_SECONDS = 3600.0
+"""The TTL is the safety net that ends a fault whose run died before its rollback; an hour covers any game day."""
+
+
+def validate_provider_fault(provider: object, mode: object, ttl_seconds: object, **params: object) -> dict:
+    """The body of a provider fault, checked before any side effect: every target calls this first.
+
+    ``params`` may hold ``status`` (mode error: 500, 503 or 429; default 503), ``retry_after_s`` (only with
+    429, whole seconds 0..3600), ``latency_ms`` (mode latency, 1..600000) and ``error_rate`` (any mode, in (0, 1], default 1:
+    the share of requests the fault hits). A bad one raises InvalidArgument naming it."""
+    def number(name: str, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidArgument(f"{name} must be a number, got {value!r}")
+        return float(value)
+
+    if provider not in PROVIDERS:
+        raise InvalidArgument(f"provider {provider!r} is not one of {', '.join(PROVIDERS)}")
+    if mode not in PROVIDER_FAULT_MODES:
+        raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(PROVIDER_FAULT_MODES)}")
+    ttl = number("ttl_seconds", ttl_seconds)
+    if not 0 < ttl <= MAX_PROVIDER_FAULT_TTL_SECONDS:
+        raise InvalidArgument(f"ttl_seconds must be > 0 and <= {MAX_PROVIDER_FAULT_TTL_SECONDS:g}, got {ttl_seconds!r}")
+    unknown = sorted(set(params) - {"status", "retry_after_s", "latency_ms", "error_rate"})
+    if unknown:
+        raise InvalidArgument(f"{unknown[0]} is not a provider fault parameter "
+                              "(status, retry_after_s, latency_ms, error_rate)")
+    body: dict = {"mode": mode, "ttl_seconds": ttl}
+    given = {k: v for k, v in params.items() if v is not None}
+    if mode == "error":
+        status = given.get("status", 503)
+        if isinstance(status, bool) or status not in PROVIDER_ERROR_STATUSES:
+            raise InvalidArgument(f"status must be one of {', '.join(map(str, PROVIDER_ERROR_STATUSES))}, got {status!r}")
+        body["status"] = int(status)
+        if "retry_after_s" in given:
+            if status != 429:
+                raise InvalidArgument(f"retry_after_s only applies to status 429, not {status!r}")
+            retry_after = given["retry_after_s"]
+            # Retry-After carries whole seconds (RFC 9110 delay-seconds).
+            if isinstance(retry_after, bool) or not isinstance(retry_after, int) or not 0 <= retry_after <= 3600:
+                raise InvalidArgument(f"retry_after_s must be a whole number of seconds within 0..3600, got {retry_after!r}")
+            body["retry_after_s"] = retry_after
+    else:
+        for name in ("status", "retry_after_s"):
+            if name in given:
+                raise InvalidArgument(f"{name} only applies to mode 'error', not {mode!r}")
+    if mode == "latency":
+        latency = number("latency_ms", given.get("latency_ms"))
+        if not 1 <= latency <= MAX_PROVIDER_LATENCY_MS:
+            raise InvalidArgument(f"latency_ms must be within 1..{MAX_PROVIDER_LATENCY_MS} for mode 'latency', "
+                                  f"got {given['latency_ms']!r}")
+        body["latency_ms"] = latency
+    elif "latency_ms" in given:
+        raise InvalidArgument(f"latency_ms only applies to mode 'latency', not {mode!r}")
+    if "error_rate" in given:
+        rate = number("error_rate", given["error_rate"])
+        if not 0 < rate <= 1:
+            raise InvalidArgument(f"error_rate must be within (0, 1], got {given['error_rate']!r}")
+        body["error_rate"] = rate
+    return body

@@ -9,6 +9,7 @@ import httpx
 
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
 from chaoslib_ext.targets.base import ALLOWED_SIGNALS, Healed, HttpErrorFault, Instance, Killed, Target
+from chaoslib_ext.targets.base import PROVIDERS, validate_provider_fault
 
 DEFAULT_CONTROL_URL = "http://127.0.0.1:18000"
 """Where ``gameday stack up`` puts the control API when no base port is given (base port 18000)."""
@@ -124,3 +125,16 @@ class LocalTarget(Target):
 
     def close(self) -> None:
         self._http.close()
+
+    # --- provider faults (issue 5): the runner passes them to the provider simulator ---
+    def fail_provider(self, provider: str, mode: str, ttl_seconds: float, **params: float) -> dict:
+        body = validate_provider_fault(provider, mode, ttl_seconds, **params)
+        return self._json("PUT", f"/faults/providers/{provider}", json=body)
+
+    def restore_provider(self, provider: str) -> dict:
+        if provider not in PROVIDERS:
+            raise InvalidArgument(f"provider {provider!r} is not one of {', '.join(PROVIDERS)}")
+        return self._json("DELETE", f"/faults/providers/{provider}")
+
+    def restore_all_providers(self) -> dict:
+        return self._json("DELETE", "/faults/providers")

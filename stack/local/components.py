@@ -181,6 +181,7 @@ def build_specs(
                 url=f"http://{LOOPBACK}:{port}",
             )
         )
+    specs += provider_specs(layout, python)
     specs.append(
         ComponentSpec(
             name="loadgen",
@@ -198,3 +199,37 @@ def build_specs(
         )
     )
     return specs
+
+
+PROVIDER_SERVICES_READY_TIMEOUT = 60
+"""Seconds from spawn to ready. ~2 s on a quiet machine; over 30 s was measured for the simulator with the 2 cores
+at a load average of 55 (several test runs at once), where three Python services importing FastAPI (and openai)
+together are slow to start. Nothing waits on them but the stack's own readiness."""
+PROVIDER_SIMULATOR = "provider-simulator"
+AI_DECISION = "ai-decision"
+MARKET_DATA = "market-data"
+
+
+def provider_specs(layout: StackLayout, python: str = sys.executable) -> list[ComponentSpec]:
+    """The AI Active Trader side: the provider simulator and the two services that call it. Stage 2, with the load
+    generator: their imports (the openai client alone is ~1.7 s of CPU) would otherwise compete with the processors'
+    and producers' start on a 2-core machine; together they start in ~3 s. The services cope with a simulator that
+    is not up yet, so they need no order among themselves."""
+    providers_url = f"http://{LOOPBACK}:{layout.provider_simulator_port}"
+
+    def spec(name: str, module: str, port: int, *extra: str) -> ComponentSpec:
+        return ComponentSpec(
+            name=name,
+            component=name,
+            argv=(python, "-m", module, "--host", LOOPBACK, "--port", str(port), *extra),
+            ready=ReadyCheck("http", port, "/health"),
+            ready_timeout=PROVIDER_SERVICES_READY_TIMEOUT,
+            stage=2,
+            url=f"http://{LOOPBACK}:{port}",
+        )
+
+    return [
+        spec(PROVIDER_SIMULATOR, "stack.providers", layout.provider_simulator_port),
+        spec(AI_DECISION, "stack.ai_decision", layout.ai_decision_port, "--providers-url", providers_url),
+        spec(MARKET_DATA, "stack.market_data", layout.market_data_port, "--providers-url", providers_url),
+    ]

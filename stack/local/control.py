@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from stack.local.faults import FaultBook, FaultRequestError
 from stack.local.partition_api import partition_listing, partition_router
+from stack.local.provider_faults import ProviderFaults, provider_faults_router
 from stack.local.supervisor import Instance
 
 ALLOWED_SIGNALS = ("SIGKILL", "SIGTERM", "SIGINT", "SIGSTOP", "SIGCONT")
@@ -31,6 +32,7 @@ class Stack(Protocol):
     instances: dict[str, Instance]
     notifications: deque
     faults: FaultBook
+    provider_faults: ProviderFaults
 
     def status(self) -> dict: ...
     def endpoints(self) -> dict[str, str]: ...
@@ -111,7 +113,9 @@ def create_app(stack: Stack, namespace: str = "app") -> FastAPI:
     @app.get("/faults")
     async def faults() -> dict:
         listing = stack.faults.listing()
-        return {**listing, "faults": [*listing["faults"], *partition_listing(stack.proxy)]}
+        return {**listing, "faults": [
+            *listing["faults"], *partition_listing(stack.proxy), *stack.provider_faults.listing(),
+        ]}
 
     @app.put("/faults/http-errors")
     async def inject_http_errors(request: Request) -> dict:
@@ -157,6 +161,7 @@ def create_app(stack: Stack, namespace: str = "app") -> FastAPI:
         return {"stopping": True}
 
     app.include_router(partition_router(lambda: stack.proxy))
+    app.include_router(provider_faults_router(lambda: stack.provider_faults))
     return app
 
 

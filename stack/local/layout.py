@@ -82,6 +82,18 @@ class StackLayout:
     def loadgen_port(self) -> int:
         return self.base_port + 20
 
+    @property
+    def provider_simulator_port(self) -> int:
+        return self.base_port + 21
+
+    @property
+    def ai_decision_port(self) -> int:
+        return self.base_port + 22
+
+    @property
+    def market_data_port(self) -> int:
+        return self.base_port + 23
+
     # Addresses.
     @property
     def control_url(self) -> str:
@@ -105,6 +117,9 @@ class StackLayout:
             "loadgen": f"http://{LOOPBACK}:{self.loadgen_port}",
             "kafka_bootstrap": self.kafka_bootstrap,
             "mongo_uri": self.mongo_uri,
+            "providers": f"http://{LOOPBACK}:{self.provider_simulator_port}",
+            "ai_decision": f"http://{LOOPBACK}:{self.ai_decision_port}",
+            "market_data": f"http://{LOOPBACK}:{self.market_data_port}",
         }
 
     @property

@@ -51,6 +51,17 @@ def prometheus_config(
                     {"targets": [f"{LOOPBACK}:{layout.loadgen_port}"], "labels": {"namespace": NAMESPACE}}
                 ],
             },
+            *(
+                {
+                    "job_name": job,
+                    "static_configs": [{"targets": [f"{LOOPBACK}:{port}"], "labels": {"namespace": NAMESPACE}}],
+                }
+                for job, port in (
+                    ("provider-simulator", layout.provider_simulator_port),
+                    ("ai-decision", layout.ai_decision_port),
+                    ("market-data", layout.market_data_port),
+                )
+            ),
             {
                 # The runner speaks for the pods (kube-state-metrics' role): keep its pod/namespace labels.
                 "job_name": "stack-runner",

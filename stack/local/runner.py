@@ -26,7 +26,14 @@ import httpx
 
 from stack.local import monitoring
 from stack.local.balancer import RoundRobinBalancer
-from stack.local.components import DEFAULT_API_RATE, Binaries, MissingBinary, build_specs, find_binaries
+from stack.local.components import (
+    DEFAULT_API_RATE,
+    PROVIDER_SIMULATOR,
+    Binaries,
+    MissingBinary,
+    build_specs,
+    find_binaries,
+)
 from stack.local.control import create_app, make_server, new_notifications
 from stack.local.faults import TOKEN_ENV, FaultBook
 from stack.local.layout import (
@@ -46,6 +53,7 @@ from stack.local.procs import (
     read_json,
     write_json_atomic,
 )
+from stack.local.provider_faults import ProviderFaults
 from stack.local.proxy import KafkaProxy
 from stack.local.restart_policy import RestartPolicy
 from stack.local.supervisor import Instance, StartFailed
@@ -122,6 +130,9 @@ class Runner:
         # The fault hook's secret: made here, handed to the processors in their environment only, never logged.
         self._fault_token = secrets.token_urlsafe(32)
         self.faults = FaultBook(self._fault_token, lambda: self._http, self._processor_urls)
+        self.provider_faults = ProviderFaults(
+            self._fault_token, lambda: self._http, f"http://{LOOPBACK}:{layout.provider_simulator_port}"
+        )
 
     # What the control API reads.
     def endpoints(self) -> dict[str, str]:
@@ -199,7 +210,7 @@ class Runner:
         self.balancer.bind()
         env = self._child_env()
         specs = build_specs(self.layout, self.binaries, self.rate, api_rate=self.api_rate)
-        processor_env = {**env, TOKEN_ENV: self._fault_token}
+        token_env = {**env, TOKEN_ENV: self._fault_token}
         for spec in specs:
             hook = None
             if spec.component == "kafka":
@@ -207,8 +218,11 @@ class Runner:
             elif spec.component == "processor":
                 # A replica that restarts while a fault lives gets it back before it serves anyone.
                 hook = functools.partial(self.faults.reapply, spec.name, spec.url)
+            elif spec.component == PROVIDER_SIMULATOR:
+                hook = self.provider_faults.reapply
+            with_token = spec.component in ("processor", PROVIDER_SIMULATOR)
             self.instances[spec.name] = Instance(
-                spec, self.layout.files.log_path(spec.name), processor_env if spec.component == "processor" else env,
+                spec, self.layout.files.log_path(spec.name), token_env if with_token else env,
                 self.layout.state_dir, self._http, self.policy, on_spawn=self._on_spawn, before_ready=hook,
             )
         for _, members in groupby(sorted(specs, key=lambda s: s.stage), key=lambda s: s.stage):
@@ -263,7 +277,7 @@ class Runner:
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.pop(TOKEN_ENV, None)  # only the processors get a token, and only this stack's
+        env.pop(TOKEN_ENV, None)  # only the processors and the provider simulator get a token, and only this stack's
         env[STATE_DIR_ENV] = str(self.layout.state_dir)
         env["PYTHONUNBUFFERED"] = "1"
         # Children run in the state directory; they must still import this checkout's `stack`.

@@ -1,0 +1,170 @@
+"""Provider faults: make an LLM or market-data provider fail in the provider simulator, and heal it.
+
+The simulator stands in for every external provider (OpenAI, Groq, Together; Alpaca, Finnhub, Polygon,
+CoinGecko, NewsAPI, GDELT). Locally the runner passes the fault to it; on Kubernetes the simulator runs in the
+cluster and the target calls its fault API through its Service (see ``Target.fail_provider``). The simulator
+enforces every fault's time-to-live, so a fault ends by itself even if this run dies before its rollback.
+
+Each fault is recorded as ``fault.provider`` (at the simulator's onset, the moment failover is measured from)
+and each heal as ``fault.healed`` with ``fault: provider``, in the run's timeline, where the provider probes read
+them.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from chaoslib.types import Configuration, Secrets
+
+from chaoslib_ext import timeline
+from chaoslib_ext.errors import InvalidArgument
+from chaoslib_ext.targets import Target, from_configuration
+from chaoslib_ext.targets.base import MAX_PROVIDER_FAULT_TTL_SECONDS, PROVIDERS, validate_provider_fault
+
+__all__ = ["fail_provider", "provider_outage_trials", "restore_provider", "restore_all_providers"]
+
+MAX_TRIALS = 100
+
+
+def _seconds(name: str, value: Any, allow_zero: bool = False) -> float:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or value < 0 or (value == 0 and not allow_zero)):
+        raise InvalidArgument(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number of seconds, "
+                              f"got {value!r}")
+    return float(value)
+
+
+def _params(status: Any, retry_after_s: Any, latency_ms: Any, error_rate: Any) -> dict:
+    return {k: v for k, v in (("status", status), ("retry_after_s", retry_after_s), ("latency_ms", latency_ms),
+                              ("error_rate", error_rate)) if v is not None}
+
+
+def _apply(target: Target, provider: str, mode: str, duration: float, params: dict,
+           configuration: Configuration, trial: int | None = None) -> dict:
+    fault = target.fail_provider(provider, mode, duration, **params)
+    applied_at, expires_at = float(fault["applied_at"]), float(fault["expires_at"])
+    timeline.record("fault.provider", configuration, at=applied_at, target=target.kind, provider=provider, mode=mode,
+                    ttl_seconds=duration, expires_at=expires_at, trial=trial, **params)
+    return {"provider": provider, "mode": mode, "applied_at": applied_at, "expires_at": expires_at,
+            "healed_at": None, "trial": trial, **params}
+
+
+def _heal_at_expiry(target: Target, fault: dict, configuration: Configuration) -> dict:
+    time.sleep(max(0.0, fault["expires_at"] - time.time()))
+    healed = target.restore_provider(fault["provider"])
+    # Healed by us, or a moment earlier by its own expiry: either way it ended at the earlier moment.
+    healed_at = min(float(healed["healed_at"]), fault["expires_at"])
+    timeline.record("fault.healed", configuration, at=healed_at, target=target.kind, fault="provider",
+                    provider=fault["provider"], was_active=bool(healed.get("was_active")))
+    return {**fault, "healed_at": healed_at}
+
+
+def fail_provider(
+    provider: str,
+    mode: str = "error",
+    duration: float = 30.0,
+    status: int | None = None,
+    retry_after_s: float | None = None,
+    latency_ms: float | None = None,
+    error_rate: float | None = None,
+    wait: bool = True,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """Make ``provider`` (openai, groq, together, alpaca, finnhub, polygon, coingecko, newsapi, gdelt) fail for
+    ``duration`` seconds with ``mode``: ``error`` (answer ``status`` 500, 503 (default) or 429 with
+    ``retry_after_s``), ``latency`` (add ``latency_ms``), ``timeout`` (accept, never answer: a blackhole),
+    ``reset`` (drop the connection) or ``malformed`` (200 with a body that does not parse). ``error_rate`` in
+    (0, 1] (default 1) makes it a partial fault that hits that share of the requests.
+
+    The fault's time-to-live is ``duration``: the simulator heals it by itself at expiry. With ``wait`` (default)
+    the action returns after healing it at the end of ``duration``; without, it returns at once and the TTL (or
+    the rollback ``restore_all_providers``) ends it. Records ``fault.provider`` and, when it heals,
+    ``fault.healed`` in the timeline. Returns ``{"provider", "mode", "applied_at", "expires_at",
+    "healed_at"|None, ...parameters}``. Raises ``InvalidArgument`` naming the argument before any side effect.
+    """
+    params = _params(status, retry_after_s, latency_ms, error_rate)
+    validate_provider_fault(provider, mode, duration, **params)
+    if not isinstance(wait, bool):
+        raise InvalidArgument(f"wait must be true or false, got {wait!r}")
+    target = from_configuration(configuration, secrets)
+    try:
+        fault = _apply(target, provider, mode, float(duration), params, configuration)
+        return _heal_at_expiry(target, fault, configuration) if wait else fault
+    finally:
+        target.close()
+
+
+def provider_outage_trials(
+    provider: str,
+    mode: str = "error",
+    trials: int = 3,
+    outage_seconds: float = 8.0,
+    recover_seconds: float = 10.0,
+    status: int | None = None,
+    retry_after_s: float | None = None,
+    latency_ms: float | None = None,
+    error_rate: float | None = None,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """``trials`` outages of ``provider`` in a row, so failover can be reported as p50, p95 and max: each applies
+    the fault (as ``fail_provider``, with a time-to-live of ``outage_seconds``), heals it when it expires, then
+    leaves the provider healthy for ``recover_seconds`` so the service can return to it before the next trial.
+
+    Every outage is a ``fault.provider`` (with its ``trial`` number) and a ``fault.healed`` in the timeline.
+    Returns ``{"provider", "mode", "trials": [{"trial", "applied_at", "expires_at", "healed_at"}]}``. Raises
+    ``InvalidArgument`` naming the argument before any side effect.
+    """
+    params = _params(status, retry_after_s, latency_ms, error_rate)
+    validate_provider_fault(provider, mode, outage_seconds, **params)
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
+        raise InvalidArgument(f"trials must be a whole number within 1..{MAX_TRIALS}, got {trials!r}")
+    recover_seconds = _seconds("recover_seconds", recover_seconds, allow_zero=True)
+    if recover_seconds > MAX_PROVIDER_FAULT_TTL_SECONDS:
+        raise InvalidArgument(f"recover_seconds must be <= {MAX_PROVIDER_FAULT_TTL_SECONDS:g}, got {recover_seconds!r}")
+    target = from_configuration(configuration, secrets)
+    done = []
+    try:
+        for trial in range(1, trials + 1):
+            fault = _apply(target, provider, mode, float(outage_seconds), params, configuration, trial)
+            done.append(_heal_at_expiry(target, fault, configuration))
+            time.sleep(recover_seconds)
+        return {"provider": provider, "mode": mode, **params,
+                "trials": [{k: t[k] for k in ("trial", "applied_at", "expires_at", "healed_at")} for t in done]}
+    finally:
+        target.close()
+
+
+def restore_provider(provider: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """End ``provider``'s fault now (healing a healthy provider is not an error). Records ``fault.healed`` when
+    a fault was active. Returns ``{"provider", "was_active", "healed_at"}``."""
+    if provider not in PROVIDERS:
+        raise InvalidArgument(f"provider {provider!r} is not one of {', '.join(PROVIDERS)}")
+    target = from_configuration(configuration, secrets)
+    try:
+        healed = target.restore_provider(provider)
+    finally:
+        target.close()
+    result = {"provider": provider, "was_active": bool(healed["was_active"]), "healed_at": float(healed["healed_at"])}
+    if result["was_active"]:
+        timeline.record("fault.healed", configuration, at=result["healed_at"], target=target.kind, fault="provider",
+                        provider=provider, was_active=True)
+    return result
+
+
+def restore_all_providers(configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """End every provider fault now: the rollback of ``fail_provider`` and ``provider_outage_trials``. Records one
+    ``fault.healed`` per provider that still had a fault. Returns ``{"healed_at", "healed": [providers]}``."""
+    target = from_configuration(configuration, secrets)
+    try:
+        healed = target.restore_all_providers()
+    finally:
+        target.close()
+    healed_at = float(healed["healed_at"])
+    providers = [p if isinstance(p, str) else p.get("provider") for p in healed.get("healed", [])]
+    for provider in providers:
+        timeline.record("fault.healed", configuration, at=healed_at, target=target.kind, fault="provider",
+                        provider=provider, was_active=True)
+    return {"healed_at": healed_at, "healed": providers}

@@ -1,0 +1,73 @@
+"""Plumbing every stack service shares: cached health checks, back-off, and running uvicorn so that SIGTERM
+reaches the service's own shutdown code (the processor, producers, load generator, provider simulator, AI decision
+and market data services)."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import uvicorn
+
+log = logging.getLogger(__name__)
+
+
+class CachedCheck:
+    """Runs ``check`` at most once per ``ttl`` seconds; concurrent callers share one run.
+
+    A load test on /health must not turn into a load test on Mongo and Kafka."""
+
+    def __init__(self, check: Callable[[], bool], ttl: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self._check = check
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._value = False
+        self._at: float | None = None
+
+    def __call__(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            if self._at is None or now - self._at >= self._ttl:
+                try:
+                    self._value = bool(self._check())
+                except Exception:  # a health check reports down; it never raises into the endpoint
+                    log.debug("health check failed", exc_info=True)
+                    self._value = False
+                self._at = self._clock()
+            return self._value
+
+
+def backoff_delay(attempt: int, *, base: float = 0.1, cap: float = 5.0, jitter: Callable[[], float] = random.random) -> float:
+    """Exponential back-off with "equal jitter": between half and all of ``min(cap, base * 2**attempt)``."""
+    ceiling = min(cap, base * (2 ** max(attempt, 0)))
+    return ceiling / 2 + jitter() * ceiling / 2
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn re-raises SIGTERM after its shutdown, which would end the process with -15 before
+        # our consumer has committed and left the group. Signals are handled by serve() instead.
+        yield
+
+
+def serve(app, host: str, port: int, on_signal: Callable[[int], None], graceful_timeout: float = 2.0) -> None:
+    """Run uvicorn in this (main) thread. SIGTERM/SIGINT call ``on_signal`` and then stop the server."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=graceful_timeout
+    )
+    server = _Server(config)
+
+    def handler(signum: int, _frame) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        on_signal(signum)
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    server.run()
