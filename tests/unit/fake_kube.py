@@ -26,6 +26,9 @@ RESOURCES = {
     "v1/secrets": "Secret",
     "batch/v1/jobs": "Job",
     "networking.k8s.io/v1/networkpolicies": "NetworkPolicy",
+    "apps/v1/deployments": "Deployment",
+    "apps/v1/statefulsets": "StatefulSet",
+    "v1/persistentvolumeclaims": "PersistentVolumeClaim",
 }
 
 

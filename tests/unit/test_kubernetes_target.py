@@ -377,3 +377,76 @@ def test_the_partition_action_and_its_rollback_run_unchanged_on_kubernetes(kube,
     assert policy["spec"]["podSelector"]["matchExpressions"][0]["values"] == ["processor", "producers"]
     healed = heal_kafka(configuration=configuration)
     assert healed["was_active"] is True and kube.live(POLICIES) == {} and kube.live(JOBS) == {}
+
+
+# --- disaster recovery: component holds and data destruction ----------------------------------------------------
+
+DEPLOYMENTS, PVCS = "apps/v1/deployments", "v1/persistentvolumeclaims"
+
+
+def deployment(name: str, replicas: int) -> dict:
+    labels = {"app.kubernetes.io/name": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "app", "labels": labels},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": {"containers": []}}},
+            "status": {"replicas": replicas, "readyReplicas": replicas}}
+
+
+def test_a_held_component_is_scaled_to_zero_with_a_reaper_and_started_again(kube):
+    kube.seed(DEPLOYMENTS, deployment("processor", 2))
+    target = k8s_target()
+    hold = target.stop_component("processor", 60.0)
+    held = kube.live(DEPLOYMENTS)["processor"]
+    assert held["spec"]["replicas"] == 0
+    assert held["metadata"]["annotations"]["gameday/replicas-before"] == "2"
+    assert float(held["metadata"]["annotations"][EXPIRES_AT_ANNOTATION]) == pytest.approx(hold["expires_at"])
+    assert hold["expires_at"] == pytest.approx(hold["stopped_at"] + 60.0)
+    [reaper] = kube.live(JOBS).values()
+    spec = reaper["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == "chaos-reaper"
+    assert spec["containers"][0]["command"][:3] == ["python", "-m", "chaoslib_ext.targets.kubernetes.holds"]
+    assert spec["containers"][0]["command"][-4:] == ["--name", "processor", "--at", f"{hold['expires_at']:.3f}"]
+    assert [(f["kind"], f["component"]) for f in target.active_faults()] == [("component-hold", "processor")]
+
+    started = target.start_component("processor")
+    assert started["was_stopped"] is True and started["replicas"] == 2
+    released = kube.live(DEPLOYMENTS)["processor"]
+    assert released["spec"]["replicas"] == 2
+    assert not (released["metadata"].get("annotations") or {}).get("gameday/replicas-before")
+    assert kube.live(JOBS) == {}
+    assert target.start_component("processor")["was_stopped"] is False
+    target.close()
+
+
+def test_holds_refuse_bad_input_before_any_write(kube):
+    target = k8s_target()
+    with pytest.raises(InvalidArgument, match="ttl_seconds must be > 0 and <= 3600"):
+        target.stop_component("processor", 0)
+    with pytest.raises(InvalidArgument, match="no Deployment or StatefulSet 'processr'"):
+        target.stop_component("processr", 60)
+    with pytest.raises(InvalidArgument, match="scope 'disk' is not one of database, data-directory"):
+        target.destroy_data("disk")
+    target.close()
+    assert [r for r in kube.requests() if r.method.name != "GET"] == []
+
+
+def test_the_sweep_does_an_overdue_reapers_work_before_removing_it(kube):
+    kube.seed(DEPLOYMENTS, deployment("processor", 2))
+    target = k8s_target()
+    hold = target.stop_component("processor", 30.0)
+    report = target.sweep(now=hold["expires_at"] + 5)
+    target.close()
+    assert [(r["kind"], r["object"]) for r in report["healed"]] == [("component-hold", "Job")]
+    assert kube.live(DEPLOYMENTS)["processor"]["spec"]["replicas"] == 2 and kube.live(JOBS) == {}
+
+
+def test_wiping_the_data_directory_deletes_the_members_claim_and_pod_together(kube):
+    kube.seed(PODS, pod("mongo-0", component="mongo"))
+    kube.seed(PVCS, {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                     "metadata": {"name": "data-mongo-0", "namespace": "app"}, "spec": {}})
+    target = k8s_target()
+    before = time.time()
+    assert before <= target._wipe_mongo_volume() <= time.time()
+    target.close()
+    assert kube.live(PODS) == {} and kube.live(PVCS) == {}

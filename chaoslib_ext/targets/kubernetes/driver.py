@@ -14,10 +14,12 @@ from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnre
 from chaoslib_ext.targets.base import (
     ALLOWED_SIGNALS, PARTITION_MODES, PARTITION_SERVICES, Healed, HttpErrorFault, Instance, Killed, Target,
 )
+from chaoslib_ext.targets.kubernetes.holds import COMPONENT_LABEL, HOLD_FAULT, release_hold
 from chaoslib_ext.targets.kubernetes.objects import (
     CHAOS_MADE, FAULT_LABEL, MANAGED_BY_LABEL, NAME_LABEL, PARTITION_FAULT, expiry_of, instance_from_pod, seconds_of,
     is_chaos_made, leftover_reason, partition_policy, reaper_job,
 )
+from chaoslib_ext.targets.kubernetes.recovery import KubernetesRecovery
 from chaoslib_ext.targets.kubernetes.settings import (
     CHAOSK8S_CONTEXT_SECRET, IN_CLUSTER, KubernetesSettings, check_blast_radius,
 )
@@ -73,7 +75,7 @@ SUPPORTED_PARTITION_MODES = ("hold", "drop")
 """A NetworkPolicy drops packets: ``hold`` and ``drop`` are the same here; the others need a CNI fault."""
 
 
-class KubernetesTarget(Target):
+class KubernetesTarget(KubernetesRecovery, Target):
     kind = "kubernetes"
 
     def __init__(self, settings: KubernetesSettings):
@@ -440,6 +442,13 @@ class KubernetesTarget(Target):
                 "applied_at": seconds_of(policy.metadata.creation_timestamp), "expires_at": expires_at,
                 "expires_in": None if expires_at is None else round(expires_at - now, 3),
             })
+        for job in self._chaos_jobs(HOLD_FAULT):
+            expires_at = expiry_of(job.metadata)
+            faults.append({
+                "kind": HOLD_FAULT, "component": (job.metadata.labels or {}).get(COMPONENT_LABEL),
+                "applied_at": seconds_of(job.metadata.creation_timestamp), "expires_at": expires_at,
+                "expires_in": None if expires_at is None else round(expires_at - now, 3),
+            })
         return faults + self._provider_faults()
 
     def sweep(self, now: float | None = None, force: bool = False) -> dict:
@@ -467,8 +476,12 @@ class KubernetesTarget(Target):
                     kept.append({**entry, "expires_at": expiry_of(obj.metadata)})
                     continue
                 try:
+                    if object_kind == "Job" and entry["kind"] == HOLD_FAULT:
+                        # Its reaper is late or gone: do its work (scale the component back) before removing it.
+                        self._call("release a hold", release_hold, self._apps(), self.namespace,
+                                   (obj.metadata.labels or {}).get(COMPONENT_LABEL, ""))
                     delete(obj.metadata.name)
-                except TargetUnreachable as exc:
+                except (TargetUnreachable, InvalidArgument) as exc:
                     failed.append({**entry, "error": str(exc)})
                 else:
                     healed.append({**entry, "reason": reason})
