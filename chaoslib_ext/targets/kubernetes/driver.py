@@ -13,6 +13,7 @@ import httpx
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
 from chaoslib_ext.targets.base import (
     ALLOWED_SIGNALS, PARTITION_MODES, PARTITION_SERVICES, Healed, HttpErrorFault, Instance, Killed, Target,
+    validate_provider_fault,
 )
 from chaoslib_ext.targets.kubernetes.holds import COMPONENT_LABEL, HOLD_FAULT, release_hold
 from chaoslib_ext.targets.kubernetes.objects import (
@@ -338,9 +339,9 @@ class KubernetesTarget(KubernetesRecovery, Target):
 
     def fail_provider(self, provider: str, mode: str, ttl_seconds: float, **params: float) -> dict:
         """Set ``provider``'s fault on the in-cluster simulator (``PUT /_faults/{provider}``); the simulator
-        checks the body (400 naming the field, before any change) and ends the fault at its expiry."""
-        answer = self._simulator("PUT", f"/_faults/{provider}",
-                                 {"mode": mode, "ttl_seconds": ttl_seconds, **params})
+        checks the body again (400 naming the field) and ends the fault at its expiry."""
+        body = validate_provider_fault(provider, mode, ttl_seconds, **params)
+        answer = self._simulator("PUT", f"/_faults/{provider}", body)
         return {"kind": "provider", **answer}
 
     def restore_provider(self, provider: str) -> dict:
