@@ -133,14 +133,17 @@ class _Feedback:
         self.sampler.stop()
 
 
-def _refuse_outside_blast_radius(configurations: list[dict]) -> int | None:
-    from chaoslib_ext.gameday.safety import BlastRadiusRefused, check_blast_radius
+def _refuse_outside_blast_radius(entries: list[tuple[Path | None, dict]]) -> int | None:
+    """Check every experiment's target (what its file declares, overridden by the --var/suite values)."""
+    from chaoslib_ext.gameday.safety import BlastRadiusRefused, check_blast_radius, declared_configuration
 
-    for configuration in configurations:
+    for experiment, variables in entries:
+        declared = declared_configuration(experiment) if experiment is not None else {}
         try:
-            check_blast_radius(configuration)
+            check_blast_radius({**declared, **variables})
         except BlastRadiusRefused as exc:
-            print(f"gameday: {exc}", file=sys.stderr)
+            where = f" ({experiment.name})" if experiment is not None else ""
+            print(f"gameday: {exc}{where}", file=sys.stderr)
             return EXIT_REFUSED
     return None
 
@@ -191,7 +194,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from chaoslib_ext.gameday.sweep import describe_fault, sweep
 
     configuration = {"target": args.target, **_parse_vars(args.var)}
-    refused = _refuse_outside_blast_radius([configuration])
+    refused = _refuse_outside_blast_radius([(None, configuration)])
     if refused is not None:
         return refused
     try:
@@ -355,11 +358,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if missing:
         print(f"gameday: no such experiment file: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
-    refused = _refuse_outside_blast_radius([variables])
+    entries = [(Path(e).resolve(), variables) for e in args.experiments]
+    refused = _refuse_outside_blast_radius(entries)
     if refused is not None:
         return refused
     run_root = _run_root(args, "run")
-    entries = [(Path(e).resolve(), variables) for e in args.experiments]
     with _Feedback(args, variables) as feedback:
         runs = run_experiments(entries, run_root, feedback.progress, feedback.sampler)
     secrets = _redact_runs(runs, [variables])
@@ -378,7 +381,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     cli_vars = {"target": args.target, **_parse_vars(args.var)}
     entries = [(e.path, {**e.vars, **cli_vars}) for e in suite.experiments]
-    refused = _refuse_outside_blast_radius([v for _, v in entries])
+    refused = _refuse_outside_blast_radius(entries)
     if refused is not None:
         return refused
     show = None if args.quiet else (lambda message: print(message, flush=True))

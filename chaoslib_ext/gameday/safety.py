@@ -18,9 +18,13 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import yaml
+
+TARGET_KEYS = ("target", "local_control_url", "kube_context", "namespace")
 DEFAULT_ALLOWED_CONTEXTS = ("kind-*",)
 DEFAULT_ALLOWED_NAMESPACES = ("app",)
 DEFAULT_NAMESPACE = "app"
@@ -101,6 +105,26 @@ def check_kubernetes(configuration: Mapping[str, Any], env: Mapping[str, str]) -
             f"(GAMEDAY_ALLOWED_NAMESPACES)"
         )
     return Allowed("kubernetes", f"{context}/{namespace}")
+
+
+def declared_configuration(experiment: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The target keys an experiment file declares, resolved as Chaos Toolkit would (a literal, or an ``env``
+    entry's variable or default), so a URL hard-coded in an experiment is checked too. Unreadable files give {}:
+    ``chaos run`` reports those itself."""
+    env = os.environ if env is None else env
+    try:
+        document = yaml.safe_load(Path(experiment).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    declared = document.get("configuration") if isinstance(document, dict) else None
+    resolved: dict[str, Any] = {}
+    for key in TARGET_KEYS:
+        value = declared.get(key) if isinstance(declared, dict) else None
+        if isinstance(value, dict) and value.get("type") == "env":
+            value = env.get(str(value.get("key")), value.get("default"))
+        if value is not None and not isinstance(value, dict):
+            resolved[key] = value
+    return resolved
 
 
 def check_blast_radius(configuration: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Allowed:

@@ -147,3 +147,28 @@ def test_live_chaos_runs_are_found_by_control_url(tmp_path):
     default = "http://127.0.0.1:18000"
     assert live_chaos_runs("http://127.0.0.1:21000", default, proc=tmp_path) == [101, 102]
     assert live_chaos_runs(default, default, proc=tmp_path) == [104]
+
+
+def test_a_url_hard_coded_in_the_experiment_is_checked_too(tmp_path, capsys):
+    experiment = tmp_path / "remote.yaml"
+    experiment.write_text("version: 1.0.0\ntitle: t\ndescription: d\nconfiguration:\n"
+                          "  local_control_url: http://203.0.113.5:18000\nmethod: []\n")
+    assert main(["run", str(experiment), "--run-dir", str(tmp_path / "runs")]) == 5
+    assert "refusing the local target at http://203.0.113.5:18000" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    # A --var overrides the file, as it does for chaos run.
+    code = main(["run", str(experiment), "--var", "local_control_url=http://10.9.9.9:1", "--run-dir",
+                 str(tmp_path / "runs")])
+    assert code == 5 and "10.9.9.9" in capsys.readouterr().err
+
+
+def test_an_env_entry_resolves_to_its_variable_or_default(monkeypatch, tmp_path):
+    from chaoslib_ext.gameday.safety import declared_configuration
+
+    experiment = tmp_path / "e.yaml"
+    experiment.write_text("configuration:\n  local_control_url: {type: env, key: GAMEDAY_CONTROL_URL, "
+                          "default: 'http://127.0.0.1:18000'}\n  target: local\n")
+    assert declared_configuration(experiment, env={}) == {"local_control_url": "http://127.0.0.1:18000",
+                                                          "target": "local"}
+    assert declared_configuration(experiment, env={"GAMEDAY_CONTROL_URL": "http://198.51.100.1:1"})[
+        "local_control_url"] == "http://198.51.100.1:1"

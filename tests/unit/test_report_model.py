@@ -96,3 +96,17 @@ def test_a_truncated_timeline_line_is_skipped(tmp_path):
     (tmp_path / "timeline.jsonl").write_text('{"at": 1.0, "kind": "run.started"}\n{"at": 2.0, "kind": "fau')
     evidence = load_run(Path(tmp_path), secrets=set())
     assert [e.kind for e in evidence.experiments[0].events] == ["run.started"]
+
+
+def test_a_method_probe_repeating_the_hypothesis_result_is_counted_once(tmp_path):
+    fired = {"webhook_s": 8.1, "predicted_upper_s": 8.36, "within_prediction": True}
+    probe = {"type": "probe", "tolerance": {"type": "range", "range": [0, 30]}}
+    journal = {"experiment": {"title": "t"}, "status": "completed", "rollbacks": [],
+               "steady_states": {"after": {"steady_state_met": True, "probes": [
+                   {"activity": {"name": "fired", **probe}, "output": fired, "status": "succeeded"},
+                   {"activity": {"name": "lag", **probe}, "output": 0, "status": "succeeded"},
+                   {"activity": {"name": "restarts", **probe}, "output": 0, "status": "succeeded"}]}},
+               "run": [{"activity": {"name": "watch", "type": "probe"}, "output": dict(fired), "status": "succeeded"}]}
+    (tmp_path / "journal.json").write_text(json.dumps(journal))
+    evidence = load_run(tmp_path, secrets=set())
+    assert [m.name for m in evidence.measurements] == ["fired (webhook)", "lag", "restarts"]

@@ -240,12 +240,20 @@ def _num(value: Any) -> float | None:
 
 def _measurements(experiment: ExperimentEvidence) -> list[Measurement]:
     found = []
+    seen: set[str] = set()
     after = ((experiment.journal.get("steady_states") or {}).get("after") or {}).get("probes", [])
     method = [r for r in experiment.journal.get("run", []) or [] if isinstance(r, dict)]
     for run in [*after, *method]:
         activity = run.get("activity") or {}
         if activity.get("type", "probe") != "probe":
             continue
+        # A method probe that watched what the hypothesis then judged reports the same result: count it once.
+        output = run.get("output")
+        key = (json.dumps(output, sort_keys=True, default=str) if isinstance(output, dict)
+               else f"{activity.get('name')}={output!r}")
+        if key in seen:
+            continue
+        seen.add(key)
         measurement = _measurement_from(activity.get("name", "?"), experiment.name, run.get("output"),
                                         activity.get("tolerance"), run.get("tolerance_met"))
         if measurement is not None:
