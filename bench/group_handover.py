@@ -5,8 +5,8 @@
 A bare Tansu broker (no stack), one topic of 6 partitions, two consumers in one group. Each trial: both are
 assigned and balanced; one leaves, either gracefully (``close()``: LeaveGroup) or as a crash (its handle is
 dropped without a LeaveGroup: the broker must wait for its session to expire); the survivor's ``on_assign`` time
-is the handover. (``--leave crash`` only stops polling: librdkafka keeps heartbeating from its own thread
-until max.poll.interval.ms, so it is not a crash; bench/failover.py SIGKILLs real processes for that.) Measures the consumer protocol alone, with the processor's own settings, to explain what
+is the handover. For a crash, member a runs in its own process and gets SIGKILL (a consumer that merely stops
+polling keeps heartbeating from librdkafka's thread until max.poll.interval.ms, which is no crash). Measures the consumer protocol alone, with the processor's own settings, to explain what
 bench/failover.py sees end to end. Prints one JSON line per trial and a summary.
 
 ``--scenario overlap`` hunts the "stuck group" seen once in the failover experiment: member a leaves and is
@@ -77,6 +77,31 @@ class Member:
         left_at = time.time()
         self._stop.set()
         self._thread.join(10)
+        return left_at
+
+
+CRASH_MEMBER = """
+import sys, time
+from confluent_kafka import Consumer
+c = Consumer(eval(sys.argv[1]))
+c.subscribe([sys.argv[2]])
+while True:
+    c.consume(num_messages=100, timeout=0.2)
+"""
+
+
+class CrashableMember:
+    """Member a as a separate process, so that SIGKILL stops its heartbeats as a crash would."""
+
+    def __init__(self, config: dict, topic: str):
+        self._proc = subprocess.Popen([sys.executable, "-c", CRASH_MEMBER, repr({**config, "client.id": "a"}), topic],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.owned: set[int] = set()  # unknown from outside: balance is read from the survivor
+
+    def leave(self, crash: bool) -> float:
+        left_at = time.time()
+        self._proc.kill() if crash else self._proc.terminate()
+        self._proc.wait(10)
         return left_at
 
 
@@ -166,15 +191,22 @@ def main() -> int:
                 "enable.auto.commit": False,
             }
             started = time.time()
-            a, b = Member("a", config, topic), Member("b", config, topic)
-            if not wait(lambda: len(a.owned) + len(b.owned) == PARTITIONS and a.owned and b.owned, 60):
+            crash = args.leave == "crash"
+            a = CrashableMember(config, topic) if crash else Member("a", config, topic)
+            b = Member("b", config, topic)
+            if crash:  # a's share is read from b: balanced once b owns half, and keeps it for a heartbeat or two
+                balanced = wait(lambda: len(b.owned) == PARTITIONS // 2, 60) and (time.sleep(2) or
+                                                                                len(b.owned) == PARTITIONS // 2)
+            else:
+                balanced = wait(lambda: len(a.owned) + len(b.owned) == PARTITIONS and a.owned and b.owned, 60)
+            if not balanced:
                 print(json.dumps({"trial": trial, "error": "never balanced", "a": sorted(a.owned),
                                   "b": sorted(b.owned)}), flush=True)
                 a.leave(False), b.leave(False)
                 continue
             balanced_after = time.time() - started
             time.sleep(1.0)
-            left_at = a.leave(crash=args.leave == "crash")
+            left_at = a.leave(crash=crash)
             got_all = wait(lambda: len(b.owned) == PARTITIONS, 3 * args.session_timeout_ms / 1000 + 30)
             after = [(t, parts) for t, parts in b.assignments if t >= left_at]
             handover = round(after[-1][0] - left_at, 3) if got_all and after else None

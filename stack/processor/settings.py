@@ -16,7 +16,9 @@ class ProcessorSettings:
     database: str = "ca3"
     group: str = "processor"
     session_timeout_ms: int = 6000
-    """How long the group waits for a dead member. Tansu's measured failover: ~8.9 s at 6000, ~2.9 s at 2000."""
+    """How long the group waits for a dead member, and how long a network blip may last without a rebalance.
+    On Tansu 0.6.0 a crash hands over after this plus ~half of it (9.0 s at 6000, 3.0 s at 2000, 68 s at 45000,
+    over the 30 s budget), a graceful leave after ~half of it (4.0 s; floor 1.5 s). docs/benchmarks.md."""
     heartbeat_interval_ms: int = 1000
     """At most a third of the session timeout."""
     fetch_wait_max_ms: int = 100
