@@ -84,8 +84,9 @@ so a 4 % fault is 4 requests in 100 and never looks like 7.2 %."""
 
 def build_specs(
     layout: StackLayout, binaries: Binaries, rate: float, python: str = sys.executable,
-    api_rate: float = DEFAULT_API_RATE,
+    api_rate: float = DEFAULT_API_RATE, provider_services: bool = True,
 ) -> list[ComponentSpec]:
+    """``provider_services``: also the provider simulator, AI decision and market data services (B+21..B+23)."""
     d = layout.state_dir
     specs = [
         ComponentSpec(
@@ -181,7 +182,8 @@ def build_specs(
                 url=f"http://{LOOPBACK}:{port}",
             )
         )
-    specs += provider_specs(layout, python)
+    if provider_services:
+        specs += provider_specs(layout, python)
     specs.append(
         ComponentSpec(
             name="loadgen",
