@@ -44,6 +44,8 @@ class Sample:
     reason: str | None = None
     error: str | None = None
     """Why there was no usable answer (transport error or what was wrong with the body)."""
+    fetched_at: float | None = None
+    """Market data only: when the service got this quote from ``provider`` (its own clock, Unix seconds)."""
     called: tuple[str, ...] = ()
     """AI decision only: the providers the service actually called for this answer (from its ``attempts``; those
     it skipped for an open circuit or a Retry-After are left out)."""
@@ -121,6 +123,7 @@ def quote_sample(sent_at: float, latency_s: float | None, status: int | None, bo
     return Sample(sent_at, latency_s, status, provider=body.get("provider") if isinstance(body.get("provider"), str) else None,
                   degraded=degraded, valid=status == 200 and not problems,
                   age_seconds=float(age) if _number(age) else None,
+                  fetched_at=float(body["fetched_at"]) if _number(body.get("fetched_at")) else None,
                   reason=body.get("reason") if isinstance(body.get("reason"), str) else None,
                   error="; ".join(problems) or error)
 

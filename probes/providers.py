@@ -439,7 +439,10 @@ def all_providers_down(
         chosen, phase = in_window(_samples(run, service), start, end), "after"
         if not chosen:
             raise NoData(f"no {service} request was sent while {', '.join(providers)} were all down")
-        live = [s for s in chosen if s.ok and s.provider in providers]
+        # Only an answer that *arrived* inside the window proves a fault did not take: one sent inside it may have
+        # waited in the service until a provider healed.
+        live = [s for s in chosen if s.ok and s.provider in providers and s.received_at is not None
+                and s.received_at < end]
         if live:
             raise BudgetExceeded(f"{live[0].provider} answered at {live[0].sent_at:.3f} while every provider was "
                                  f"meant to be down ({len(live)} live answers): the faults did not take effect")

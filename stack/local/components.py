@@ -84,8 +84,9 @@ so a 4 % fault is 4 requests in 100 and never looks like 7.2 %."""
 
 def build_specs(
     layout: StackLayout, binaries: Binaries, rate: float, python: str = sys.executable,
-    api_rate: float = DEFAULT_API_RATE,
+    api_rate: float = DEFAULT_API_RATE, provider_services: bool = True,
 ) -> list[ComponentSpec]:
+    """``provider_services``: also the provider simulator, AI decision and market data services (B+21..B+23)."""
     d = layout.state_dir
     specs = [
         ComponentSpec(
@@ -181,7 +182,8 @@ def build_specs(
                 url=f"http://{LOOPBACK}:{port}",
             )
         )
-    specs += provider_specs(layout, python)
+    if provider_services:
+        specs += provider_specs(layout, python)
     specs.append(
         ComponentSpec(
             name="loadgen",
@@ -211,10 +213,11 @@ MARKET_DATA = "market-data"
 
 
 def provider_specs(layout: StackLayout, python: str = sys.executable) -> list[ComponentSpec]:
-    """The AI Active Trader side: the provider simulator and the two services that call it. Stage 2, with the load
-    generator: their imports (the openai client alone is ~1.7 s of CPU) would otherwise compete with the processors'
-    and producers' start on a 2-core machine; together they start in ~3 s. The services cope with a simulator that
-    is not up yet, so they need no order among themselves."""
+    """The AI Active Trader side: the provider simulator and the two services that call it, in a stage of their own
+    after everything else: their imports (the openai client alone is ~1.7 s of CPU) made the load generator and the
+    producers miss their 30 s readiness timeouts when they started alongside them on a loaded 2-core machine. They add
+    ~3 s to a stack's start on a quiet one. The services cope with a simulator that is not up yet, so they need no
+    order among themselves."""
     providers_url = f"http://{LOOPBACK}:{layout.provider_simulator_port}"
 
     def spec(name: str, module: str, port: int, *extra: str) -> ComponentSpec:
@@ -224,7 +227,7 @@ def provider_specs(layout: StackLayout, python: str = sys.executable) -> list[Co
             argv=(python, "-m", module, "--host", LOOPBACK, "--port", str(port), *extra),
             ready=ReadyCheck("http", port, "/health"),
             ready_timeout=PROVIDER_SERVICES_READY_TIMEOUT,
-            stage=2,
+            stage=3,
             url=f"http://{LOOPBACK}:{port}",
         )
 

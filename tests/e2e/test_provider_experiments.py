@@ -147,6 +147,7 @@ def test_planted_failure_nothing_to_fail_over_to_deviates(stack, tmp_path, chaos
     planted = tmp_path / "nowhere-to-go.yaml"
     planted.write_text(yaml.safe_dump(experiment, sort_keys=False))
     proc, journal = chaos_run(planted, tmp_path / "run", stack.endpoints["control"])
+    assert journal["steady_states"]["before"]["steady_state_met"] is True, journal["steady_states"]["before"]
     assert journal["deviated"] is True, proc.stdout[-3000:]
     assert proc.returncode == 1
     probes = {p["activity"]["name"]: p for p in journal["steady_states"]["after"]["probes"]}

@@ -1,12 +1,12 @@
 """The failover measurement agrees with a ground truth within 250 ms, on the real provider simulator and the real
 market data service.
 
-The ground truth is the service's own record of when it moved its serving provider (``GET /providers`` →
-``failovers[].at``, written the moment its failover rule fires). The probe sees the service only from outside:
+The ground truth is the service's own: the moment it first had a quote from the next provider to serve, i.e. the
+``fetched_at`` (its clock, same host) of the first Finnhub quote, which follows its recorded switch (``GET
+/providers`` → ``failovers[].at``) by its first fetch from Finnhub. The probe sees the service only from outside:
 quotes sampled at 10 Hz, and the failover is the first quote from another provider received after the fault's
-onset. Alpaca is blackholed (mode timeout); the probe's figure, less the service's recorded switch, must be
-within [0, 250 ms] (it cannot see the switch before it happens; the remainder is the first fetch from Finnhub,
-the sampler's period and one round trip).
+onset. Alpaca is blackholed (mode timeout); the probe may not see the failover before it was possible, and may
+see it at most 250 ms after (the sampler's period plus one round trip).
 """
 from __future__ import annotations
 
@@ -105,11 +105,13 @@ def test_failover_agrees_with_the_services_own_switch_within_250ms(services):
     assert not thread.is_alive()
     moves = httpx.get(f"{services['market_data']}/providers", timeout=5).json()["failovers"]
     switch = next(m for m in moves if m["from"] == "alpaca" and m["at"] >= t0)
-    truth = switch["at"] - t0
+    first_fetch = min(x.fetched_at for x in samples if x.provider == "finnhub" and x.fetched_at is not None)
+    truth = first_fetch - t0
     measured = failover_seconds(samples, Outage("alpaca", "timeout", t0, t0 + 6))
-    print(f"\nservice switched {truth:.3f} s after the onset ({switch['reason']}); probe measured {measured} s "
-          f"from {len(samples)} samples")
-    assert measured is not None, [(round(s.sent_at - t0, 3), s.provider, s.status) for s in samples]
+    print(f"\nservice switched {switch['at'] - t0:.3f} s after the onset ({switch['reason']}), first served "
+          f"Finnhub data at {truth:.3f} s; probe measured {measured} s from {len(samples)} samples")
+    assert measured is not None, [(round(x.sent_at - t0, 3), x.provider, x.status) for x in samples]
+    assert switch["at"] <= first_fetch
     assert 0.0 <= measured - truth <= TOLERANCE_SECONDS, (truth, measured)
     assert switch["to"] == "finnhub" and truth < 10
     fresh = staleness(in_window(samples, t0, t0 + 6))

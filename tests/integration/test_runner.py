@@ -247,6 +247,63 @@ def test_a_restarted_broker_gets_the_contract_topics_back(local_stack):
         wait_for(lambda: http.get("/status").json()["ready"], 60, 0.5, "the whole stack ready again")
 
 
+def test_the_provider_services_are_supervised_scraped_and_answer(local_stack):
+    e = local_stack.endpoints
+    base = local_stack.base_port
+    assert (e["providers"], e["ai_decision"], e["market_data"]) == tuple(
+        f"http://127.0.0.1:{base + k}" for k in (21, 22, 23))
+    with control(local_stack) as http:
+        names = {i["name"]: i for i in http.get("/instances").json()["instances"]}
+    for name in ("provider-simulator", "ai-decision", "market-data"):
+        assert names[name]["ready"] is True and names[name]["component"] == name
+    decision = httpx.post(f"{e['ai_decision']}/decision", json={"symbol": "AAPL"}, timeout=15).json()
+    assert decision["provider"] == "openai" and decision["decision"] in ("buy", "sell", "hold")
+    quote = wait_for(lambda: (q := httpx.get(f"{e['market_data']}/quote/AAPL").json()).get("cached") and q, 15, 0.2,
+                     "a cached AAPL quote")
+    assert quote["provider"] == "alpaca" and quote["stale"] is False
+
+    prometheus = e["prometheus"]
+
+    def scraped() -> bool:
+        targets = httpx.get(f"{prometheus}/api/v1/targets").json()["data"]["activeTargets"]
+        up = {t["labels"]["job"] for t in targets if t["health"] == "up"}
+        return {"provider-simulator", "ai-decision", "market-data"} <= up
+
+    wait_for(scraped, 30, 0.5, "the provider services' scrape targets up")
+
+
+def test_provider_faults_go_through_the_runner_and_survive_a_simulator_restart(local_stack):
+    providers = local_stack.endpoints["providers"]
+    with control(local_stack) as http:
+        applied = http.put("/faults/providers/alpaca", json={"mode": "error", "status": 503, "ttl_seconds": 60})
+        assert applied.status_code == 200, applied.text
+        fault = applied.json()
+        assert (fault["kind"], fault["provider"], fault["mode"], fault["status"]) == ("provider", "alpaca", "error", 503)
+        listed = [f for f in http.get("/faults").json()["faults"] if f["kind"] == "provider"]
+        assert [(f["provider"], f["expires_at"]) for f in listed] == [("alpaca", fault["expires_at"])]
+        assert httpx.get(f"{providers}/alpaca/v2/stocks/AAPL/quotes/latest").status_code == 503
+
+        bad = http.put("/faults/providers/alpaca", json={"mode": "latency", "ttl_seconds": 5})
+        assert bad.status_code == 400 and bad.json()["detail"].startswith("latency_ms:")
+        unknown = http.put("/faults/providers/yahoo", json={"mode": "error", "ttl_seconds": 5})
+        assert unknown.status_code == 404 and "unknown provider 'yahoo'" in unknown.json()["detail"]
+        # Without the runner's token, nobody else can change the simulator's faults.
+        assert httpx.delete(f"{providers}/_faults").status_code == 403
+
+        killed = http.post("/instances/provider-simulator/kill", json={"signal": "SIGKILL"}).json()
+        wait_for(lambda: (i := http.get("/instances", params={"component": "provider-simulator"}).json()["instances"][0])
+                 ["ready"] and i["pid"] != killed["pid"], RECOVERY_TIMEOUT, 0.1, "the simulator ready again")
+        # The restarted simulator got the fault back before it counted as ready.
+        assert httpx.get(f"{providers}/alpaca/v2/stocks/AAPL/quotes/latest").status_code == 503
+
+        healed = http.delete("/faults/providers/alpaca").json()
+        assert (healed["kind"], healed["provider"], healed["was_active"]) == ("provider", "alpaca", True)
+        assert httpx.get(f"{providers}/alpaca/v2/stocks/AAPL/quotes/latest").status_code == 200
+        http.put("/faults/providers/gdelt", json={"mode": "timeout", "ttl_seconds": 60})
+        assert http.delete("/faults/providers").json()["healed"] == ["gdelt"]
+        assert [f for f in http.get("/faults").json()["faults"] if f["kind"] == "provider"] == []
+
+
 def test_start_fails_naming_a_port_that_is_taken(stack_binaries, stack_dirs):
     base = pick_base_port()
     with socket.socket() as squatter:
@@ -289,7 +346,8 @@ def test_stop_leaves_no_recorded_process_alive(stack_binaries, stack_dirs):
     with stack:
         recorded = stack.pids()
         assert set(recorded) == {
-            "runner", "kafka", "mongo", "prometheus", "alertmanager", "producers", "processor-0", "processor-1", "loadgen"
+            "runner", "kafka", "mongo", "prometheus", "alertmanager", "producers", "processor-0", "processor-1", "loadgen",
+            "provider-simulator", "ai-decision", "market-data",
         }
         assert all(pid_alive(pid) for pid in recorded.values())
         stopped = stop_stack(state_dir)

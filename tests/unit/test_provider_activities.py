@@ -216,3 +216,12 @@ def test_calls_during_outages_count_real_calls_per_outage(run):
     result = calls_during_outages(configuration=run(events, samples))
     assert result["per_outage"] == [1, 2] and result["max_per_outage"] == 2
     assert result["requests_per_outage"] == [2, 2]
+
+
+def test_an_answer_that_arrives_after_the_window_is_not_proof_of_a_live_provider(run):
+    events = [{"kind": "fault.provider", "at": 10.0, "provider": p, "mode": "timeout", "expires_at": 20.0}
+              for p in ("openai", "groq", "together")]
+    hold = Sample(11.0, 0.1, 200, provider="fallback", degraded=True, valid=True, reason="all down")
+    waited = Sample(19.8, 0.5, 200, provider="openai", valid=True)  # sent inside, answered after the heal at 20.0
+    result = all_providers_down(configuration=run(events, [hold, waited]))
+    assert result["n"] == 2 and result["explained_share"] == 1.0 and result["degraded_share"] == 0.5
