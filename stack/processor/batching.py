@@ -99,7 +99,7 @@ def plan_batch(records: list[Record], consumed_at: float) -> BatchPlan:
     return plan
 
 
-def event_documents(plan: BatchPlan, written_at: float) -> list[dict[str, Any]]:
+def event_documents(plan: BatchPlan, written_at: float, keys: list[str] | None = None) -> list[dict[str, Any]]:
     """The batch's events as new documents, inserted with ``ordered=False``. Built per attempt, so
     ``written_at`` is the time of the attempt that succeeded.
 
@@ -107,8 +107,8 @@ def event_documents(plan: BatchPlan, written_at: float) -> list[dict[str, Any]]:
     ``$setOnInsert`` upserts (1.3k/s against 340/s with the three indexes). The stored result is the
     same: a key that exists fails with E11000 and gets ``duplicate_ops`` instead."""
     return [
-        {"_id": key, **doc, "written_at": written_at, "deliveries": plan.deliveries[key]}
-        for key, doc in plan.event_docs.items()
+        {"_id": key, **plan.event_docs[key], "written_at": written_at, "deliveries": plan.deliveries[key]}
+        for key in (plan.event_docs if keys is None else keys)
     ]
 
 

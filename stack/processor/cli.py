@@ -43,8 +43,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[ProcessorSettings, argpar
     )
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--batch-timeout-s", type=float, default=defaults.batch_timeout_s)
+    p.add_argument("--write-chunk-size", type=int, default=defaults.write_chunk_size,
+                   help="events per insert; a timed-out attempt re-sends only the chunks not yet acknowledged")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
+    for flag, value in (("--batch-size", args.batch_size), ("--write-chunk-size", args.write_chunk_size)):
+        if value < 1:
+            p.error(f"{flag} must be at least 1, got {value}")
     settings = ProcessorSettings(
         name=args.name,
         bootstrap=args.bootstrap,
@@ -59,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ProcessorSettings, argpar
         assignment_strategy=args.assignment_strategy,
         batch_size=args.batch_size,
         batch_timeout_s=args.batch_timeout_s,
+        write_chunk_size=args.write_chunk_size,
     )
     return settings, args
 

@@ -169,8 +169,8 @@ class ConsumeLoop:
     def _write(self, plan: BatchPlan) -> bool:
         """True once everything is acknowledged; False only when a shutdown gave up on the batch."""
         dead_letters = _DeadLetterSend(plan.dead_letters)
-        events_written_at: float | None = None
-        new_keys: set[str] = set()
+        unwritten = list(plan.event_docs)
+        first_written_at: dict[str, float] = {}
         attempt = 0
         while True:
             # Each attempt is bounded as a whole (pymongo's client-side timeout covers server
@@ -181,12 +181,16 @@ class ConsumeLoop:
                 with pymongo.timeout(max(budget, 0.1)):
                     if plan.dead_letters:
                         dead_letters.attempt(self._producer, timeout=max(budget, 0.1))
-                    if events_written_at is None:
-                        # Each stage runs once: re-running an acknowledged events write would count
-                        # a false duplicate delivery.
+                    # Each acknowledged chunk is written once: re-sending it would count a false duplicate
+                    # delivery, and on a slow server re-sending everything is what turns a slow batch into a
+                    # retry storm.
+                    chunk = self._settings.write_chunk_size
+                    while unwritten:
+                        keys = unwritten[:chunk]
                         written_at = time.time()
-                        new_keys = store.write_events(self._db, plan, written_at)
-                        events_written_at = written_at
+                        for key in store.write_events(self._db, plan, written_at, keys):
+                            first_written_at[key] = written_at
+                        del unwritten[:chunk]
                     store.write_gpu_latest(self._db, plan, time.time())
                 break
             except (PyMongoError, KafkaException, BufferError, DeadLetterError) as exc:
@@ -202,16 +206,16 @@ class ConsumeLoop:
                     log.warning("shutting down: abandoning an uncommitted batch; it will be redelivered")
                     return False
                 time.sleep(min(delay, remaining))
-        self._record_metrics(plan, new_keys, events_written_at)
+        self._record_metrics(plan, first_written_at)
         return True
 
-    def _record_metrics(self, plan: BatchPlan, new_keys: set[str], written_at: float) -> None:
+    def _record_metrics(self, plan: BatchPlan, first_written_at: dict[str, float]) -> None:
         for topic, count in plan.processed.items():
             metrics.PROCESSED.labels(topic=topic).inc(count)
         for letter in plan.dead_letters:
             metrics.DEAD_LETTERS.labels(reason=letter.reason).inc()
             log.info("dead letter %s: %s", letter.reason, letter.message)
-        for key in new_keys:
+        for key, written_at in first_written_at.items():
             metrics.END_TO_END.observe(max(0.0, written_at - plan.event_docs[key]["produced_at"]))
 
     def _commit(self, consumer: Consumer, plan: BatchPlan) -> None:

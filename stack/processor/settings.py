@@ -36,6 +36,10 @@ class ProcessorSettings:
     """Server selection and connect timeout of the writer; a longer outage becomes a retried batch."""
     health_timeout_s: float = 0.5
     """Per check in /health; each result is cached for 1 s."""
+    write_chunk_size: int = 100
+    """Events per insert. A timed-out attempt keeps the chunks already acknowledged, so on a slow database a
+    retry re-sends only what is left instead of piling the whole batch again onto a server still working
+    on the abandoned one (measured on SecantusDB under load: ~290 inserts/s, a 500-event batch > 5 s)."""
     write_attempt_timeout_s: float = 5.0
     """Bound on one attempt to write a batch (Mongo and dead letters); a 500-event batch takes < 1 s."""
     shutdown_budget_s: float = 6.0

@@ -44,11 +44,11 @@ def _non_duplicate_errors(exc: BulkWriteError) -> list[dict[str, Any]]:
     return [err for err in exc.details.get("writeErrors", []) if err.get("code") != DUPLICATE_KEY]
 
 
-def write_events(db: Database, plan: BatchPlan, written_at: float) -> set[str]:
-    """Store the batch's events once each. Returns the ``_id``s stored for the first time (the others
-    were duplicate deliveries and only had ``deliveries`` incremented). Raises on any other failure;
-    the caller retries the whole batch."""
-    docs = event_documents(plan, written_at)
+def write_events(db: Database, plan: BatchPlan, written_at: float, keys: list[str] | None = None) -> set[str]:
+    """Store the batch's events (or only those in ``keys``) once each. Returns the ``_id``s stored for the
+    first time (the others were duplicate deliveries and only had ``deliveries`` incremented). Raises on any
+    other failure; the caller retries those keys."""
+    docs = event_documents(plan, written_at, keys)
     if not docs:
         return set()
     events: Collection = db["events"]
