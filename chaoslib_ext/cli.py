@@ -264,14 +264,18 @@ def _add_gameday_commands(sub) -> None:
         "sweep", help="heal every fault whose experiment is gone (after a SIGKILLed run, a crash)",
         description="List the faults in force on the target and heal them, unless an experiment is still running "
         "against it (a `chaos run` process aimed at the same control API): then its faults are left alone and "
-        "listed. Faults also end by their TTL; the sweep does not wait for it. Exit 0 when every orphan was healed "
+        "listed. On Kubernetes the driver decides by expiry: chaos-made objects past their gameday/expires-at are "
+        "removed, unexpired ones kept and listed (--force removes them and heals the HTTP error and provider "
+        "faults too). Faults also end by their TTL; the sweep does not wait for it. Exit 0 when every orphan was "
+        "healed "
         f"(or there was none), 1 when one could not be, {verdicts.Outcome.TARGET_UNREACHABLE.exit_code} when the "
         "target cannot be reached or is outside the blast-radius allow-list.",
     )
     sweep.add_argument("--target", choices=["local", "kubernetes"], default=os.environ.get("GAMEDAY_TARGET", "local"))
     sweep.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                        help="target configuration, e.g. local_control_url=http://127.0.0.1:18000")
-    sweep.add_argument("--force", action="store_true", help="heal even while experiments are running")
+    sweep.add_argument("--force", action="store_true",
+                       help="heal even while experiments are running (Kubernetes: unexpired objects too)")
     sweep.add_argument("--json", action="store_true", help="print the result as JSON")
     sweep.set_defaults(func=cmd_sweep)
 
