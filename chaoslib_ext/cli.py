@@ -191,7 +191,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from chaoslib_ext.errors import GamedayError
-    from chaoslib_ext.gameday.sweep import describe_fault, sweep
+    from chaoslib_ext.gameday.sweep import report_lines, sweep
 
     configuration = {"target": args.target, **_parse_vars(args.var)}
     refused = _refuse_outside_blast_radius([(None, configuration)])
@@ -205,20 +205,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.__dict__, indent=2, sort_keys=True, default=str))
     else:
-        if result.skipped:
-            print(f"{len(result.live_runs)} experiment(s) still running against {result.target} "
-                  f"(chaos run pid {', '.join(map(str, result.live_runs))}): their faults are not orphans, left:")
-            for fault in result.skipped:
-                print(f"  left    {describe_fault(fault)}")
-        for fault in result.healed:
-            print(f"  healed  {describe_fault(fault)}")
-        for failure in result.failed:
-            print(f"  FAILED  {failure['kind']}: {failure['error']}")
-        if not (result.healed or result.failed or result.skipped):
-            print(f"nothing to heal: no fault is in force on {result.target}")
-        else:
-            print(f"swept {result.target}: {len(result.healed)} healed, {len(result.failed)} failed, "
-                  f"{len(result.skipped)} left to live experiments")
+        print("\n".join(report_lines(result)))
     return 1 if result.failed else 0
 
 
@@ -238,7 +225,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
             return 0
         # The namespace is checked against the allow-list now, not when the job first runs at 3 a.m.
         check_kubernetes({"kube_context": "in-cluster", "namespace": args.namespace},
-                         {**os.environ, "GAMEDAY_ALLOWED_CONTEXTS": "in-cluster"})
+                         {**os.environ, "GAMEDAY_ALLOWED_CONTEXTS": "in-cluster", "CHAOSTOOLKIT_IN_POD": "true"})
         suite_path = os.path.relpath(Path(args.suite).resolve(), Path.cwd().resolve())
         print(kubernetes_manifest(suite_path, suite.name, args.cron, args.namespace, args.image, args.name), end="")
     except CronError as exc:
@@ -277,14 +264,18 @@ def _add_gameday_commands(sub) -> None:
         "sweep", help="heal every fault whose experiment is gone (after a SIGKILLed run, a crash)",
         description="List the faults in force on the target and heal them, unless an experiment is still running "
         "against it (a `chaos run` process aimed at the same control API): then its faults are left alone and "
-        "listed. Faults also end by their TTL; the sweep does not wait for it. Exit 0 when every orphan was healed "
+        "listed. On Kubernetes the driver decides by expiry: chaos-made objects past their gameday/expires-at are "
+        "removed, unexpired ones kept and listed (--force removes them and heals the HTTP error and provider "
+        "faults too). Faults also end by their TTL; the sweep does not wait for it. Exit 0 when every orphan was "
+        "healed "
         f"(or there was none), 1 when one could not be, {verdicts.Outcome.TARGET_UNREACHABLE.exit_code} when the "
         "target cannot be reached or is outside the blast-radius allow-list.",
     )
     sweep.add_argument("--target", choices=["local", "kubernetes"], default=os.environ.get("GAMEDAY_TARGET", "local"))
     sweep.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                        help="target configuration, e.g. local_control_url=http://127.0.0.1:18000")
-    sweep.add_argument("--force", action="store_true", help="heal even while experiments are running")
+    sweep.add_argument("--force", action="store_true",
+                       help="heal even while experiments are running (Kubernetes: unexpired objects too)")
     sweep.add_argument("--json", action="store_true", help="print the result as JSON")
     sweep.set_defaults(func=cmd_sweep)
 

@@ -6,14 +6,15 @@ to the target. It is the contract every target driver relies on:
 - ``local``: the control API URL (``local_control_url`` / ``$GAMEDAY_CONTROL_URL`` / the default) must be on a
   loopback address, or its host listed in ``$GAMEDAY_ALLOWED_HOSTS`` (comma-separated). A game day on this
   machine cannot reach into another one by a typo in a URL.
-- ``kubernetes``: the context (``kube_context`` / ``$GAMEDAY_KUBE_CONTEXT`` / the kubeconfig's current context)
-  must match one of ``$GAMEDAY_ALLOWED_CONTEXTS`` (shell patterns, default ``kind-*``), and the namespace
-  (``namespace`` / ``$GAMEDAY_NAMESPACE``, default ``app``) one of ``$GAMEDAY_ALLOWED_NAMESPACES`` (default
-  ``app``). The driver must use exactly the context and namespace checked here.
+- ``kubernetes``: the driver's own guard (``chaoslib_ext.targets.kubernetes.settings``: ``scope_of`` reads the
+  keys and variables, ``check_scope`` the allow-lists), so the gate and ``chaos run`` cannot disagree. The
+  context (``kube_context`` / ``$GAMEDAY_KUBE_CONTEXT`` / the kubeconfig's current context) must match one of
+  ``$GAMEDAY_ALLOWED_CONTEXTS`` (shell patterns, default ``kind-*``), the namespace (``namespace`` /
+  ``$GAMEDAY_NAMESPACE``, default ``app``) be one of ``$GAMEDAY_ALLOWED_NAMESPACES`` (default ``app``), and the
+  ``in-cluster`` context needs ``CHAOSTOOLKIT_IN_POD=true``.
 """
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -25,9 +26,6 @@ from urllib.parse import urlsplit
 import yaml
 
 TARGET_KEYS = ("target", "local_control_url", "kube_context", "namespace")
-DEFAULT_ALLOWED_CONTEXTS = ("kind-*",)
-DEFAULT_ALLOWED_NAMESPACES = ("app",)
-DEFAULT_NAMESPACE = "app"
 
 
 class BlastRadiusRefused(ValueError):
@@ -85,26 +83,23 @@ def _current_context(env: Mapping[str, str]) -> str | None:
 
 
 def check_kubernetes(configuration: Mapping[str, Any], env: Mapping[str, str]) -> Allowed:
-    context = configuration.get("kube_context") or env.get("GAMEDAY_KUBE_CONTEXT") or _current_context(env)
-    namespace = str(configuration.get("namespace") or env.get("GAMEDAY_NAMESPACE") or DEFAULT_NAMESPACE)
-    contexts = _list(env, "GAMEDAY_ALLOWED_CONTEXTS", DEFAULT_ALLOWED_CONTEXTS)
-    namespaces = _list(env, "GAMEDAY_ALLOWED_NAMESPACES", DEFAULT_ALLOWED_NAMESPACES)
+    """The driver's own guard (the same keys, variables, allow-lists and messages), run before anything starts.
+    Unlike the driver it does not require the context to exist in the kubeconfig: ``chaos run`` checks that."""
+    from chaoslib_ext.errors import TargetMisconfigured
+    from chaoslib_ext.targets.kubernetes.settings import CONTEXT_ENV, CONTEXT_KEY, check_scope, scope_of
+
+    scope = scope_of(configuration, env)
+    context = scope.context or _current_context(env)
     if not context:
         raise BlastRadiusRefused(
-            "refusing the kubernetes target: no kube context is set (--var kube_context=..., $GAMEDAY_KUBE_CONTEXT, "
+            f"refusing the kubernetes target: no kube context is set (--var {CONTEXT_KEY}=..., ${CONTEXT_ENV}, "
             "or a current context in the kubeconfig)"
         )
-    if not any(fnmatch.fnmatchcase(str(context), pattern) for pattern in contexts):
-        raise BlastRadiusRefused(
-            f"refusing kube context {context!r}: not in the allow-list {', '.join(contexts)} "
-            f"(GAMEDAY_ALLOWED_CONTEXTS). Game days run against kind clusters unless you allow a context on purpose."
-        )
-    if namespace not in namespaces:
-        raise BlastRadiusRefused(
-            f"refusing namespace {namespace!r} in context {context!r}: not in the allow-list {', '.join(namespaces)} "
-            f"(GAMEDAY_ALLOWED_NAMESPACES)"
-        )
-    return Allowed("kubernetes", f"{context}/{namespace}")
+    try:
+        check_scope(context, scope, env)
+    except TargetMisconfigured as exc:
+        raise BlastRadiusRefused(str(exc)) from exc
+    return Allowed("kubernetes", f"{context}/{scope.namespace}")
 
 
 def declared_configuration(experiment: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:

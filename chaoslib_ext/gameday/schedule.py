@@ -13,6 +13,10 @@ from pathlib import Path
 
 import yaml
 
+from chaoslib_ext.targets.kubernetes.settings import (
+    ALLOWED_CONTEXTS_ENV, ALLOWED_NAMESPACES_ENV, CONTEXT_ENV, IN_CLUSTER, IN_POD_ENV, NAMESPACE_ENV,
+)
+
 MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 FIELDS = (
     ("minute", 0, 59, {}),
@@ -78,6 +82,21 @@ def _job_name(suite_name: str, name: str | None) -> str:
     return cleaned
 
 
+def pod_environment(namespace: str) -> dict[str, str]:
+    """The game-day pod's environment: the blast-radius settings the gate and the driver both check
+    (chaoslib_ext.targets.kubernetes.settings). In the cluster there is no kubeconfig: the context is ``in-cluster``
+    (the pod's ServiceAccount, whose Role is bound in this namespace only), and chaosk8s needs CHAOSTOOLKIT_IN_POD
+    to use it too. The allow-lists name exactly this context and namespace."""
+    return {
+        "GAMEDAY_TARGET": "kubernetes",
+        CONTEXT_ENV: IN_CLUSTER,
+        ALLOWED_CONTEXTS_ENV: IN_CLUSTER,
+        IN_POD_ENV: "true",
+        NAMESPACE_ENV: namespace,
+        ALLOWED_NAMESPACES_ENV: namespace,
+    }
+
+
 def kubernetes_manifest(suite_path: str, suite_name: str, cron: str, namespace: str = "app",
                         image: str = DEFAULT_IMAGE, name: str | None = None) -> str:
     """A multi-document YAML: ServiceAccount, Role, RoleBinding and CronJob, all in ``namespace``."""
@@ -86,21 +105,10 @@ def kubernetes_manifest(suite_path: str, suite_name: str, cron: str, namespace: 
     labels = {"app.kubernetes.io/name": "gameday", "app.kubernetes.io/component": job,
               "app.kubernetes.io/managed-by": "gameday-schedule"}
     meta = {"name": job, "namespace": namespace, "labels": labels}
-    rules = [
-        # The pod-kill action and the readiness/restart probes.
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
-        {"apiGroups": [""], "resources": ["pods/log", "services", "endpoints", "configmaps"], "verbs": ["get", "list"]},
-        # Fault APIs of in-namespace services (the provider simulator, the processor's error hook), and Prometheus.
-        {"apiGroups": [""], "resources": ["services/proxy", "pods/portforward"], "verbs": ["get", "create"]},
-        # The fault token of the stack's services (X-Gameday-Token).
-        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
-        {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "replicasets"],
-         "verbs": ["get", "list", "watch"]},
-        # Partitions: chaos-made NetworkPolicies, and the Jobs that delete them at their expiry.
-        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
-         "verbs": ["get", "list", "create", "delete", "deletecollection", "patch"]},
-        {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create", "delete"]},
-    ]
+    # Exactly what the driver calls (checked against its requests); imported here: it loads the driver.
+    from chaoslib_ext.targets.kubernetes.access import role_rules
+
+    rules = role_rules()
     run_dir = "/var/lib/gameday/runs"
     script = (
         f"gameday gate {shlex.quote(suite_path)} --target kubernetes --var namespace={namespace} "
@@ -131,15 +139,9 @@ def kubernetes_manifest(suite_path: str, suite_name: str, cron: str, namespace: 
                         "imagePullPolicy": "IfNotPresent",
                         "workingDir": WORKDIR,
                         "command": ["/bin/sh", "-c", script],
-                        "env": [
-                            # In the cluster there is no kubeconfig context: the ServiceAccount's Role, bound in
-                            # this namespace only, is the blast radius. The namespace allow-list still applies.
-                            {"name": "GAMEDAY_TARGET", "value": "kubernetes"},
-                            {"name": "GAMEDAY_KUBE_CONTEXT", "value": "in-cluster"},
-                            {"name": "GAMEDAY_ALLOWED_CONTEXTS", "value": "in-cluster"},
-                            {"name": "GAMEDAY_NAMESPACE", "value": namespace},
-                            {"name": "GAMEDAY_ALLOWED_NAMESPACES", "value": namespace},
-                        ],
+                        "env": [{"name": k, "value": v} for k, v in pod_environment(namespace).items()] + [
+                            # The image's user has no home directory: the report's plotting caches go here.
+                            {"name": "HOME", "value": "/var/lib/gameday"}],
                         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
                                       "limits": {"memory": "1Gi"}},
                         "volumeMounts": [{"name": "runs", "mountPath": "/var/lib/gameday"}],

@@ -172,3 +172,53 @@ def test_an_env_entry_resolves_to_its_variable_or_default(monkeypatch, tmp_path)
                                                           "target": "local"}
     assert declared_configuration(experiment, env={"GAMEDAY_CONTROL_URL": "http://198.51.100.1:1"})[
         "local_control_url"] == "http://198.51.100.1:1"
+
+
+# --- the gate's check is the Kubernetes driver's guard -------------------------------------------------------------
+
+GUARD_CASES = [
+    ({}, {}),
+    ({"kube_context": "prod-eu-west"}, {}),
+    ({}, {"GAMEDAY_KUBE_CONTEXT": "prod-eu-west"}),
+    ({"kube_context": "prod-eu-west"}, {"GAMEDAY_ALLOWED_CONTEXTS": "kind-*,prod-*"}),
+    ({"namespace": "kube-system"}, {}),
+    ({}, {"GAMEDAY_NAMESPACE": "kube-system", "GAMEDAY_ALLOWED_NAMESPACES": "app,kube-system"}),
+    ({"namespace": "app"}, {"GAMEDAY_ALLOWED_NAMESPACES": "canary"}),
+    ({"kube_context": "in-cluster"}, {"GAMEDAY_ALLOWED_CONTEXTS": "in-cluster"}),
+    ({}, {"GAMEDAY_KUBE_CONTEXT": "in-cluster", "GAMEDAY_ALLOWED_CONTEXTS": "in-cluster",
+          "CHAOSTOOLKIT_IN_POD": "true"}),
+]
+
+
+@pytest.mark.parametrize("config, env", GUARD_CASES)
+def test_the_gate_and_the_drivers_guard_read_the_same_settings_and_agree(config, env, tmp_path, monkeypatch):
+    import yaml
+
+    from chaoslib_ext.errors import TargetMisconfigured
+    from chaoslib_ext.targets.kubernetes.settings import KubernetesSettings
+    from chaoslib_ext.targets.kubernetes.settings import check_blast_radius as driver_guard
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "kind-gameday",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": n, "context": {"cluster": "c", "user": "u"}} for n in ("kind-gameday", "prod-eu-west")],
+    }))
+    for name in ("GAMEDAY_KUBE_CONTEXT", "GAMEDAY_ALLOWED_CONTEXTS", "GAMEDAY_NAMESPACE", "GAMEDAY_ALLOWED_NAMESPACES",
+                 "CHAOSTOOLKIT_IN_POD", "KUBERNETES_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+    environment = {**env, "KUBECONFIG": str(kubeconfig)}
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+    try:
+        gate = check_blast_radius({"target": "kubernetes", **config}, env=environment).scope
+    except BlastRadiusRefused as exc:
+        gate = f"refused: {exc}"
+    try:
+        settings = KubernetesSettings.from_configuration(config)
+        driver = f"{driver_guard(settings)}/{settings.namespace}"
+    except TargetMisconfigured as exc:
+        driver = f"refused: {exc}"
+    assert gate == driver
