@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from stack.local.faults import FaultBook, FaultRequestError
+from stack.local.holds import holds_router
 from stack.local.partition_api import partition_listing, partition_router
 from stack.local.supervisor import Instance
 
@@ -111,7 +112,7 @@ def create_app(stack: Stack, namespace: str = "app") -> FastAPI:
     @app.get("/faults")
     async def faults() -> dict:
         listing = stack.faults.listing()
-        return {**listing, "faults": [*listing["faults"], *partition_listing(stack.proxy)]}
+        return {**listing, "faults": [*listing["faults"], *partition_listing(stack.proxy), *stack.holds.listing()]}
 
     @app.put("/faults/http-errors")
     async def inject_http_errors(request: Request) -> dict:
@@ -157,6 +158,7 @@ def create_app(stack: Stack, namespace: str = "app") -> FastAPI:
         return {"stopping": True}
 
     app.include_router(partition_router(lambda: stack.proxy))
+    app.include_router(holds_router(lambda: stack.holds))
     return app
 
 

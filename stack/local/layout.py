@@ -82,6 +82,10 @@ class StackLayout:
     def loadgen_port(self) -> int:
         return self.base_port + 20
 
+    @property
+    def backup_port(self) -> int:
+        return self.base_port + 24
+
     # Addresses.
     @property
     def control_url(self) -> str:
@@ -105,6 +109,7 @@ class StackLayout:
             "loadgen": f"http://{LOOPBACK}:{self.loadgen_port}",
             "kafka_bootstrap": self.kafka_bootstrap,
             "mongo_uri": self.mongo_uri,
+            "backup": f"http://{LOOPBACK}:{self.backup_port}",
         }
 
     @property
@@ -139,6 +144,14 @@ class StateFiles:
     @property
     def prometheus_config(self) -> Path:
         return self.state_dir / "prometheus.yml"
+
+    @property
+    def backup_store(self) -> Path:
+        return self.state_dir / "backups"
+
+    @property
+    def mongo_data(self) -> Path:
+        return self.state_dir / "mongo"
 
     @property
     def alertmanager_config(self) -> Path:

@@ -29,6 +29,7 @@ from stack.local.balancer import RoundRobinBalancer
 from stack.local.components import DEFAULT_API_RATE, Binaries, MissingBinary, build_specs, find_binaries
 from stack.local.control import create_app, make_server, new_notifications
 from stack.local.faults import TOKEN_ENV, FaultBook
+from stack.local.holds import Holds
 from stack.local.layout import (
     LOOPBACK,
     REPO_ROOT,
@@ -122,6 +123,7 @@ class Runner:
         # The fault hook's secret: made here, handed to the processors in their environment only, never logged.
         self._fault_token = secrets.token_urlsafe(32)
         self.faults = FaultBook(self._fault_token, lambda: self._http, self._processor_urls)
+        self.holds = Holds(self.instances, layout.files.mongo_data)
 
     # What the control API reads.
     def endpoints(self) -> dict[str, str]:
@@ -240,6 +242,7 @@ class Runner:
 
     async def _stop_all(self) -> None:
         self.phase = "stopping"
+        await self.holds.release_all()
         await self.balancer.stop()
         by_stage = sorted(self.instances.values(), key=lambda i: i.spec.stage, reverse=True)
         for _, members in groupby(by_stage, key=lambda i: i.spec.stage):
