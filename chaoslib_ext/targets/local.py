@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,6 +10,7 @@ import httpx
 
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
 from chaoslib_ext.targets.base import ALLOWED_SIGNALS, Healed, HttpErrorFault, Instance, Killed, Target
+from chaoslib_ext.targets.base import DATA_SCOPES, DisasterRecovery
 
 DEFAULT_CONTROL_URL = "http://127.0.0.1:18000"
 """Where ``gameday stack up`` puts the control API when no base port is given (base port 18000)."""
@@ -25,7 +27,7 @@ def control_url_from(configuration: Mapping[str, Any] | None) -> str:
     return str(url).rstrip("/")
 
 
-class LocalTarget(Target):
+class LocalTarget(Target, DisasterRecovery):
     kind = "local"
 
     def __init__(self, control_url: str):
@@ -124,3 +126,74 @@ class LocalTarget(Target):
 
     def close(self) -> None:
         self._http.close()
+
+    # Disaster recovery (issue 6): the runner's component holds and the backup agent (docs/local-stack-contract.md).
+    RESTORE_HOLD_SECONDS = 900.0
+    """The processors' hold while a restore runs: the 15 min RTO target. The runner starts them at its expiry even
+    if this process dies mid-restore."""
+
+    def _agent(self, method: str, path: str, timeout: float = CONTROL_TIMEOUT_SECONDS, **kwargs: Any) -> Any:
+        url = self.endpoint("backup") + path
+        try:
+            response = httpx.request(method, url, timeout=timeout, **kwargs)
+        except httpx.HTTPError as exc:
+            raise TargetUnreachable(f"backup agent at {url} did not answer {method}: {exc}") from exc
+        if response.status_code >= 400:
+            detail = response.text.strip()[:1000]
+            if response.status_code < 500:
+                raise InvalidArgument(f"backup agent refused {method} {path} ({response.status_code}): {detail}")
+            raise TargetUnreachable(f"backup agent failed {method} {path} ({response.status_code}): {detail}")
+        return response.json()
+
+    def destroy_data(self, scope: str = "database") -> dict:
+        if scope not in DATA_SCOPES:
+            raise InvalidArgument(f"scope {scope!r} is not one of {', '.join(DATA_SCOPES)}")
+        if scope == "data-directory":
+            body = self._json("POST", "/components/mongo/wipe-data", timeout=120.0)
+            return {"scope": scope, "destroyed_at": float(body["wiped_at"]), "path": body["path"],
+                    "database_ready_at": body.get("ready_at")}
+        from pymongo import MongoClient
+        from pymongo.errors import PyMongoError
+
+        client: MongoClient = MongoClient(self.mongo_uri(), serverSelectionTimeoutMS=5000)
+        try:
+            destroyed_at = time.time()
+            client.drop_database("ca3")
+        except PyMongoError as exc:
+            raise TargetUnreachable(f"dropping database ca3 at {self.mongo_uri()} failed: {exc}") from exc
+        finally:
+            client.close()
+        return {"scope": scope, "destroyed_at": destroyed_at, "database": "ca3"}
+
+    def stop_component(self, component: str, ttl_seconds: float) -> dict:
+        return self._json("POST", f"/components/{component}/stop", json={"ttl_seconds": ttl_seconds}, timeout=60.0)
+
+    def start_component(self, component: str) -> dict:
+        return self._json("POST", f"/components/{component}/start", timeout=120.0)
+
+    def backups(self, verify: bool = False) -> dict:
+        return self._agent("GET", "/backups", params={"verify": str(verify).lower()}, timeout=60.0)
+
+    def take_backup(self) -> dict:
+        return self._agent("POST", "/backups", timeout=120.0)
+
+    def restore(self, backup_id: str | None = None, until: float | None = None, replay: bool = True) -> dict:
+        body: dict[str, Any] = {"replay": bool(replay)}
+        if backup_id is not None:
+            body["backup_id"] = backup_id
+        if until is not None:
+            body["until"] = until
+        stopped = self.stop_component("processor", self.RESTORE_HOLD_SECONDS)
+        try:
+            report = self._agent("POST", "/restores", json=body, timeout=self.RESTORE_HOLD_SECONDS)
+        finally:
+            started = self.start_component("processor")
+        return {**report, "processors_stopped_at": stopped.get("stopped_at"),
+                "processors_started_at": started.get("started_at")}
+
+    def corrupt_backup(self, mode: str = "truncate", ttl_seconds: float = 300.0) -> dict:
+        return self._agent("PUT", "/faults/corrupt-backup", json={"mode": mode, "ttl_seconds": ttl_seconds},
+                           timeout=60.0)
+
+    def heal_backup_corruption(self) -> dict:
+        return self._agent("DELETE", "/faults/corrupt-backup")
