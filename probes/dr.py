@@ -29,7 +29,8 @@ from chaoslib_ext.targets import from_configuration
 from probes._clients import mongo
 from probes.measure import ProducerAcks
 
-__all__ = ["rpo_report", "rpo_seconds", "rto_seconds", "restore_report", "backup_store_report"]
+__all__ = ["rpo_report", "rpo_seconds", "rto_seconds", "restore_report", "backup_store_report",
+           "corrupt_backups_refused", "health_during_outage", "availability_burn"]
 
 LISTED_LOST_EVENTS = 100
 POLL_SECONDS = 0.25
@@ -118,10 +119,18 @@ def rpo_report(since: float | str | None = "run-start", settle_timeout: float = 
     (``run-start``, default; ``start``; or Unix seconds). Waits up to ``settle_timeout`` seconds for the replay to
     bring back what it can (until nothing is missing, or no progress for 10 s).
 
-    Returns ``{"disaster_at", "without_replay": {"rpo_seconds", "lost", "lost_events"}, "with_replay": {...},
-    "checked"}``; judge ``$.with_replay.rpo_seconds`` against the 60 s RPO target."""
+    Returns ``{"disaster_at", "checked", "rpo_seconds" (with replay), "rpo_seconds_without_replay", "lost",
+    "without_replay": {"rpo_seconds", "recovery_point", "lost", "lost_events"}, "with_replay": {...}}``; judge
+    ``rpo_seconds`` with a range tolerance (``target: rpo_seconds``) against the 60 s RPO target. Before the method
+    of an experiment it returns zeros with ``before_fault: true``."""
     if not isinstance(settle_timeout, (int, float)) or settle_timeout < 0:
         raise InvalidArgument(f"settle_timeout must be >= 0 seconds, got {settle_timeout!r}")
+    run = timeline.current_run(configuration)
+    if run and run[0].get("kind") == "run.started" and not any(e.get("kind") == "fault.destroy_data" for e in run):
+        if any(e.get("kind") == "run.method_started" for e in run):
+            raise NoData("the method ran but recorded no fault.destroy_data: nothing to measure RPO from")
+        # The steady state before the method: nothing has been destroyed, nothing can be lost yet.
+        return {"rpo_seconds": 0.0, "rpo_seconds_without_replay": 0.0, "before_fault": True}
     disaster = _disaster(configuration)
     disaster_at = float(disaster["at"])
     if since == "run-start":
@@ -158,8 +167,9 @@ def rpo_report(since: float | str | None = "run-start", settle_timeout: float = 
         return {"rpo_seconds": r.seconds, "recovery_point": r.recovery_point, "lost": len(r.lost),
                 "lost_events": [f"{p}:{s}" for p, s in r.lost[:LISTED_LOST_EVENTS]]}
 
-    report = {"disaster_at": disaster_at, "checked": with_replay.checked, "without_replay": part(without),
-              "with_replay": part(with_replay)}
+    report = {"disaster_at": disaster_at, "checked": with_replay.checked, "rpo_seconds": with_replay.seconds,
+              "rpo_seconds_without_replay": without.seconds, "lost": len(with_replay.lost),
+              "without_replay": part(without), "with_replay": part(with_replay)}
     timeline.record("observation.rpo", configuration, rpo_without_replay=without.seconds,
                     rpo_with_replay=with_replay.seconds, lost_without_replay=len(without.lost),
                     lost_with_replay=len(with_replay.lost))
@@ -170,7 +180,7 @@ def rpo_seconds(replay: bool = True, since: float | str | None = "run-start", se
                 configuration: Configuration = None, secrets: Secrets = None) -> float:
     """The RPO of ``rpo_report``, with or without the Kafka replay."""
     report = rpo_report(since, settle_timeout, configuration, secrets)
-    return float(report["with_replay" if replay else "without_replay"]["rpo_seconds"])
+    return float(report["rpo_seconds" if replay else "rpo_seconds_without_replay"])
 
 
 def _history_back(events, acked: list[dict], since_at: float | None) -> bool:
@@ -263,3 +273,88 @@ def backup_store_report(max_age_seconds: float = 120.0, configuration: Configura
     return {"backups": len(store["backups"]), "valid": len(valid), "newest_age_seconds": age,
             "newest_bytes": newest["bytes"], "newest_duration_s": newest["duration_s"],
             "fresh": age <= max_age_seconds}
+
+
+def corrupt_backups_refused(configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """No restore of this run used a backup that a ``fault.corrupt_backup`` of the run had corrupted, and every
+    restore after such a fault named the corrupt backup among its fallbacks (it was detected, not skipped by luck).
+
+    Returns ``{"restores", "corruptions", "violations", "details"}``; judge ``violations`` == 0. Before the method
+    (no fault yet) it returns zero of everything; after the method with no restore it raises NoData."""
+    run = timeline.current_run(configuration)
+    corruptions = [e for e in run if e.get("kind") == "fault.corrupt_backup"]
+    restores = [e for e in run if e.get("kind") == "action.restore"]
+    if any(e.get("kind") == "run.method_started" for e in run) and corruptions and not restores:
+        raise NoData("a backup was corrupted but no restore ran: nothing shows it was refused")
+    details = []
+    for restore in restores:
+        earlier = [c for c in corruptions if c["at"] <= restore["at"]]
+        for corruption in earlier:
+            if restore["backup_id"] == corruption["backup_id"]:
+                details.append(f"restore at {restore['at']} used corrupt backup {corruption['backup_id']}")
+            elif not any(f.startswith(f"{corruption['backup_id']}: {corruption['file']}")
+                         for f in restore.get("fallbacks", [])):
+                details.append(f"restore at {restore['at']} did not report corrupt backup {corruption['backup_id']}")
+    return {"restores": len(restores), "corruptions": len(corruptions), "violations": len(details),
+            "details": details, "fallbacks": [f for r in restores for f in r.get("fallbacks", [])]}
+
+
+def health_during_outage(configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """While the newest ``fault.database_outage`` of the run is in force, poll every processor replica's own
+    ``/health`` until the outage's expiry: does each answer 503 with ``"mongo": false``?
+
+    Returns ``{"samples", "truthful", "lying": [...up to 10], "unanswered"}``: ``lying`` are 200s or a 503 that
+    does not name mongo. Before the method it returns ``{"samples": 0, "lying": []}``."""
+    outage = timeline.last("fault.database_outage", configuration)
+    run = timeline.current_run(configuration)
+    if outage is None or outage not in run:
+        if any(e.get("kind") == "run.method_started" for e in run):
+            raise NoData("the method ran but recorded no fault.database_outage")
+        return {"samples": 0, "truthful": 0, "lying": [], "unanswered": 0}
+    target = from_configuration(configuration, secrets)
+    try:
+        endpoints = [(i.name, i.url) for i in target.instances("processor") if i.url]
+    finally:
+        target.close()
+    samples = truthful = unanswered = 0
+    lying: list[str] = []
+    # Stop a second early: the runner starts the database at the expiry, and then 200 is the truth.
+    while time.time() < float(outage["expires_at"]) - 1.0:
+        for name, url in endpoints:
+            try:
+                response = httpx.get(url + "/health", timeout=2.0)
+            except httpx.HTTPError:
+                unanswered += 1
+                continue
+            samples += 1
+            body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+            if response.status_code == 503 and body.get("mongo") is False:
+                truthful += 1
+            elif len(lying) < 10:
+                lying.append(f"{name}: {response.status_code} {body}")
+        time.sleep(1.0)
+    return {"samples": samples, "truthful": truthful, "lying": lying, "unanswered": unanswered}
+
+
+def availability_burn(configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """What the run cost CUJ-1's users: the share of the load generator's requests since the run started that got
+    no 2xx (no answer counts as an error), and the burn rate against SLO-1's 99.5 % (1.0 spends the budget exactly
+    over the SLO period). Returns ``{"window_seconds", "requests", "error_ratio", "burn_rate"}``; NoData when no
+    request was counted."""
+    from probes._clients import prometheus_query
+
+    started = timeline.run_started_at(configuration)
+    window = max(10, int(time.time() - started) + 1) if started else 300
+    target = from_configuration(configuration, secrets)
+    try:
+        total = prometheus_query(target, f"sum(increase(loadgen_requests_total[{window}s]))")
+        bad = prometheus_query(target, f'sum(increase(loadgen_requests_total{{status!~"2.."}}[{window}s]))')
+    finally:
+        target.close()
+    requests = float(total[0]["value"][1]) if total else 0.0
+    if requests <= 0:
+        raise NoData(f"the load generator counted no request in the last {window} s")
+    errors = float(bad[0]["value"][1]) if bad else 0.0
+    ratio = errors / requests
+    return {"window_seconds": window, "requests": round(requests, 1), "error_ratio": round(ratio, 5),
+            "burn_rate": round(ratio / (1 - 0.995), 3)}

@@ -45,13 +45,12 @@ def run_restore(configuration: Mapping[str, Any], backup_id: str | None, replay:
         f"up to {report['restored_until_wall']}")
     replayed = report.get("replay")
     if replayed:
-        say(f"processor group offsets set back to the backup's: {replayed['offsets']}")
-        if replayed.get("short_partitions"):
-            say("warning: the broker's log ends before the backup's offset on "
-                f"{', '.join(replayed['short_partitions'])}: Tansu keeps data in memory only, so events from "
-                "before a broker restart cannot be replayed")
+        say(f"replayed {replayed['replayed']} Kafka messages from {replayed['from']} up to the processors' committed "
+            f"offsets {replayed['to']}")
+        if replayed.get("incomplete"):
+            say(f"warning: the replay stopped short on {replayed['incomplete']}: the broker no longer holds those "
+                "messages (Tansu keeps data in memory only; a broker restart since the backup loses them)")
     else:
-        say("no replay: the processors resume from their committed offsets; events they had consumed after the "
-            "restored point are not in the database")
+        say("no replay: events the processors had consumed after the restored point are not in the database")
     say(f"processors started again at {report['processors_started_at']}")
     return EXIT_OK

@@ -29,6 +29,8 @@ class Instance:
     state: str
     ready_at: float | None = None
     """Unix seconds when the current process first passed its readiness check; None if not yet, or unknown."""
+    url: str | None = None
+    """The replica's own address (not the service's), for probes that ask each replica; None if unknown."""
 
 
 @dataclass(frozen=True)

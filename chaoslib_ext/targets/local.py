@@ -65,6 +65,7 @@ class LocalTarget(Target, DisasterRecovery):
                 ready=bool(i.get("ready")),
                 state=i.get("state", "unknown"),
                 ready_at=i.get("ready_at"),
+                url=i.get("url"),
             )
             for i in body["instances"]
             if i.get("component") == component

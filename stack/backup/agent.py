@@ -17,6 +17,9 @@ from stack.backup.restore import RestoreRefused, TargetPoint, choose, restore, t
 from stack.backup.settings import BackupSettings
 from stack.backup.snapshot import take_snapshot
 from stack.backup.store import BackupStore, write_json_atomic
+from stack.processor import store as processor_store
+from stack.processor.batching import plan_batch
+from stack.processor.loop import to_record
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,6 @@ class Agent:
         self.writer = ChangeLogWriter(self.store.changelog_dir)
         self.follower = Follower(self._client, settings.database, self.store, self.writer, self._load_state())
         self.corruption = CorruptionFault(self.store.backups_dir)
-        self._admin = kafka.admin(settings.bootstrap)
         self._busy = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -104,7 +106,7 @@ class Agent:
                 self.writer.rotate()
                 manifest = take_snapshot(
                     client, self.store, self.settings.database, self.follower.epoch,
-                    offsets=lambda: kafka.committed_offsets(self._admin, self.settings.group),
+                    offsets=lambda: kafka.committed_offsets(self.settings.bootstrap, self.settings.group),
                 )
             finally:
                 client.close()
@@ -143,11 +145,8 @@ class Agent:
                 report = restore(client, self.store, point, backup_id)
                 replayed = None
                 if replay:
-                    offsets = report["kafka_offsets"]
-                    replayed = kafka.reset_offsets(self._admin, self.settings.bootstrap, self.settings.group,
-                                                    offsets) if offsets else {
-                        "offsets": {}, "log_end": {}, "short_partitions": [],
-                        "note": "the backup recorded no committed offsets: nothing to replay from"}
+                    replayed = kafka.replay_range(self.settings.bootstrap, self.settings.group, report["replay_from"],
+                                                  lambda batch: self._write_replayed(client, batch), log)
                 report["replay"] = replayed
             except (RestoreRefused, PyMongoError, Exception):
                 metrics.RESTORES.labels(outcome="failed").inc()
@@ -171,6 +170,14 @@ class Agent:
             return report
         finally:
             self._busy.release()
+
+    def _write_replayed(self, client: MongoClient, messages: list) -> None:
+        """The processor's own idempotent writes (stack.processor.store), so a replayed event is stored exactly
+        as the processor would have stored it; dead letters were sent when first consumed, and are not resent."""
+        plan = plan_batch([to_record(m) for m in messages], consumed_at=time.time())
+        db = processor_store.database(client, self.settings.database)
+        processor_store.write_events(db, plan, time.time())
+        processor_store.write_gpu_latest(db, plan, time.time())
 
     def corrupt(self, mode: str, ttl: float) -> dict:
         """Corrupt the backup a restore would choose now."""
