@@ -225,16 +225,16 @@ def _add_restore_parser(sub) -> None:
         "restore", help="restore the processor database from the backup store (newest valid backup by default)",
         description="Restore database ca3 from the backup agent's store: the newest backup that verifies and was "
         "taken before the disaster the agent saw (or --backup ID), plus its change log up to the disaster, with the "
-        "processors stopped meanwhile. A corrupt backup is refused, naming the file; choosing automatically falls "
-        "back to the previous good one and says so. --replay (default) sets the processor group's Kafka offsets "
-        "back to the backup's, so the processors re-consume what the backup missed.",
+        "processors' writes frozen meanwhile. A corrupt backup is refused, naming the file; choosing automatically "
+        "falls back to the previous good one and says so. --replay (default) re-consumes from Kafka what the restored "
+        "data lacks, up to the processors' committed offsets, with the processors' own idempotent writes.",
         epilog=f"exit codes:\n  0  restored\n  1  refused: no backup could be restored as asked\n"
         f"  {verdicts.Outcome.TARGET_UNREACHABLE.exit_code}  the stack or the backup agent did not answer",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     restore.add_argument("--backup", metavar="ID", help="a backup id from the agent's /backups (default: newest valid)")
     restore.add_argument("--replay", action=argparse.BooleanOptionalAction, default=True,
-                         help="reset the processor group's offsets to the backup's (default: --replay)")
+                         help="re-consume from Kafka what the restore lacks (default: --replay)")
     restore.add_argument("--until", type=float, metavar="UNIX_SECONDS",
                          help="restore changes logged before this time only (point in time)")
     restore.add_argument("--target", choices=["local"], default=os.environ.get("GAMEDAY_TARGET", "local"))

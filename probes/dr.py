@@ -30,7 +30,7 @@ from probes._clients import mongo
 from probes.measure import ProducerAcks
 
 __all__ = ["rpo_report", "rpo_seconds", "rto_seconds", "restore_report", "backup_store_report",
-           "corrupt_backups_refused", "health_during_outage", "availability_burn"]
+           "corrupt_backups_refused", "health_during_outage", "health_during_outage_report", "availability_burn"]
 
 LISTED_LOST_EVENTS = 100
 POLL_SECONDS = 0.25
@@ -333,7 +333,25 @@ def health_during_outage(configuration: Configuration = None, secrets: Secrets =
             elif len(lying) < 10:
                 lying.append(f"{name}: {response.status_code} {body}")
         time.sleep(1.0)
-    return {"samples": samples, "truthful": truthful, "lying": lying, "unanswered": unanswered}
+    result = {"samples": samples, "truthful": truthful, "lying": lying, "unanswered": unanswered}
+    timeline.record("observation.outage_health", configuration, **result)
+    return result
+
+
+def health_during_outage_report(configuration: Configuration = None, secrets: Secrets = None) -> dict:
+    """What ``health_during_outage`` observed in this run, for the steady state to judge (``lying`` must be
+    empty). Before the method: ``{"samples": 0, "lying": []}``. After it, NoData when nothing was sampled: an
+    outage nobody looked at proves nothing."""
+    run = timeline.current_run(configuration)
+    observed = [e for e in run if e.get("kind") == "observation.outage_health"]
+    if not observed:
+        if any(e.get("kind") == "run.method_started" for e in run):
+            raise NoData("no observation.outage_health in this run: health_during_outage did not run")
+        return {"samples": 0, "truthful": 0, "lying": [], "unanswered": 0}
+    last = observed[-1]
+    if not last.get("samples"):
+        raise NoData("no processor replica answered /health during the outage")
+    return {k: last.get(k) for k in ("samples", "truthful", "lying", "unanswered")}
 
 
 def availability_burn(configuration: Configuration = None, secrets: Secrets = None) -> dict:
@@ -356,5 +374,7 @@ def availability_burn(configuration: Configuration = None, secrets: Secrets = No
         raise NoData(f"the load generator counted no request in the last {window} s")
     errors = float(bad[0]["value"][1]) if bad else 0.0
     ratio = errors / requests
-    return {"window_seconds": window, "requests": round(requests, 1), "error_ratio": round(ratio, 5),
-            "burn_rate": round(ratio / (1 - 0.995), 3)}
+    result = {"window_seconds": window, "requests": round(requests, 1), "error_ratio": round(ratio, 5),
+              "burn_rate": round(ratio / (1 - 0.995), 3)}
+    timeline.record("observation.availability_burn", configuration, **result)
+    return result

@@ -1,7 +1,7 @@
 """``gameday restore``: restore the processor's database from the backup store, from the operator's side.
 
 The backup agent does the work (choose, verify, load, roll forward, set the replay offsets); this module asks the
-target for it with the processors stopped, then tells the operator what was restored, what was refused and why,
+target for it with the processors' writes frozen, then tells the operator what was restored, what was refused and why,
 and what the replay covers.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def run_restore(configuration: Mapping[str, Any], backup_id: str | None, replay:
                 f"{newest.get('wall')}")
         else:
             say("no disaster pending: restoring to the end of the change log" + (f" (until {until})" if until else ""))
-        say("stopping the processors, restoring ...")
+        say("freezing the processors (cut from Kafka), restoring ...")
         try:
             report = target.restore(backup_id=backup_id, until=until, replay=replay)
         except InvalidArgument as exc:
@@ -52,5 +52,5 @@ def run_restore(configuration: Mapping[str, Any], backup_id: str | None, replay:
                 "messages (Tansu keeps data in memory only; a broker restart since the backup loses them)")
     else:
         say("no replay: events the processors had consumed after the restored point are not in the database")
-    say(f"processors started again at {report['processors_started_at']}")
+    say(f"processors cut from Kafka during the restore, resumed at {report['processors_resumed_at']}")
     return EXIT_OK

@@ -172,9 +172,11 @@ class DisasterRecovery(abc.ABC):
     @abc.abstractmethod
     def restore(self, backup_id: str | None = None, until: float | None = None, replay: bool = True) -> dict:
         """Restore the newest valid backup taken before the pending disaster (or ``backup_id``, or up to
-        ``until``) with the processors stopped, optionally resetting the processor group's offsets to the
-        backup's (``replay``), then start the processors. Returns the agent's restore report plus
-        ``{"processors_stopped_at", "processors_started_at"}``. Raises InvalidArgument naming the backups refused."""
+        ``until``) with the processors' writes frozen, optionally replaying Kafka from the backup's point up to the
+        processors' committed offsets (``replay``), then let the processors go on. Returns the agent's restore
+        report plus ``{"processors_frozen_at", "processors_resumed_at"}``. Raises InvalidArgument naming the backups
+        refused. Locally the freeze is a held Kafka partition of the processors (a TTL the proxy enforces); on
+        Kubernetes, scale the processor Deployment to 0 (apache/kafka has no trouble with an empty group)."""
 
     @abc.abstractmethod
     def corrupt_backup(self, mode: str = "truncate", ttl_seconds: float = 300.0) -> dict:

@@ -130,8 +130,8 @@ class LocalTarget(Target, DisasterRecovery):
 
     # Disaster recovery (issue 6): the runner's component holds and the backup agent (docs/local-stack-contract.md).
     RESTORE_HOLD_SECONDS = 900.0
-    """The processors' hold while a restore runs: the 15 min RTO target. The runner starts them at its expiry even
-    if this process dies mid-restore."""
+    """How long the processors stay cut from Kafka while a restore runs, at most: the 15 min RTO target. The fault
+    proxy heals the cut at its expiry even if this process dies mid-restore."""
 
     def _agent(self, method: str, path: str, timeout: float = CONTROL_TIMEOUT_SECONDS, **kwargs: Any) -> Any:
         url = self.endpoint("backup") + path
@@ -184,13 +184,16 @@ class LocalTarget(Target, DisasterRecovery):
             body["backup_id"] = backup_id
         if until is not None:
             body["until"] = until
-        stopped = self.stop_component("processor", self.RESTORE_HOLD_SECONDS)
+        # The writers are frozen by cutting the processors from Kafka (a held partition with a TTL), not by
+        # stopping them: on Tansu 0.6.0 a consumer group left empty for ~30 s never assigns partitions to new
+        # members again (measured with plain consumers), while held members rejoin after the heal.
+        frozen = self.partition(["processor"], "hold", self.RESTORE_HOLD_SECONDS)
         try:
             report = self._agent("POST", "/restores", json=body, timeout=self.RESTORE_HOLD_SECONDS)
         finally:
-            started = self.start_component("processor")
-        return {**report, "processors_stopped_at": stopped.get("stopped_at"),
-                "processors_started_at": started.get("started_at")}
+            healed = self.heal_partition()
+        return {**report, "processors_frozen_at": frozen.get("applied_at"),
+                "processors_resumed_at": healed.get("healed_at")}
 
     def corrupt_backup(self, mode: str = "truncate", ttl_seconds: float = 300.0) -> dict:
         return self._agent("PUT", "/faults/corrupt-backup", json={"mode": mode, "ttl_seconds": ttl_seconds},

@@ -14,6 +14,7 @@ import bson
 from bson import json_util
 from bson.raw_bson import RawBSONDocument
 from pymongo import DeleteOne, IndexModel, MongoClient, ReplaceOne, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from stack.backup.changelog import CorruptChangeLog, read_segment, segments, ts_key
 from stack.backup.store import BackupStore, CorruptBackup
@@ -138,10 +139,17 @@ def load_snapshot(client: MongoClient, store: BackupStore, manifest: dict) -> di
     restored = {}
     for name in sorted(manifest["collections"]):
         meta = json_util.loads((directory / f"{name}.meta.json").read_text())
-        collection = database.create_collection(name, **(meta.get("options") or {}))
+        collection = (database[name] if name in database.list_collection_names()
+                      else database.create_collection(name, **(meta.get("options") or {})))
         count = 0
         for batch in _raw_batches(directory / f"{name}.bson"):
-            collection.insert_many(batch, ordered=False)
+            try:
+                collection.insert_many(batch, ordered=False)
+            except BulkWriteError as exc:
+                # A processor batch in flight when the writers were frozen may land meanwhile: the newer
+                # document it wrote stays; anything else is a real failure.
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
             count += len(batch)
         indexes = []
         for index in meta.get("indexes", []):
