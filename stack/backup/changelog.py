@@ -93,22 +93,25 @@ class ChangeLogWriter:
     def flush(self) -> None:
         """Make what was appended durable, then publish it in the sidecar."""
         with self._lock:
-            if self._handle is None or not self._dirty:
-                return
-            self._handle.flush()
-            self._meta["sha256"] = self._digest.hexdigest()
-            write_json_atomic(self._sidecar(self._segment), self._meta)
-            self._dirty = False
+            if self._handle is not None and self._dirty:
+                self._publish_locked()
 
     def rotate(self) -> None:
-        self.flush()
+        """Close the current segment. One lock for publish and close: an append in between would otherwise be
+        written by the close but missing from the sidecar's checksum."""
         with self._lock:
             if self._handle is None:
                 return
-            self._handle.close()
             self._meta["closed"] = True
-            write_json_atomic(self._sidecar(self._segment), self._meta)
+            self._publish_locked()
+            self._handle.close()
             self._handle = self._segment = None
+
+    def _publish_locked(self) -> None:
+        self._handle.flush()
+        self._meta["sha256"] = self._digest.hexdigest()
+        write_json_atomic(self._sidecar(self._segment), self._meta)
+        self._dirty = False
 
     close = rotate
 
