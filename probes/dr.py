@@ -30,7 +30,8 @@ from probes._clients import mongo
 from probes.measure import ProducerAcks
 
 __all__ = ["rpo_report", "rpo_seconds", "rto_seconds", "restore_report", "backup_store_report",
-           "corrupt_backups_refused", "health_during_outage", "health_during_outage_report", "availability_burn"]
+           "corrupt_backups_refused", "health_during_outage", "health_during_outage_report", "availability_burn",
+           "integrity_report"]
 
 LISTED_LOST_EVENTS = 100
 POLL_SECONDS = 0.25
@@ -378,3 +379,23 @@ def availability_burn(configuration: Configuration = None, secrets: Secrets = No
               "burn_rate": round(ratio / (1 - 0.995), 3)}
     timeline.record("observation.availability_burn", configuration, **result)
     return result
+
+
+def integrity_report(settle_timeout: float = 15.0, configuration: Configuration = None,
+                     secrets: Secrets = None) -> dict:
+    """Every stored aggregate equals the value recomputed from the stored events
+    (``probes.processing.gpu_latest_consistent``), allowing ``settle_timeout`` seconds for batches in flight: the
+    processor writes a batch's events, then its aggregates, so a read in between sees an aggregate one batch old
+    (seconds old on a loaded machine). A mismatch that outlasts the wait is reported as it was last seen.
+    Returns the last check plus ``attempts``."""
+    from probes.processing import gpu_latest_consistent
+
+    if not isinstance(settle_timeout, (int, float)) or settle_timeout < 0:
+        raise InvalidArgument(f"settle_timeout must be >= 0 seconds, got {settle_timeout!r}")
+    started, attempts = time.monotonic(), 0
+    while True:
+        attempts += 1
+        result = gpu_latest_consistent(configuration=configuration, secrets=secrets)
+        if result["consistent"] or time.monotonic() - started >= settle_timeout:
+            return {**result, "attempts": attempts}
+        time.sleep(1.0)

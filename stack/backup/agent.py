@@ -40,6 +40,10 @@ class Agent:
         self.follower = Follower(self._client, settings.database, self.store, self.writer, self._load_state())
         self.corruption = CorruptionFault(self.store.backups_dir)
         self._busy = threading.Lock()
+        # One client for every health check: SecantusDB is single-threaded, and a new connection per readiness
+        # probe (twice a second) is load it does not need.
+        self._health_client = MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000,
+                                          socketTimeoutMS=2000, appname="backup-agent-health")
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.last_error: str | None = None
@@ -79,6 +83,7 @@ class Agent:
         for thread in self._threads:
             thread.join(timeout=10)
         self.writer.close()
+        self._health_client.close()
         self.save_state()
         self.corruption.heal()
 
@@ -185,13 +190,8 @@ class Agent:
         return self.corruption.apply(self.store.path(choice.manifest["id"]), choice.manifest, mode, ttl)
 
     def health(self) -> dict:
-        mongo = False
         try:
-            client = MongoClient(self.settings.mongo_uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000)
-            try:
-                mongo = client.admin.command("ping").get("ok") == 1
-            finally:
-                client.close()
+            mongo = self._health_client.admin.command("ping").get("ok") == 1
         except PyMongoError:
             mongo = False
         following = self.follower.following

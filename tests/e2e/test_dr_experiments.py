@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from unittest import mock
 
+import httpx
 import pytest
 import yaml
 
@@ -22,7 +24,19 @@ OUTAGE_SECONDS = 15
 def stack(stack_binaries, stack_dirs):
     with mock.patch.dict(os.environ, {"STACK_BACKUP_ARGS": "--interval-s 10 --retention-s 600"}):
         with LocalStack(state_dir=stack_dirs("dr-e2e-stack"), rate=10, timeout=240) as running:
+            wait_for_backups(running.endpoints["backup"], 2)
             yield running
+
+
+def wait_for_backups(url: str, count: int, timeout: float = 180) -> None:
+    """The experiments' baseline wants fresh backups that hold events, and a pipeline that has written some."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        backups = httpx.get(url + "/backups", timeout=30).json()["backups"]
+        if sum(1 for b in backups if (b.get("collections") or {}).get("gpu_latest", {}).get("documents")) >= count:
+            return
+        time.sleep(1)
+    raise AssertionError(f"fewer than {count} backups holding GPU aggregates after {timeout} s")
 
 
 def after(journal: dict, probe: str):
@@ -44,7 +58,8 @@ def kinds(run_dir: Path) -> list[str]:
 def test_mongo_destroy_restore_meets_rto_and_rpo(stack, tmp_path, chaos_run):
     proc, journal = chaos_run(REPO / "experiments" / "mongo-destroy-restore.yaml", tmp_path / "run",
                               stack.endpoints["control"], timeout=900)
-    assert journal["status"] == "completed" and journal["deviated"] is False, proc.stdout[-4000:]
+    assert journal["status"] == "completed" and journal["steady_states"]["after"] is not None, proc.stdout[-4000:]
+    assert journal["deviated"] is False, proc.stdout[-4000:]
     rto = after(journal, "service-restored-within-rto")
     rpo = after(journal, "rpo-within-target-lost-events-listed")
     print(f"RTO {rto} s; RPO with replay {rpo['rpo_seconds']} s ({rpo['with_replay']['lost']} lost), without "
@@ -60,7 +75,8 @@ def test_mongo_destroy_restore_meets_rto_and_rpo(stack, tmp_path, chaos_run):
 def test_backup_corruption_falls_back_and_says_so(stack, tmp_path, chaos_run):
     proc, journal = chaos_run(REPO / "experiments" / "backup-corruption.yaml", tmp_path / "run",
                               stack.endpoints["control"], timeout=900)
-    assert journal["status"] == "completed" and journal["deviated"] is False, proc.stdout[-4000:]
+    assert journal["status"] == "completed" and journal["steady_states"]["after"] is not None, proc.stdout[-4000:]
+    assert journal["deviated"] is False, proc.stdout[-4000:]
     refused = after(journal, "corrupt-backup-refused-and-named")
     assert refused["corruptions"] == 1 and refused["restores"] == 1 and refused["violations"] == 0
     assert len(refused["fallbacks"]) == 1 and ": truncated: " in refused["fallbacks"][0]
@@ -72,7 +88,8 @@ def test_database_outage_pauses_tells_the_truth_and_loses_nothing(stack, tmp_pat
     experiment = with_configuration(REPO / "experiments" / "database-outage.yaml", tmp_path,
                                     outage_seconds=OUTAGE_SECONDS)
     proc, journal = chaos_run(experiment, tmp_path / "run", stack.endpoints["control"], timeout=900)
-    assert journal["status"] == "completed" and journal["deviated"] is False, proc.stdout[-4000:]
+    assert journal["status"] == "completed" and journal["steady_states"]["after"] is not None, proc.stdout[-4000:]
+    assert journal["deviated"] is False, proc.stdout[-4000:]
     health = after(journal, "health-said-mongo-was-down-during-the-outage")
     assert health["samples"] >= 2 * (OUTAGE_SECONDS - 5) and health["truthful"] == health["samples"]
     assert after(journal, "no-acknowledged-event-lost")["lost"] == 0
