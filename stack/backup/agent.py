@@ -24,6 +24,9 @@ from stack.processor.loop import to_record
 log = logging.getLogger(__name__)
 
 
+FOLLOWER_SETTLE_S = 15.0
+
+
 class Busy(RuntimeError):
     """A restore is running: no snapshot or second restore meanwhile."""
 
@@ -142,6 +145,11 @@ class Agent:
         if not self._busy.acquire(blocking=False):
             raise Busy("a restore or a snapshot is running; try again")
         try:
+            # A database that just came back (a wiped data directory) must first be seen by the follower, which
+            # is when a lost history becomes a disaster the target point can name.
+            deadline = time.monotonic() + FOLLOWER_SETTLE_S
+            while not self.follower.following and time.monotonic() < deadline:
+                time.sleep(0.1)
             point = self.point(until)
             self.writer.flush()
             client = self._client()
