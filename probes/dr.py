@@ -36,7 +36,7 @@ __all__ = ["rpo_report", "rpo_seconds", "rto_seconds", "restore_report", "backup
 LISTED_LOST_EVENTS = 100
 HEALTH_CACHE_SECONDS = 1.0
 """How old the processor's /health answer may be (its CachedCheck ttl)."""
-POLL_SECONDS = 0.25
+POLL_SECONDS = 0.5
 
 
 # Pure logic: no I/O, tested in tests/unit/test_dr_probes.py.
@@ -186,8 +186,8 @@ def rpo_seconds(replay: bool = True, since: float | str | None = "run-start", se
     return float(report["rpo_seconds" if replay else "rpo_seconds_without_replay"])
 
 
-def _history_back(events, acked: list[dict], since_at: float | None) -> bool:
-    for w in _windows(events, acked, since_at):
+def _history_back(events, windows: list[ProducerAcks]) -> bool:
+    for w in windows:
         first = min(w.expected(), default=None)
         if first is not None and events.count_documents({"producer_id": w.producer_id, "seq": first}, limit=1) == 0:
             return False
@@ -217,14 +217,19 @@ def rto_seconds(timeout: float = 900.0, configuration: Configuration = None, sec
     api = target.endpoint("processor_api")
     client, db = mongo(target)
     waiting = "nothing checked yet"
+    windows: list[ProducerAcks] | None = None
     try:
         while True:
             now = time.time()
             try:
                 health = httpx.get(api + "/health", timeout=2.0).status_code
+                if windows is None and health == 200:
+                    # Once: the window's first sequence numbers do not change, and the query behind them is a
+                    # scan on SecantusDB, which serves one request at a time.
+                    windows = _windows(db["events"], disaster.get("acked") or [], since_at)
                 if health != 200:
                     waiting = f"/health answered {health}"
-                elif not _history_back(db["events"], disaster.get("acked") or [], since_at):
+                elif not _history_back(db["events"], windows or []):
                     waiting = "the events from before the disaster are not back"
                 else:
                     newest = _newest_per_gpu(db["events"])
