@@ -408,6 +408,42 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return _report_runs(runs, run_root, args, secrets)
 
 
+# `gameday restore` (issue 6): one self-contained block.
+def cmd_restore(args: argparse.Namespace) -> int:
+    from chaoslib_ext.errors import GamedayError
+    from chaoslib_ext.gameday.restore import run_restore
+
+    configuration = {"target": args.target, **({"local_control_url": args.control_url} if args.control_url else {})}
+    try:
+        return run_restore(configuration, args.backup, args.replay, args.until, lambda line: print(line, flush=True))
+    except GamedayError as exc:
+        print(f"gameday: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return verdicts.Outcome.TARGET_UNREACHABLE.exit_code
+
+
+def _add_restore_parser(sub) -> None:
+    restore = sub.add_parser(
+        "restore", help="restore the processor database from the backup store (newest valid backup by default)",
+        description="Restore database ca3 from the backup agent's store: the newest backup that verifies and was "
+        "taken before the disaster the agent saw (or --backup ID), plus its change log up to the disaster, with the "
+        "processors' writes frozen meanwhile. A corrupt backup is refused, naming the file; choosing automatically "
+        "falls back to the previous good one and says so. --replay (default) re-consumes from Kafka what the restored "
+        "data lacks, up to the processors' committed offsets, with the processors' own idempotent writes.",
+        epilog=f"exit codes:\n  0  restored\n  1  refused: no backup could be restored as asked\n"
+        f"  {verdicts.Outcome.TARGET_UNREACHABLE.exit_code}  the stack or the backup agent did not answer",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    restore.add_argument("--backup", metavar="ID", help="a backup id from the agent's /backups (default: newest valid)")
+    restore.add_argument("--replay", action=argparse.BooleanOptionalAction, default=True,
+                         help="re-consume from Kafka what the restore lacks (default: --replay)")
+    restore.add_argument("--until", type=float, metavar="UNIX_SECONDS",
+                         help="restore changes logged before this time only (point in time)")
+    restore.add_argument("--target", choices=["local"], default=os.environ.get("GAMEDAY_TARGET", "local"))
+    restore.add_argument("--control-url", default=os.environ.get("GAMEDAY_CONTROL_URL"),
+                         help="the local stack's control API (default: $GAMEDAY_CONTROL_URL or http://127.0.0.1:18000)")
+    restore.set_defaults(func=cmd_restore)
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", choices=["local", "kubernetes"], default=os.environ.get("GAMEDAY_TARGET", "local"),
                    help="where the experiments run (default: $GAMEDAY_TARGET or local)")
@@ -505,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verdict.add_argument("journals", nargs="+", metavar="JOURNAL", help="journal.json files")
     verdict.set_defaults(func=cmd_verdict)
+    _add_restore_parser(sub)
     return parser
 
 

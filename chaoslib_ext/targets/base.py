@@ -32,6 +32,8 @@ class Instance:
     state: str
     ready_at: float | None = None
     """Unix seconds when the current process first passed its readiness check; None if not yet, or unknown."""
+    url: str | None = None
+    """The replica's own address (not the service's), for probes that ask each replica; None if unknown."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,10 @@ SWEEP_HEALERS = {
     "provider": "restore_all_providers",
 }
 """Fault kind (as ``active_faults`` lists it) -> the Target method that heals every fault of that kind."""
+PER_FAULT_HEALERS = {
+    "component-stopped": lambda target, fault: target.start_component(fault["component"]),
+}
+"""Fault kinds healed one fault at a time, from what the listing says of it."""
 
 
 def sweep_faults(target: Target) -> dict:
@@ -178,6 +184,14 @@ def sweep_faults(target: Target) -> dict:
     done: set[str] = set()
     for fault in target.active_faults():
         kind = str(fault.get("kind"))
+        if kind in PER_FAULT_HEALERS:
+            try:
+                PER_FAULT_HEALERS[kind](target, fault)
+            except Exception as exc:  # noqa: BLE001 - reported with the fault; the others are still healed
+                failed.append({"kind": kind, "error": f"{type(exc).__name__}: {exc}", "fault": fault})
+            else:
+                healed.append(fault)
+            continue
         method = getattr(target, SWEEP_HEALERS.get(kind, ""), None)
         if method is None:
             failed.append({"kind": kind, "error": f"no healer for fault kind {kind!r}", "fault": fault})
@@ -262,3 +276,63 @@ def validate_provider_fault(provider: object, mode: object, ttl_seconds: object,
             raise InvalidArgument(f"error_rate must be within (0, 1], got {given['error_rate']!r}")
         body["error_rate"] = rate
     return body
+# Disaster recovery (issue 6): the database, its backups, and restores. One block, so the Kubernetes driver's
+# methods (issue 7) merge beside it.
+DATA_SCOPES = ("database", "data-directory")
+"""database: drop the processor's database; data-directory: delete the database server's data (the PVC)."""
+CORRUPTION_MODES = ("truncate", "flip")
+
+
+class DisasterRecovery(abc.ABC):
+    """What the disaster-recovery actions and probes need from a target. Mixed into Target."""
+
+    @abc.abstractmethod
+    def destroy_data(self, scope: str = "database") -> dict:
+        """Destroy the processor's data: ``database`` drops database ``ca3``; ``data-directory`` stops the
+        database server, deletes its data directory and starts it again empty. Returns ``{"scope",
+        "destroyed_at"}`` (Unix seconds of the destruction) and what was done.
+
+        On Kubernetes the driver must: for ``database``, run ``dropDatabase`` through the mongo Service; for
+        ``data-directory``, delete the mongo StatefulSet's PVC and its pod together (the StatefulSet recreates
+        both, empty)."""
+
+    @abc.abstractmethod
+    def stop_component(self, component: str, ttl_seconds: float) -> dict:
+        """Stop every instance of ``component`` (``mongo``, ``processor``) until ``start_component`` or the TTL,
+        which the target enforces itself. Returns ``{"component", "stopped_at", "expires_at"}``.
+
+        On Kubernetes: scale the StatefulSet/Deployment to 0 and annotate it with the previous replica count and
+        ``gameday/expires-at``; a Job created with it scales it back at the expiry."""
+
+    @abc.abstractmethod
+    def start_component(self, component: str) -> dict:
+        """Undo ``stop_component``; returns once the instances are started. Starting a running component is not
+        an error. Returns ``{"component", "was_stopped", "started_at"}``."""
+
+    @abc.abstractmethod
+    def backups(self, verify: bool = False) -> dict:
+        """The backup store: ``{"backups": [manifest + valid/problem], "changelog": {...}, "disasters": [...]}``.
+
+        On Kubernetes: the backup agent's Service (the same agent image, its store on a PVC; ``mongodump --oplog``
+        or the same pymongo dump against the mongo replica set)."""
+
+    @abc.abstractmethod
+    def take_backup(self) -> dict:
+        """Take a snapshot now; returns its manifest."""
+
+    @abc.abstractmethod
+    def restore(self, backup_id: str | None = None, until: float | None = None, replay: bool = True) -> dict:
+        """Restore the newest valid backup taken before the pending disaster (or ``backup_id``, or up to
+        ``until``) with the processors' writes frozen, optionally replaying Kafka from the backup's point up to the
+        processors' committed offsets (``replay``), then let the processors go on. Returns the agent's restore
+        report plus ``{"processors_frozen_at", "processors_resumed_at"}``. Raises InvalidArgument naming the backups
+        refused. Locally the freeze is a held Kafka partition of the processors (a TTL the proxy enforces); on
+        Kubernetes, scale the processor Deployment to 0 (apache/kafka has no trouble with an empty group)."""
+
+    @abc.abstractmethod
+    def corrupt_backup(self, mode: str = "truncate", ttl_seconds: float = 300.0) -> dict:
+        """Corrupt the backup a restore would choose now (its largest file), healed at the TTL by the agent."""
+
+    @abc.abstractmethod
+    def heal_backup_corruption(self) -> dict:
+        """Undo ``corrupt_backup``; healing nothing is not an error. Returns ``{"was_active", "healed_at"}``."""

@@ -16,6 +16,8 @@ from stack.local.layout import LOOPBACK, PROCESSOR_REPLICAS, StackLayout
 from stack.local.readiness import ReadyCheck
 
 PROCESSOR_ARGS_ENV = "STACK_PROCESSOR_ARGS"
+BACKUP_ARGS_ENV = "STACK_BACKUP_ARGS"
+"""Extra backup agent flags, shell-quoted: tests snapshot every few seconds (``--interval-s 5``)."""
 """Extra processor flags for every replica, shell-quoted, read by the runner when it builds the specs."""
 APT_HINT = "install it with `apt-get install prometheus prometheus-alertmanager`"
 
@@ -184,6 +186,24 @@ def build_specs(
         )
     if provider_services:
         specs += provider_specs(layout, python)
+    specs.append(
+        ComponentSpec(
+            name="backup",
+            component="backup",
+            argv=(
+                python, "-m", "stack.backup",
+                "--host", LOOPBACK, "--port", str(layout.backup_port),
+                "--mongo-uri", layout.mongo_uri,
+                "--bootstrap", layout.kafka_bootstrap,
+                "--store", str(layout.files.backup_store),
+                *shlex.split(os.environ.get(BACKUP_ARGS_ENV, "")),
+            ),
+            ready=ReadyCheck("http", layout.backup_port, "/health"),
+            ready_timeout=30,
+            stage=1,
+            url=f"http://{LOOPBACK}:{layout.backup_port}",
+        )
+    )
     specs.append(
         ComponentSpec(
             name="loadgen",

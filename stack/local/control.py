@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from stack.local.faults import FaultBook, FaultRequestError
+from stack.local.holds import holds_router
 from stack.local.partition_api import partition_listing, partition_router
 from stack.local.provider_faults import ProviderFaults, provider_faults_router
 from stack.local.supervisor import Instance
@@ -115,6 +116,7 @@ def create_app(stack: Stack, namespace: str = "app") -> FastAPI:
         listing = stack.faults.listing()
         return {**listing, "faults": [
             *listing["faults"], *partition_listing(stack.proxy), *stack.provider_faults.listing(),
+            *stack.holds.listing(),
         ]}
 
     @app.put("/faults/http-errors")
@@ -162,6 +164,7 @@ def create_app(stack: Stack, namespace: str = "app") -> FastAPI:
 
     app.include_router(partition_router(lambda: stack.proxy))
     app.include_router(provider_faults_router(lambda: stack.provider_faults))
+    app.include_router(holds_router(lambda: stack.holds))
     return app
 
 

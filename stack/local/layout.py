@@ -94,6 +94,10 @@ class StackLayout:
     def market_data_port(self) -> int:
         return self.base_port + 23
 
+    @property
+    def backup_port(self) -> int:
+        return self.base_port + 24
+
     # Addresses.
     @property
     def control_url(self) -> str:
@@ -120,6 +124,7 @@ class StackLayout:
             "providers": f"http://{LOOPBACK}:{self.provider_simulator_port}",
             "ai_decision": f"http://{LOOPBACK}:{self.ai_decision_port}",
             "market_data": f"http://{LOOPBACK}:{self.market_data_port}",
+            "backup": f"http://{LOOPBACK}:{self.backup_port}",
         }
 
     @property
@@ -154,6 +159,14 @@ class StateFiles:
     @property
     def prometheus_config(self) -> Path:
         return self.state_dir / "prometheus.yml"
+
+    @property
+    def backup_store(self) -> Path:
+        return self.state_dir / "backups"
+
+    @property
+    def mongo_data(self) -> Path:
+        return self.state_dir / "mongo"
 
     @property
     def alertmanager_config(self) -> Path:

@@ -63,6 +63,12 @@ def prometheus_config(
                 )
             ),
             {
+                "job_name": "backup",
+                "static_configs": [
+                    {"targets": [f"{LOOPBACK}:{layout.backup_port}"], "labels": {"namespace": NAMESPACE}}
+                ],
+            },
+            {
                 # The runner speaks for the pods (kube-state-metrics' role): keep its pod/namespace labels.
                 "job_name": "stack-runner",
                 "honor_labels": True,

@@ -36,6 +36,7 @@ from stack.local.components import (
 )
 from stack.local.control import create_app, make_server, new_notifications
 from stack.local.faults import TOKEN_ENV, FaultBook
+from stack.local.holds import Holds
 from stack.local.layout import (
     LOOPBACK,
     REPO_ROOT,
@@ -135,6 +136,7 @@ class Runner:
         self.provider_faults = ProviderFaults(
             self._fault_token, lambda: self._http, f"http://{LOOPBACK}:{layout.provider_simulator_port}"
         )
+        self.holds = Holds(self.instances, layout.files.mongo_data)
 
     # What the control API reads.
     def endpoints(self) -> dict[str, str]:
@@ -257,6 +259,7 @@ class Runner:
 
     async def _stop_all(self) -> None:
         self.phase = "stopping"
+        await self.holds.release_all()
         await self.balancer.stop()
         by_stage = sorted(self.instances.values(), key=lambda i: i.spec.stage, reverse=True)
         for _, members in groupby(by_stage, key=lambda i: i.spec.stage):

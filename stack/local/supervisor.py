@@ -165,6 +165,16 @@ class Instance:
         self.ready = False
         self.state = STOPPED
 
+    async def restart_after_stop(self) -> None:
+        """Start again after ``stop()`` (a hold ended): a new process, not counted as a restart."""
+        if self._task is not None and not self._task.done():
+            return
+        self._stopping = asyncio.Event()
+        self._first_ready = asyncio.Event()
+        self._exited_early = self._setup_error = None
+        self._deaths_in_a_row = 0
+        await self.start()
+
     async def _lifecycle(self) -> None:
         first = True
         while not self._stopping.is_set():

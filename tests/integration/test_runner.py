@@ -348,6 +348,7 @@ def test_stop_leaves_no_recorded_process_alive(stack_binaries, stack_dirs):
         assert set(recorded) == {
             "runner", "kafka", "mongo", "prometheus", "alertmanager", "producers", "processor-0", "processor-1", "loadgen",
             "provider-simulator", "ai-decision", "market-data",
+            "backup",
         }
         assert all(pid_alive(pid) for pid in recorded.values())
         stopped = stop_stack(state_dir)

@@ -71,3 +71,17 @@ def test_a_driver_with_its_own_sweep_is_asked_instead():
             return {"healed": [{"kind": "networkpolicy", "name": "chaos-partition-1"}], "failed": []}
 
     assert sweep_faults(Kube([]))["healed"][0]["name"] == "chaos-partition-1"
+
+
+def test_a_stopped_component_is_started_again_by_name():
+    class Holding(_Target):
+        started: list = []
+
+        def start_component(self, component):
+            self.started.append(component)
+
+    target = Holding([{"kind": "component-stopped", "component": "mongo"},
+                      {"kind": "component-stopped", "component": "processor"}])
+    result = sweep_faults(target)
+    assert target.started == ["mongo", "processor"]
+    assert [f["component"] for f in result["healed"]] == ["mongo", "processor"] and result["failed"] == []

@@ -13,6 +13,7 @@ import httpx
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
 from chaoslib_ext.targets.base import (
     ALLOWED_SIGNALS, PARTITION_MODES, PARTITION_SERVICES, Healed, HttpErrorFault, Instance, Killed, Target,
+    DisasterRecovery,
     validate_provider_fault,
 )
 from chaoslib_ext.targets.kubernetes.holds import COMPONENT_LABEL, HOLD_FAULT, release_hold

@@ -1,0 +1,218 @@
+"""The agent: the change-log follower thread, the snapshot schedule, retention, and restores, in one process."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from stack.backup import changelog, kafka, metrics
+from stack.backup.changelog import ChangeLogWriter
+from stack.backup.corruption import CorruptionFault, heal_leftovers
+from stack.backup.follower import Follower
+from stack.backup.restore import RestoreRefused, TargetPoint, choose, restore, target_point
+from stack.backup.settings import BackupSettings
+from stack.backup.snapshot import take_snapshot
+from stack.backup.store import BackupStore, write_json_atomic
+from stack.processor import store as processor_store
+from stack.processor.batching import plan_batch
+from stack.processor.loop import to_record
+
+log = logging.getLogger(__name__)
+
+
+FOLLOWER_SETTLE_S = 15.0
+
+
+class Busy(RuntimeError):
+    """A restore is running: no snapshot or second restore meanwhile."""
+
+
+class Agent:
+    def __init__(self, settings: BackupSettings):
+        self.settings = settings
+        self.store = BackupStore(settings.store)
+        healed = heal_leftovers(self.store.backups_dir)
+        if healed:
+            log.warning("healed backup corruption left by a previous run: %s", healed)
+        self.state_path = self.store.root / "agent.json"
+        self.writer = ChangeLogWriter(self.store.changelog_dir)
+        self.follower = Follower(self._client, settings.database, self.store, self.writer, self._load_state())
+        self.corruption = CorruptionFault(self.store.backups_dir)
+        self._busy = threading.Lock()
+        # One client for every health check: SecantusDB is single-threaded, and a new connection per readiness
+        # probe (twice a second) is load it does not need.
+        self._health_client = MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000,
+                                          socketTimeoutMS=2000, appname="backup-agent-health")
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.last_error: str | None = None
+
+    def _client(self) -> MongoClient:
+        timeout = self.settings.mongo_timeout_ms
+        return MongoClient(self.settings.mongo_uri, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout,
+                           socketTimeoutMS=30_000, appname="backup-agent")
+
+    def _load_state(self) -> dict:
+        try:
+            state = json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return {"epoch": 0}
+        from bson import json_util
+
+        state["resume_token"] = json_util.loads(json.dumps(state["resume_token"])) if state.get("resume_token") else None
+        return state
+
+    def save_state(self) -> None:
+        from bson import json_util
+
+        state = dict(self.follower.state)
+        state["resume_token"] = json.loads(json_util.dumps(state["resume_token"])) if state.get("resume_token") else None
+        write_json_atomic(self.state_path, state)
+
+    # Life.
+    def start(self) -> None:
+        for target, name in ((self.follower.run, "follower"), (self._schedule, "snapshots")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.follower.stop()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.writer.close()
+        self._health_client.close()
+        self.save_state()
+        self.corruption.heal()
+
+    def _schedule(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.snapshot()
+            except Busy:
+                pass
+            except Exception as exc:  # noqa: BLE001 - a failed snapshot is counted and retried next period
+                self.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                metrics.SNAPSHOTS.labels(outcome="failed").inc()
+                log.warning("snapshot failed: %s", self.last_error)
+            self.save_state()
+            self._stop.wait(self.settings.interval_s)
+
+    # Work.
+    def snapshot(self) -> dict:
+        if not self._busy.acquire(blocking=False):
+            raise Busy("a restore is running")
+        try:
+            client = self._client()
+            try:
+                # The change log rotates at every snapshot, so retention can drop whole segments.
+                self.writer.rotate()
+                manifest = take_snapshot(
+                    client, self.store, self.settings.database, self.follower.epoch,
+                    offsets=lambda: kafka.committed_offsets(self.settings.bootstrap, self.settings.group),
+                )
+            finally:
+                client.close()
+            metrics.SNAPSHOTS.labels(outcome="ok").inc()
+            metrics.LAST_SUCCESS.set(manifest["finished_at"])
+            metrics.LAST_SIZE.set(manifest["bytes"])
+            metrics.LAST_DURATION.set(manifest["duration_s"])
+            self._prune()
+            self.last_error = None
+            return manifest
+        finally:
+            self._busy.release()
+
+    def _prune(self) -> None:
+        deleted = self.store.prune(time.time(), self.settings.retention_s, self.settings.keep_min)
+        ids = self.store.ids()
+        if deleted and ids:
+            try:
+                oldest = self.store.manifest(ids[0])
+                changelog.prune(self.store.changelog_dir, tuple(oldest["position"]))
+            except Exception:  # noqa: BLE001 - an unreadable oldest manifest keeps the log: never lose history
+                log.warning("change log not pruned: the oldest backup's manifest is unreadable")
+
+    def point(self, until: float | None) -> TargetPoint:
+        return target_point(self.store.disasters(), self.follower.epoch, until)
+
+    def restore(self, backup_id: str | None, until: float | None, replay: bool) -> dict:
+        if not self._busy.acquire(blocking=False):
+            raise Busy("a restore or a snapshot is running; try again")
+        try:
+            # A database that just came back (a wiped data directory) must first be seen by the follower, which
+            # is when a lost history becomes a disaster the target point can name.
+            deadline = time.monotonic() + FOLLOWER_SETTLE_S
+            while not self.follower.following and time.monotonic() < deadline:
+                time.sleep(0.1)
+            point = self.point(until)
+            self.writer.flush()
+            client = self._client()
+            self.follower.restoring.set()
+            try:
+                report = restore(client, self.store, point, backup_id)
+                replayed = None
+                if replay:
+                    replayed = kafka.replay_range(self.settings.bootstrap, self.settings.group, report["replay_from"],
+                                                  lambda batch: self._write_replayed(client, batch), log)
+                report["replay"] = replayed
+            except (RestoreRefused, PyMongoError, Exception):
+                metrics.RESTORES.labels(outcome="failed").inc()
+                raise
+            finally:
+                # The restore's own drops come back through the change stream a moment later.
+                time.sleep(0.5)
+                self.follower.restoring.clear()
+                client.close()
+            report["finished_at"] = time.time()
+            if point.disaster is not None:
+                disasters = self.store.disasters()
+                for d in disasters:
+                    if d["epoch"] == point.disaster["epoch"] and d["ts"] == point.disaster["ts"]:
+                        d["recovered_by"] = report["backup_id"]
+                        d["recovered_at"] = report["finished_at"]
+                self.store.save_disasters(disasters)
+            metrics.RESTORES.labels(outcome="ok").inc()
+            log.info("restored backup %s (%d changes applied; fallbacks: %s)", report["backup_id"],
+                     report["changes_applied"], report["fallbacks"] or "none")
+            return report
+        finally:
+            self._busy.release()
+
+    def _write_replayed(self, client: MongoClient, messages: list) -> None:
+        """The processor's own idempotent writes (stack.processor.store), so a replayed event is stored exactly
+        as the processor would have stored it; dead letters were sent when first consumed, and are not resent."""
+        plan = plan_batch([to_record(m) for m in messages], consumed_at=time.time())
+        db = processor_store.database(client, self.settings.database)
+        processor_store.write_events(db, plan, time.time())
+        processor_store.write_gpu_latest(db, plan, time.time())
+
+    def corrupt(self, mode: str, ttl: float) -> dict:
+        """Corrupt the backup a restore would choose now."""
+        choice = choose(self.store, self.point(None))
+        return self.corruption.apply(self.store.path(choice.manifest["id"]), choice.manifest, mode, ttl)
+
+    def health(self) -> dict:
+        try:
+            mongo = self._health_client.admin.command("ping").get("ok") == 1
+        except PyMongoError:
+            mongo = False
+        following = self.follower.following
+        return {"status": "ok" if mongo and following else "down", "mongo": mongo, "following": following,
+                "epoch": self.follower.epoch, "last_error": self.last_error}
+
+    def changelog_summary(self) -> dict:
+        segs = changelog.segments(self.store.changelog_dir)
+        return {
+            "segments": len(segs),
+            "records": sum(int(s.meta["records"]) for s in segs),
+            "bytes": sum(int(s.meta["bytes"]) for s in segs),
+            "epoch": self.follower.epoch,
+            "last_wall": self.follower.state.get("last_wall"),
+            "caught_up_at": self.follower.caught_up_at,
+        }

@@ -1,0 +1,150 @@
+"""Backup, destroy and restore on a real local stack (its own; snapshots every 10 s).
+
+Planted ground truth: after a restore, k known acknowledged events are deleted; the RPO probe must list exactly
+those k, no more and no fewer. The other tests check the mechanics each experiment relies on: both destroy scopes
+come back with the history and a consistent aggregate, a corrupt backup is refused by name (and skipped, saying
+so, when choosing automatically), and a killed database is no disaster.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+
+import httpx
+import pytest
+from pymongo import MongoClient
+
+from chaoslib_ext import timeline
+from chaoslib_ext.actions.data import corrupt_latest_backup, destroy_data, heal_backup_corruption, kill_database
+from chaoslib_ext.actions.data import restore_from_backup
+from probes.dr import rpo_report, rto_seconds
+from probes.processing import gpu_latest_consistent
+from stack.local.api import LocalStack
+
+pytestmark = pytest.mark.integration
+
+GAMEDAY = Path(sys.executable).with_name("gameday")
+
+
+@pytest.fixture(scope="module")
+def stack(stack_binaries, stack_dirs):
+    with mock.patch.dict(os.environ, {"STACK_BACKUP_ARGS": "--interval-s 10 --retention-s 600"}):
+        with LocalStack(state_dir=stack_dirs("dr-stack"), rate=10, timeout=240) as running:
+            wait_for_backups(running.endpoints["backup"], 2)
+            yield running
+
+
+def wait_for_backups(url: str, count: int, timeout: float = 120) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        backups = [b for b in httpx.get(url + "/backups", timeout=30).json()["backups"] if "collections" in b
+                   and b["collections"].get("events", {}).get("documents")]
+        if len(backups) >= count:
+            return backups
+        time.sleep(1)
+    raise AssertionError(f"fewer than {count} non-empty backups after {timeout} s")
+
+
+@pytest.fixture
+def config(stack, tmp_path):
+    cfg = {"local_control_url": stack.endpoints["control"], "gameday_timeline": str(tmp_path / "timeline.jsonl")}
+    timeline.record("run.started", cfg)
+    time.sleep(3)  # events produced within this run, before the disaster
+    return cfg
+
+
+def test_the_agent_serves_verified_backups_and_metrics(stack):
+    agent = stack.endpoints["backup"]
+    taken = httpx.post(agent + "/backups", timeout=60)
+    assert taken.status_code == 201, taken.text
+    manifest = taken.json()
+    assert manifest["bytes"] > 0 and set(manifest["collections"]) >= {"events", "gpu_latest"}
+    assert set(manifest["kafka_offsets"]) == {f"gpu-events/{p}" for p in range(4)} | {"token-events/0",
+                                                                                      "token-events/1"}
+    listed = httpx.get(agent + "/backups", params={"verify": "true"}, timeout=60).json()
+    assert listed["backups"][0]["id"] == manifest["id"] and listed["backups"][0]["valid"] is True
+    metrics = httpx.get(agent + "/metrics", timeout=10).text
+    for series in ("backup_last_success_timestamp_seconds", "backup_last_size_bytes", "backup_last_duration_seconds",
+                   "backup_changelog_lag_seconds"):
+        assert series in metrics
+    assert httpx.post(agent + "/restores", json={"replay": "yes"}).status_code == 400
+
+
+def test_a_planted_loss_of_known_size_is_reported_exactly(stack, config):
+    destroyed = destroy_data("database", configuration=config)
+    report = restore_from_backup(replay=True, configuration=config)
+    assert report["fallbacks"] == [] and report["restored"]["events"] > 0
+    disaster = timeline.last("fault.destroy_data", config)
+    acked = {a["producer_id"]: a["max_acked_seq"] for a in disaster["acked"]}
+    before = rpo_report(settle_timeout=60, configuration=config)
+    assert before["with_replay"]["lost"] == 0, before
+    print(f"RPO without replay {before['rpo_seconds_without_replay']} s "
+          f"({before['without_replay']['lost']} lost), with replay {before['rpo_seconds']} s; "
+          f"disaster at {destroyed['destroyed_at']:.3f}")
+
+    client = MongoClient(stack.endpoints["mongo_uri"])
+    try:
+        producer = sorted(acked)[0]
+        planted = [f"{producer}:{s}" for s in range(acked[producer] - 20, acked[producer] - 13)]
+        assert client.ca3.events.delete_many({"_id": {"$in": planted}}).deleted_count == len(planted)
+    finally:
+        client.close()
+    after = rpo_report(settle_timeout=0, configuration=config)
+    assert after["with_replay"]["lost_events"] == planted
+    assert after["with_replay"]["lost"] == 7
+    assert after["rpo_seconds"] > before["rpo_seconds"]
+
+
+def test_a_lost_data_directory_comes_back_with_its_history(stack, config):
+    destroy_data("data-directory", configuration=config)
+    disasters = httpx.get(stack.endpoints["backup"] + "/backups", timeout=30).json()["disasters"]
+    report = restore_from_backup(replay=True, configuration=config)
+    assert report["target"]["disaster"]["kind"] in ("history-lost", "drop ca3.events"), (report, disasters)
+    rto = rto_seconds(timeout=300, configuration=config)
+    assert 0 < rto < 300
+    rpo = rpo_report(settle_timeout=60, configuration=config)
+    assert rpo["with_replay"]["lost"] == 0, rpo
+    assert gpu_latest_consistent(configuration=config)["consistent"] is True
+
+
+def test_a_corrupt_backup_is_refused_by_name_and_skipped_when_choosing(stack, config, tmp_path):
+    # Two backups of the current epoch (an earlier test may have wiped the data directory): the newest gets
+    # corrupted, the other is the fallback.
+    for _ in range(2):
+        assert httpx.post(stack.endpoints["backup"] + "/backups", timeout=120).status_code == 201
+    destroy_data("database", configuration=config)
+    time.sleep(1)
+    fault = corrupt_latest_backup("truncate", ttl_seconds=300, configuration=config)
+    env = dict(os.environ, GAMEDAY_CONTROL_URL=stack.endpoints["control"])
+    try:
+        named = subprocess.run([str(GAMEDAY), "restore", "--backup", fault["backup_id"]], env=env,
+                               capture_output=True, text=True, timeout=600)
+        assert named.returncode == 1, named.stdout + named.stderr
+        assert f"backup {fault['backup_id']}: {fault['file']}: truncated" in named.stdout
+        chosen = subprocess.run([str(GAMEDAY), "restore"], env=env, capture_output=True, text=True, timeout=600)
+        assert chosen.returncode == 0, chosen.stdout + chosen.stderr
+        assert f"skipped corrupt backup {fault['backup_id']}: {fault['file']}: truncated" in chosen.stdout
+        assert "fell back to the previous good backup" in chosen.stdout
+    finally:
+        assert heal_backup_corruption(configuration=config)["was_active"] is True
+    listed = httpx.get(stack.endpoints["backup"] + "/backups", params={"verify": "true"}, timeout=60).json()
+    assert all(b["valid"] for b in listed["backups"]), [b["problem"] for b in listed["backups"] if not b["valid"]]
+
+
+def test_a_killed_database_is_no_disaster(stack, config):
+    pending_before = [d for d in httpx.get(stack.endpoints["backup"] + "/backups").json()["disasters"]
+                      if not d["recovered_by"]]
+    kill_database(configuration=config)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        health = httpx.get(stack.endpoints["backup"] + "/health", timeout=10)
+        if health.status_code == 200:
+            break
+        time.sleep(1)
+    assert health.status_code == 200, health.text
+    pending = [d for d in httpx.get(stack.endpoints["backup"] + "/backups").json()["disasters"] if not d["recovered_by"]]
+    assert pending == pending_before
