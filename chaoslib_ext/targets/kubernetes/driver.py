@@ -77,7 +77,7 @@ SUPPORTED_PARTITION_MODES = ("hold", "drop")
 """A NetworkPolicy drops packets: ``hold`` and ``drop`` are the same here; the others need a CNI fault."""
 
 
-class KubernetesTarget(KubernetesRecovery, Target):
+class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
     kind = "kubernetes"
 
     def __init__(self, settings: KubernetesSettings):
