@@ -1,6 +1,8 @@
 """Probes of the processor API, from the user's side (through the service address, like CUJ-1)."""
 from __future__ import annotations
 
+import time
+
 import httpx
 from chaoslib.types import Configuration, Secrets
 
@@ -11,21 +13,34 @@ __all__ = ["api_status_code"]
 
 
 def api_status_code(
-    path: str = "/health", timeout: float = 2.0, configuration: Configuration = None, secrets: Secrets = None
+    path: str = "/health", timeout: float = 2.0, settle_timeout: float = 0.0,
+    configuration: Configuration = None, secrets: Secrets = None,
 ) -> int:
     """The HTTP status the processor API answers ``path`` with; 0 when nothing answers within ``timeout``.
 
     ``/health`` is 200 only when the processor reaches both Kafka and MongoDB. A steady-state tolerance of
     ``200`` therefore checks the whole of CUJ-1's path.
+
+    ``settle_timeout`` > 0 asks again, once a second, until the answer is 200 or that many seconds have passed,
+    and returns the last answer: for an after-fault check of "healthy again", where a pipeline catching up on
+    its backlog may leave the API slow for a while after the fault ends.
     """
     if not isinstance(path, str) or not path.startswith("/"):
         raise InvalidArgument(f"path must start with '/', got {path!r}")
+    if (isinstance(settle_timeout, bool) or not isinstance(settle_timeout, (int, float))
+            or not 0 <= settle_timeout <= 3600):
+        raise InvalidArgument(f"settle_timeout must be a number of seconds in [0, 3600], got {settle_timeout!r}")
     target = from_configuration(configuration, secrets)
     try:
         url = target.endpoint("processor_api") + path
-        try:
-            return httpx.get(url, timeout=timeout).status_code
-        except httpx.HTTPError:
-            return 0
+        deadline = time.monotonic() + settle_timeout
+        while True:
+            try:
+                status = httpx.get(url, timeout=timeout).status_code
+            except httpx.HTTPError:
+                status = 0
+            if status == 200 or time.monotonic() >= deadline:
+                return status
+            time.sleep(1.0)
     finally:
         target.close()

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 
 FOLLOWER_SETTLE_S = 15.0
+RESTORE_WAITS_FOR_SNAPSHOT_S = 120.0
+"""How long a restore waits for a running snapshot (or restore) to finish before it answers 409."""
 
 
 class Busy(RuntimeError):
@@ -142,8 +144,10 @@ class Agent:
         return target_point(self.store.disasters(), self.follower.epoch, until)
 
     def restore(self, backup_id: str | None, until: float | None, replay: bool) -> dict:
-        if not self._busy.acquire(blocking=False):
-            raise Busy("a restore or a snapshot is running; try again")
+        # A scheduled snapshot can be running when the disaster strikes: the restore waits for it (snapshots are
+        # bounded) instead of refusing the user in the middle of an outage.
+        if not self._busy.acquire(timeout=RESTORE_WAITS_FOR_SNAPSHOT_S):
+            raise Busy(f"a restore or a snapshot is still running after {RESTORE_WAITS_FOR_SNAPSHOT_S:g} s; try again")
         try:
             # A database that just came back (a wiped data directory) must first be seen by the follower, which
             # is when a lost history becomes a disaster the target point can name.
