@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
+from chaoslib_ext.targets.stack_http import call_backup_agent, fetch_producer_acks
 from chaoslib_ext.targets.base import (
     ALLOWED_SIGNALS, DATA_SCOPES, PROVIDERS, DisasterRecovery, Healed, HttpErrorFault, Instance, Killed, Target,
     validate_provider_fault,
@@ -96,13 +97,7 @@ class LocalTarget(Target, DisasterRecovery):
         return self.endpoint("mongo_uri")
 
     def producer_acks(self) -> list[dict]:
-        url = self.endpoint("producers") + "/acks"
-        try:
-            response = httpx.get(url, timeout=CONTROL_TIMEOUT_SECONDS)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise TargetUnreachable(f"producers at {url} did not answer: {exc}") from exc
-        return list(response.json()["producers"])
+        return fetch_producer_acks(self.endpoint("producers"), CONTROL_TIMEOUT_SECONDS)
 
     def inject_http_errors(self, ratio: float, status: int, ttl_seconds: float) -> HttpErrorFault:
         body = self._json("PUT", "/faults/http-errors", json={"ratio": ratio, "status": status, "ttl_seconds": ttl_seconds})
@@ -148,17 +143,7 @@ class LocalTarget(Target, DisasterRecovery):
     proxy heals the cut at its expiry even if this process dies mid-restore."""
 
     def _agent(self, method: str, path: str, timeout: float = CONTROL_TIMEOUT_SECONDS, **kwargs: Any) -> Any:
-        url = self.endpoint("backup") + path
-        try:
-            response = httpx.request(method, url, timeout=timeout, **kwargs)
-        except httpx.HTTPError as exc:
-            raise TargetUnreachable(f"backup agent at {url} did not answer {method}: {exc}") from exc
-        if response.status_code >= 400:
-            detail = response.text.strip()[:1000]
-            if response.status_code < 500:
-                raise InvalidArgument(f"backup agent refused {method} {path} ({response.status_code}): {detail}")
-            raise TargetUnreachable(f"backup agent failed {method} {path} ({response.status_code}): {detail}")
-        return response.json()
+        return call_backup_agent(self.endpoint("backup"), method, path, timeout, **kwargs)
 
     def destroy_data(self, scope: str = "database") -> dict:
         if scope not in DATA_SCOPES:

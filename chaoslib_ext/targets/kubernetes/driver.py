@@ -8,9 +8,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
+from chaoslib_ext.targets.stack_http import fetch_producer_acks
 from chaoslib_ext.targets.base import (
     ALLOWED_SIGNALS, PARTITION_MODES, PARTITION_SERVICES, Healed, HttpErrorFault, Instance, Killed, Target,
     DisasterRecovery,
@@ -228,13 +228,7 @@ class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
         return self.endpoint("mongo_uri")
 
     def producer_acks(self) -> list[dict]:
-        url = self.endpoint("producers") + "/acks"
-        try:
-            response = httpx.get(url, timeout=HTTP_TIMEOUT_SECONDS)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise TargetUnreachable(f"producers at {url} did not answer: {exc}") from exc
-        return list(response.json()["producers"])
+        return fetch_producer_acks(self.endpoint("producers"), HTTP_TIMEOUT_SECONDS)
 
     # --- HTTP error fault: the processors' own hook, reached through the API server's pod proxy ------------
     def _fault_token(self) -> str:

@@ -10,9 +10,9 @@ import secrets as random_tokens
 import time
 from typing import Any
 
-import httpx
 
 from chaoslib_ext.errors import InvalidArgument, TargetUnreachable
+from chaoslib_ext.targets.stack_http import call_backup_agent
 from chaoslib_ext.targets.kubernetes.holds import (
     COMPONENT_LABEL, HOLD_FAULT, REPLICAS_BEFORE_ANNOTATION, hold_body, patch_workload, read_workload, release_hold,
     reaper_job,
@@ -36,17 +36,7 @@ AGENT_TIMEOUT_SECONDS = 120.0
 class KubernetesRecovery:
     # --- the backup agent, through its endpoint --------------------------------------------------------------
     def _agent(self, method: str, path: str, timeout: float = AGENT_TIMEOUT_SECONDS, **kwargs: Any) -> Any:
-        url = self.endpoint("backup") + path
-        try:
-            response = httpx.request(method, url, timeout=timeout, **kwargs)
-        except httpx.HTTPError as exc:
-            raise TargetUnreachable(f"backup agent at {url} did not answer {method}: {exc}") from exc
-        if response.status_code >= 400:
-            detail = response.text.strip()[:1000]
-            if response.status_code < 500:
-                raise InvalidArgument(f"backup agent refused {method} {path} ({response.status_code}): {detail}")
-            raise TargetUnreachable(f"backup agent failed {method} {path} ({response.status_code}): {detail}")
-        return response.json()
+        return call_backup_agent(self.endpoint("backup"), method, path, timeout, **kwargs)
 
     def backups(self, verify: bool = False) -> dict:
         return self._agent("GET", "/backups", params={"verify": str(bool(verify)).lower()})
