@@ -12,7 +12,7 @@ from pymongo.errors import PyMongoError
 from stack.backup import changelog, kafka, metrics
 from stack.backup.changelog import ChangeLogWriter
 from stack.backup.corruption import CorruptionFault, heal_leftovers
-from stack.backup.follower import Follower
+from stack.backup.follower import Follower, server_process
 from stack.backup.restore import RestoreRefused, TargetPoint, choose, restore, target_point
 from stack.backup.settings import BackupSettings
 from stack.backup.snapshot import take_snapshot
@@ -149,11 +149,7 @@ class Agent:
         if not self._busy.acquire(timeout=RESTORE_WAITS_FOR_SNAPSHOT_S):
             raise Busy(f"a restore or a snapshot is still running after {RESTORE_WAITS_FOR_SNAPSHOT_S:g} s; try again")
         try:
-            # A database that just came back (a wiped data directory) must first be seen by the follower, which
-            # is when a lost history becomes a disaster the target point can name.
-            deadline = time.monotonic() + FOLLOWER_SETTLE_S
-            while not self.follower.following and time.monotonic() < deadline:
-                time.sleep(0.1)
+            self._wait_for_follower_to_check_the_server()
             point = self.point(until)
             self.writer.flush()
             client = self._client()
@@ -187,6 +183,20 @@ class Agent:
             return report
         finally:
             self._busy.release()
+
+    def _wait_for_follower_to_check_the_server(self) -> None:
+        """A database that just came back (a wiped data directory) must first have its history checked by the
+        follower, which is when a lost history becomes a disaster the target point can name."""
+        deadline = time.monotonic() + FOLLOWER_SETTLE_S
+        while time.monotonic() < deadline:
+            try:
+                if self.follower.following and self.follower.verified_process == server_process(self._health_client):
+                    return
+            except PyMongoError:
+                pass
+            time.sleep(0.1)
+        log.warning("the follower had not checked the database's history after %.0f s; restoring anyway",
+                    FOLLOWER_SETTLE_S)
 
     def _write_replayed(self, client: MongoClient, messages: list) -> None:
         """The processor's own idempotent writes (stack.processor.store), so a replayed event is stored exactly

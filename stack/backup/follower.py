@@ -9,6 +9,12 @@ the same document. The same code works on the kind target's mongo replica set.
 The oplog is still read for one thing: SecantusDB answers ``resume_after`` with an unknown token (a wiped data
 directory, a new server) by silently delivering nothing, so after every reconnect the follower checks that its
 last position is still in ``local.oplog.rs``. If not, the history is lost: a disaster, and a new epoch.
+
+A reconnect is not always visible: pymongo resumes a change stream by itself after a network error, so a server
+that restarts within a second (a wiped data directory comes back that fast) is resumed with a token it does not
+know. The follower therefore asks ``hello`` every second for the server's ``topologyVersion.processId`` (new for
+every server process, on MongoDB 4.4+ and on SecantusDB) and re-checks the history whenever it changes: one
+cheap command a second instead of an oplog query a second on a single-threaded database.
 """
 from __future__ import annotations
 
@@ -29,6 +35,13 @@ log = logging.getLogger(__name__)
 FLUSH_EVERY_S = 0.2
 """Changes are made durable (and published in the segment's sidecar) at least this often: the change log's
 own contribution to RPO."""
+PROCESS_CHECK_EVERY_S = 1.0
+"""How often the follower asks which server process it is following: how late a restarted server is noticed."""
+
+
+def server_process(client: MongoClient) -> object | None:
+    """The identity of the server process behind ``client`` (None from servers older than MongoDB 4.4)."""
+    return (client.admin.command("hello").get("topologyVersion") or {}).get("processId")
 
 
 class Follower:
@@ -43,6 +56,8 @@ class Follower:
         self.restoring = threading.Event()
         """Set while the agent's own restore drops and reloads the database: those drops are no disaster."""
         self.following = False
+        self.verified_process: object | None = None
+        """The server process whose history the follower has checked; a restore waits until it is the current one."""
         self.caught_up_at: float | None = None
         self.records = 0
         self._stop = threading.Event()
@@ -76,15 +91,22 @@ class Follower:
                     client.close()
 
     def _follow(self, client: MongoClient) -> None:
+        process = server_process(client)
         token = self.state.get("resume_token")
         if token is not None and not self._history_continuous(client):
             self._history_lost(client)
             token = None
         pipeline = [{"$match": {"ns.db": self._database}}]
         with client.watch(pipeline, resume_after=token, max_await_time_ms=200) as stream:
+            self.verified_process = process
             self.following = True
-            last_flush = time.monotonic()
+            last_flush = last_process_check = time.monotonic()
             while not self._stop.is_set():
+                if time.monotonic() - last_process_check >= PROCESS_CHECK_EVERY_S:
+                    last_process_check = time.monotonic()
+                    if server_process(client) != process:
+                        log.warning("the database server restarted under the change stream: checking its history")
+                        return
                 change = stream.try_next()
                 if change is None:
                     self.caught_up_at = time.time()

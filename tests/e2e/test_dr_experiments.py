@@ -94,5 +94,9 @@ def test_database_outage_pauses_tells_the_truth_and_loses_nothing(stack, tmp_pat
     assert health["samples"] >= 6 and health["lies"] == 0 and health["truthful"] == health["samples"]
     assert after(journal, "no-acknowledged-event-lost")["lost"] == 0
     burn = next(r["output"] for r in journal["run"] if r["activity"]["name"] == "availability-burn-seen-by-users")
-    print(f"outage {OUTAGE_SECONDS} s: availability burn {burn}")
+    recovery = after(journal, "users-served-again-within-budget")
+    print(f"outage {OUTAGE_SECONDS} s: users served again {recovery} s after the database was back; "
+          f"availability burn {burn}")
+    assert 0 < recovery <= 30
+    assert "observation.api_recovery" in kinds(tmp_path / "run")
     assert burn["error_ratio"] > 0  # users saw the outage: the processors were not ready for its length

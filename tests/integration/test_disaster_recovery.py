@@ -99,10 +99,6 @@ def test_a_planted_loss_of_known_size_is_reported_exactly(stack, config):
     assert after["rpo_seconds"] > before["rpo_seconds"]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect, issue 6 open: after a wiped data directory pymongo resumes the change stream by itself, so the "
-    "backup agent may not yet have recorded the lost history when the restore picks its target point (failed in "
-    "2 of 2 clean CI runs, passed alone)"))
 def test_a_lost_data_directory_comes_back_with_its_history(stack, config):
     destroy_data("data-directory", configuration=config)
     disasters = httpx.get(stack.endpoints["backup"] + "/backups", timeout=30).json()["disasters"]
