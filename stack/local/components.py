@@ -16,9 +16,11 @@ from stack.local.layout import LOOPBACK, PROCESSOR_REPLICAS, StackLayout
 from stack.local.readiness import ReadyCheck
 
 PROCESSOR_ARGS_ENV = "STACK_PROCESSOR_ARGS"
+"""Extra processor flags for every replica, shell-quoted, read by the runner when it builds the specs."""
 BACKUP_ARGS_ENV = "STACK_BACKUP_ARGS"
 """Extra backup agent flags, shell-quoted: tests snapshot every few seconds (``--interval-s 5``)."""
-"""Extra processor flags for every replica, shell-quoted, read by the runner when it builds the specs."""
+AI_DECISION_ARGS_ENV = "STACK_AI_DECISION_ARGS"
+"""Extra AI decision service flags, shell-quoted: tests shorten the circuit's cooldown (``--cooldown-s 4``)."""
 APT_HINT = "install it with `apt-get install prometheus prometheus-alertmanager`"
 
 
@@ -253,6 +255,7 @@ def provider_specs(layout: StackLayout, python: str = sys.executable) -> list[Co
 
     return [
         spec(PROVIDER_SIMULATOR, "stack.providers", layout.provider_simulator_port),
-        spec(AI_DECISION, "stack.ai_decision", layout.ai_decision_port, "--providers-url", providers_url),
+        spec(AI_DECISION, "stack.ai_decision", layout.ai_decision_port, "--providers-url", providers_url,
+             *shlex.split(os.environ.get(AI_DECISION_ARGS_ENV, ""))),
         spec(MARKET_DATA, "stack.market_data", layout.market_data_port, "--providers-url", providers_url),
     ]

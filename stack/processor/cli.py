@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[ProcessorSettings, argpar
     p.add_argument("--session-timeout-ms", type=int, default=defaults.session_timeout_ms)
     p.add_argument("--heartbeat-interval-ms", type=int, default=defaults.heartbeat_interval_ms)
     p.add_argument("--fetch-wait-max-ms", type=int, default=defaults.fetch_wait_max_ms)
+    p.add_argument("--socket-timeout-ms", type=int, default=defaults.socket_timeout_ms,
+                   help="how long an unanswered Kafka request waits before the connection is rebuilt")
     p.add_argument("--max-poll-interval-ms", type=int, default=defaults.max_poll_interval_ms)
     p.add_argument("--auto-offset-reset", default=defaults.auto_offset_reset, choices=["earliest", "latest"])
     p.add_argument(
@@ -59,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ProcessorSettings, argpar
         session_timeout_ms=args.session_timeout_ms,
         heartbeat_interval_ms=args.heartbeat_interval_ms,
         fetch_wait_max_ms=args.fetch_wait_max_ms,
+        socket_timeout_ms=args.socket_timeout_ms,
         max_poll_interval_ms=args.max_poll_interval_ms,
         auto_offset_reset=args.auto_offset_reset,
         assignment_strategy=args.assignment_strategy,
@@ -94,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics.CONSUMER.info({
         "session_timeout_ms": str(settings.session_timeout_ms),
         "heartbeat_interval_ms": str(settings.heartbeat_interval_ms),
+        "socket_timeout_ms": str(settings.socket_timeout_ms),
         "assignment_strategy": settings.assignment_strategy,
     })
     loop = ConsumeLoop(settings, store.database(writer, settings.database), producer, on_fatal)

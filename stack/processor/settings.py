@@ -23,6 +23,10 @@ class ProcessorSettings:
     """At most a third of the session timeout."""
     fetch_wait_max_ms: int = 100
     """Tansu answers a waiting fetch only when this expires: it bounds the consume latency. At 1 consumers stall."""
+    socket_timeout_ms: int = 60000
+    """librdkafka's default. A request whose answer never comes (a partition that discards bytes, a half-open
+    connection) is abandoned, and the connection rebuilt, only after this long: such a partition stalls
+    consumption this long however short it is (measured in tests/integration/test_kafka_partition.py)."""
     max_poll_interval_ms: int = 300000
     """A batch retried against an unavailable Mongo longer than this makes the replica leave the group."""
     auto_offset_reset: str = "earliest"
@@ -57,6 +61,7 @@ class ProcessorSettings:
             "session.timeout.ms": self.session_timeout_ms,
             "heartbeat.interval.ms": self.heartbeat_interval_ms,
             "fetch.wait.max.ms": self.fetch_wait_max_ms,
+            "socket.timeout.ms": self.socket_timeout_ms,
             "max.poll.interval.ms": self.max_poll_interval_ms,
             "partition.assignment.strategy": self.assignment_strategy,
         }

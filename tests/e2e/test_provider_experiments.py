@@ -1,13 +1,17 @@
 """The five provider experiments through the real `chaos run`, on ONE local stack shared by this module.
 
 Each experiment runs with shorter outages and fewer trials than its file's defaults (its configuration block is
-rewritten in a copy), to keep CI time down; the tolerances are the files' own. The planted failure at the end
+rewritten in a copy), to keep CI time down; the tolerances are the files' own. For the same reason the AI decision
+service's open circuits wait COOLDOWN_SECONDS instead of 10 s before probing a provider again, so the experiments'
+`recover_seconds` (which must outlast the cooldown) are shorter too. The planted failure at the end
 proves the failover probe can deviate: with every model down, nothing can fail over.
 """
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from unittest import mock
 
 import httpx
 import pytest
@@ -21,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments"
 
 
+COOLDOWN_SECONDS = 4
 START_ATTEMPTS = 3
 """On a shared 2-core machine a component can miss its 30 s readiness budget while ~15 processes import at once;
 that is not what this module tests, so the stack gets a few attempts (each stops everything it started)."""
@@ -31,7 +36,8 @@ def stack(tmp_path_factory):
     for attempt in range(1, START_ATTEMPTS + 1):
         running = LocalStack(state_dir=tmp_path_factory.mktemp("provider-stack"), timeout=240)
         try:
-            running.__enter__()
+            with mock.patch.dict(os.environ, {"STACK_AI_DECISION_ARGS": f"--cooldown-s {COOLDOWN_SECONDS}"}):
+                running.__enter__()
             break
         except StackStartError:
             if attempt == START_ATTEMPTS:
@@ -79,7 +85,8 @@ def no_provider_faults_left(stack) -> None:
 
 
 def test_llm_primary_outage_fails_over_within_budget(stack, tmp_path, chaos_run):
-    path = shortened("llm-primary-outage.yaml", tmp_path, trials=2, outage_seconds=5, recover_seconds=14)
+    path = shortened("llm-primary-outage.yaml", tmp_path, trials=2, outage_seconds=5,
+                     recover_seconds=COOLDOWN_SECONDS + 3)
     journal = run_ok(chaos_run, stack, path, tmp_path / "run")
     assert before(journal, "openai-503-failover-p95-within-10s")["phase"] == "before"
     for probe, at_least in (("openai-503-failover-p95-within-10s", 0.0), ("openai-timeout-failover-p95-within-10s", 2.0)):
@@ -105,7 +112,8 @@ def test_llm_rate_limited_moves_on_and_comes_back_within_retry_after(stack, tmp_
 
 
 def test_llm_all_providers_down_answers_degraded_without_hanging(stack, tmp_path, chaos_run):
-    path = shortened("llm-all-providers-down.yaml", tmp_path, outage_seconds=10, recover_seconds=13)
+    path = shortened("llm-all-providers-down.yaml", tmp_path, outage_seconds=10,
+                     recover_seconds=COOLDOWN_SECONDS + 3)
     journal = run_ok(chaos_run, stack, path, tmp_path / "run")
     down = after(journal, "every-decision-live-or-degraded-with-a-reason")
     assert down["phase"] == "after" and down["n"] >= 80 and down["hangs"] == 0

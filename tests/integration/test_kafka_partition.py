@@ -6,7 +6,9 @@ writes) within 250 ms of that outage, lose nothing, and the fault must have heal
 """
 from __future__ import annotations
 
+import os
 import time
+from unittest import mock
 
 import httpx
 import pytest
@@ -22,6 +24,8 @@ from stack.local.api import LocalStack
 
 OUTAGE_SECONDS = 5.0
 AGREEMENT_SECONDS = 0.25
+SOCKET_TIMEOUT_SECONDS = 20.0
+"""The processors' socket.timeout.ms here, a third of the default, so the drop test waits 20 s, not a minute."""
 
 
 def wait_until_warm(control_url: str, timeout: float = 60.0) -> None:
@@ -38,9 +42,11 @@ def wait_until_warm(control_url: str, timeout: float = 60.0) -> None:
 
 @pytest.fixture(scope="module")
 def stack(stack_binaries, stack_dirs):
-    with LocalStack(state_dir=stack_dirs("partition-stack"), rate=20) as running:
-        wait_until_warm(running.endpoints["control"])
-        yield running
+    processor_args = f"--socket-timeout-ms {int(SOCKET_TIMEOUT_SECONDS * 1000)}"
+    with mock.patch.dict(os.environ, {"STACK_PROCESSOR_ARGS": processor_args}):
+        with LocalStack(state_dir=stack_dirs("partition-stack"), rate=20) as running:
+            wait_until_warm(running.endpoints["control"])
+            yield running
 
 
 def test_a_held_partition_stalls_processing_for_its_length_and_heals_by_itself_with_zero_loss(stack, tmp_path):
@@ -168,7 +174,8 @@ def test_a_bandwidth_cap_below_the_stream_throttles_processing_and_loses_nothing
 
 def test_drop_stalls_processing_until_the_clients_socket_timeout_and_loses_nothing(stack, tmp_path):
     """drop discards every byte: requests in flight are never answered, so librdkafka reconnects only when
-    socket.timeout.ms (60 s, the processor's default) has passed since it sent them, however short the drop."""
+    socket.timeout.ms (60 s by default, SOCKET_TIMEOUT_SECONDS here) has passed since it sent them, however short
+    the drop."""
     control = stack.endpoints["control"]
     config = {"local_control_url": control, "gameday_timeline": str(tmp_path / "timeline.jsonl")}
     fault = _cut(control, "drop", 3.0)
@@ -176,9 +183,9 @@ def test_drop_stalls_processing_until_the_clients_socket_timeout_and_loses_nothi
     _settle_until_expired(control, fault)
     measured = processing_stall(gap_seconds=1.0, timeout=120, configuration=config)
     print(f"drop 3 s: processing resumed {measured['seconds']} s after the fault")
-    # A request whose answer was discarded times out 60 s after it was sent (at the fault at the earliest), and the
-    # group rejoins after that: socket.timeout.ms decides, not the 3 s drop. Measured: 67.9 s at load average 50.
-    assert 55 <= measured["seconds"] <= 90, measured
-    # After a minute's stall the backlog is ~2,500 events; on a loaded machine draining it took over a minute.
+    # A request whose answer was discarded times out socket.timeout.ms after it was sent (at the fault at the
+    # earliest), and the group rejoins after that: the socket timeout decides, not the 3 s drop. Measured with the
+    # default 60 s: 67.9 s at load average 50.
+    assert SOCKET_TIMEOUT_SECONDS - 3 <= measured["seconds"] <= SOCKET_TIMEOUT_SECONDS + 30, measured
     report = delivery_report(since=fault["applied_at"] - 1, settle_timeout=180, configuration=config)
-    assert report["lost"] == 0 and report["checked"] >= 1000, report
+    assert report["lost"] == 0 and report["checked"] >= 500, report
