@@ -37,8 +37,10 @@ demo: deps
 lint: deps
 	$(BIN)/lint-imports
 
+# Two workers: one runs every test that starts a whole stack, one after another; the other the unit tests and the
+# light integration modules meanwhile (tests/conftest.py says which). Two stacks at once overload 2 cores.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 unit: deps
 	$(BIN)/pytest tests/unit

@@ -341,9 +341,19 @@ def _report_runs(runs, run_root: Path, args: argparse.Namespace | None = None,
     return outcome.exit_code
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _run_and_report(entries: list[tuple[Path, dict]], run_root: Path, args: argparse.Namespace,
+                    variables: dict) -> int:
+    """Run the experiments with live progress, mask the secrets of every entry's variables, report, and return
+    the exit code of the overall verdict."""
     from chaoslib_ext.gameday.runner import run_experiments
 
+    with _Feedback(args, variables) as feedback:
+        runs = run_experiments(entries, run_root, feedback.progress, feedback.sampler)
+    secrets = _redact_runs(runs, [v for _, v in entries])
+    return _report_runs(runs, run_root, args, secrets)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     variables = {"target": args.target, **_parse_vars(args.var)}
     missing = [e for e in args.experiments if not Path(e).is_file()]
     if missing:
@@ -353,16 +363,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     refused = _refuse_outside_blast_radius(entries)
     if refused is not None:
         return refused
-    run_root = _run_root(args, "run")
-    with _Feedback(args, variables) as feedback:
-        runs = run_experiments(entries, run_root, feedback.progress, feedback.sampler)
-    secrets = _redact_runs(runs, [variables])
-    return _report_runs(runs, run_root, args, secrets)
+    return _run_and_report(entries, _run_root(args, "run"), args, variables)
+
+
+def _sli_check(configuration: dict, timeout: float, show) -> int | None:
+    """The gate's first step: every SLI selector the alerts use has series on the target. None when it passes,
+    else the exit code, with what is missing on stderr."""
+    from chaoslib_ext.errors import GamedayError
+    from probes.slo import sli_queries_have_data
+
+    deadline = time.monotonic() + timeout
+    try:
+        # A stack that just started has not scraped, or processed, anything yet: give its series time to
+        # appear. A label that does not exist never appears, and fails once the wait is over.
+        while True:
+            check = sli_queries_have_data(configuration=configuration)
+            if check["verdict"] == "PASS" or time.monotonic() >= deadline:
+                break
+            time.sleep(1)
+    except GamedayError as exc:
+        print(f"gameday: the SLI check could not reach the target: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return verdicts.Outcome.TARGET_UNREACHABLE.exit_code
+    if check["verdict"] != "PASS":
+        print(f"gameday: SLI check {check['verdict']}: alerts on these selectors can never fire:", file=sys.stderr)
+        for miss in check["missing"]:
+            print(f"  {miss['slo']}: {miss['query']}", file=sys.stderr)
+        return verdicts.Outcome.TARGET_UNREACHABLE.exit_code
+    if show:
+        show(f"SLI check PASS: {check['checked']} selectors of {len(check['slos'])} SLOs have series")
+    return None
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from chaoslib_ext.errors import GamedayError
-    from chaoslib_ext.gameday.runner import run_experiments
     from chaoslib_ext.gameday.suite import SuiteError, load_suite
 
     try:
@@ -377,35 +409,13 @@ def cmd_gate(args: argparse.Namespace) -> int:
         return refused
     show = None if args.quiet else (lambda message: print(message, flush=True))
     if suite.slo_check and not args.no_slo_check:
-        from probes.slo import sli_queries_have_data
-
-        configuration = dict(cli_vars)
-        deadline = time.monotonic() + args.slo_check_timeout
-        try:
-            # A stack that just started has not scraped, or processed, anything yet: give its series time to
-            # appear. A label that does not exist never appears, and fails once the wait is over.
-            while True:
-                check = sli_queries_have_data(configuration=configuration)
-                if check["verdict"] == "PASS" or time.monotonic() >= deadline:
-                    break
-                time.sleep(1)
-        except GamedayError as exc:
-            print(f"gameday: the SLI check could not reach the target: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return verdicts.Outcome.TARGET_UNREACHABLE.exit_code
-        if check["verdict"] != "PASS":
-            print(f"gameday: SLI check {check['verdict']}: alerts on these selectors can never fire:", file=sys.stderr)
-            for miss in check["missing"]:
-                print(f"  {miss['slo']}: {miss['query']}", file=sys.stderr)
-            return verdicts.Outcome.TARGET_UNREACHABLE.exit_code
-        if show:
-            show(f"SLI check PASS: {check['checked']} selectors of {len(check['slos'])} SLOs have series")
+        failed = _sli_check(dict(cli_vars), args.slo_check_timeout, show)
+        if failed is not None:
+            return failed
     run_root = _run_root(args, suite.name)
     if show:
         show(f"suite {suite.name}: {len(suite.experiments)} experiment(s), journals in {run_root}")
-    with _Feedback(args, cli_vars) as feedback:
-        runs = run_experiments(entries, run_root, feedback.progress, feedback.sampler)
-    secrets = _redact_runs(runs, [v for _, v in entries])
-    return _report_runs(runs, run_root, args, secrets)
+    return _run_and_report(entries, run_root, args, cli_vars)
 
 
 # `gameday restore` (issue 6): one self-contained block.

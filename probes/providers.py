@@ -236,10 +236,28 @@ def _what(provider: str | None, mode: str | None) -> str:
     return f"{provider or 'provider'} fault{f' ({mode})' if mode else ''}"
 
 
+def _outages_of_this_run(configuration: Configuration, provider: str | None,
+                         mode: str | None) -> tuple[list[dict], list[Outage]]:
+    """This run's events, and its outages of ``provider`` (any, if None; of ``mode`` only, if given). None of them
+    before the method, when the caller measures a baseline; NoData when the method ran and recorded none."""
+    run, method_ran = _run(configuration)
+    matching = _outages(run, provider, mode)
+    if not matching and method_ran:
+        raise NoData(f"the method ran but recorded no {_what(provider, mode)}")
+    return run, matching
+
+
 def _covered(samples: Sequence[Sample], outage: Outage) -> None:
     if not in_window(samples, outage.applied_at, outage.ended_at):
         raise NoData(f"no sample was sent during the {outage.provider} {outage.mode} outage at {outage.applied_at:.3f}: "
                      "the sampler did not cover it (make its duration_seconds longer)")
+
+
+def _during(samples: Sequence[Sample], matching: Sequence[Outage]) -> list[list[Sample]]:
+    """The samples sent during each outage; NoData when the sampler did not cover one of them."""
+    for outage in matching:
+        _covered(samples, outage)
+    return [in_window(samples, o.applied_at, o.ended_at) for o in matching]
 
 
 def provider_failover(
@@ -260,11 +278,8 @@ def provider_failover(
     BudgetExceeded, naming the trial, when no other provider answered before the outage ended."""
     service, provider, mode = _service(service), _provider(provider), _mode(mode)
     budget_seconds = _positive("budget_seconds", budget_seconds)
-    run, method_ran = _run(configuration)
-    matching = _outages(run, provider, mode)
+    run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
-        if method_ran:
-            raise NoData(f"the method ran but recorded no {_what(provider, mode)}")
         return {"phase": "before", "n": 0, "p50": 0.0, "p95": 0.0, "max": 0.0, "seconds": [],
                 "budget_seconds": budget_seconds}
     samples = _samples(run, service)
@@ -306,18 +321,12 @@ def fallback_success_rate(
     Before the method it measures a live baseline (``BASELINE_SECONDS`` at 10 Hz on ``symbol``): the service
     must work before it is broken. After it: NoData without a matching fault or samples."""
     service, provider, mode, symbol = _service(service), _provider(provider, optional=True), _mode(mode), _symbol(symbol)
-    run, method_ran = _run(configuration)
-    matching = _outages(run, provider, mode)
+    run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
-        if method_ran:
-            raise NoData(f"the method ran but recorded no {_what(provider, mode)}")
         chosen = _live(service, symbol, False, BASELINE_SECONDS, MIN_RATE_HZ, DEFAULT_HANG_SECONDS, configuration, secrets)
         phase = "before"
     else:
-        samples = _samples(run, service)
-        for outage in matching:
-            _covered(samples, outage)
-        chosen = sorted({id(s): s for o in matching for s in in_window(samples, o.applied_at, o.ended_at)}.values(),
+        chosen = sorted({id(s): s for window in _during(_samples(run, service), matching) for s in window}.values(),
                         key=lambda s: s.sent_at)
         phase = "after"
     failures: dict[str, int] = {}
@@ -349,11 +358,8 @@ def staleness_during_failover(
     samples, or any answer carrying an age."""
     provider, mode, symbol = _provider(provider), _mode(mode), _symbol(symbol)
     after_seconds = _positive("after_seconds", after_seconds, upper=3600)
-    run, method_ran = _run(configuration)
-    matching = _outages(run, provider, mode)
+    run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
-        if method_ran:
-            raise NoData(f"the method ran but recorded no {_what(provider, mode)}")
         result = {"phase": "before", **staleness(_live("market_data", symbol, False, BASELINE_SECONDS, MIN_RATE_HZ,
                                                         DEFAULT_HANG_SECONDS, configuration, secrets))}
     else:
@@ -377,11 +383,8 @@ def recovery_to_primary(
     Before the method: zeros. After it: NoData without a matching fault or samples; BudgetExceeded, naming the
     outage, when the provider never served again while the sampler ran."""
     service, provider, mode = _service(service), _provider(provider), _mode(mode)
-    run, method_ran = _run(configuration)
-    matching = _outages(run, provider, mode)
+    run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
-        if method_ran:
-            raise NoData(f"the method ran but recorded no {_what(provider, mode)}")
         return {"phase": "before", "n": 0, "p50": 0.0, "p95": 0.0, "max": 0.0, "seconds": []}
     samples = _samples(run, service)
     measured = []
@@ -471,19 +474,13 @@ def provider_switches(
     "switches", "per_minute", "serving": {provider: answers}, "first": [(at, from, to), ...]}``.
     Before the method: the switches in a live baseline. After it: NoData without a matching fault or samples."""
     service, provider, mode = _service(service), _provider(provider), _mode(mode)
-    run, method_ran = _run(configuration)
-    matching = _outages(run, provider, mode)
+    run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
-        if method_ran:
-            raise NoData(f"the method ran but recorded no {_what(provider, mode)}")
         windows = [_live(service, "AAPL", False, BASELINE_SECONDS, MIN_RATE_HZ, DEFAULT_HANG_SECONDS,
                          configuration, secrets)]
         seconds, phase = BASELINE_SECONDS, "before"
     else:
-        samples = _samples(run, service)
-        for outage in matching:
-            _covered(samples, outage)
-        windows = [in_window(samples, o.applied_at, o.ended_at) for o in matching]
+        windows = _during(_samples(run, service), matching)
         seconds, phase = sum(o.ended_at - o.applied_at for o in matching), "after"
     changes = [c for window in windows for c in switches(window)]
     serving: dict[str, int] = {}
@@ -491,7 +488,6 @@ def provider_switches(
         serving[sample.provider] = serving.get(sample.provider, 0) + 1
     return {"phase": phase, "switches": len(changes), "per_minute": round(len(changes) * 60 / seconds, 2),
             "serving": serving, "first": [[round(at, 3), a, b] for at, a, b in changes[:10]]}
-
 
 
 def calls_during_outages(
@@ -506,17 +502,10 @@ def calls_during_outages(
     "max_per_outage", "per_outage": [...], "requests_per_outage": [...]}``.
     Before the method: zeros. After it: NoData without a matching fault or samples."""
     provider, mode = _provider(provider), _mode(mode)
-    run, method_ran = _run(configuration)
-    matching = _outages(run, provider, mode)
+    run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
-        if method_ran:
-            raise NoData(f"the method ran but recorded no {_what(provider, mode)}")
         return {"phase": "before", "max_per_outage": 0, "per_outage": [], "requests_per_outage": []}
-    samples = _samples(run, "ai_decision")
-    windows = []
-    for outage in matching:
-        _covered(samples, outage)
-        windows.append(in_window(samples, outage.applied_at, outage.ended_at))
+    windows = _during(_samples(run, "ai_decision"), matching)
     calls = [calls_to(window, provider) for window in windows]
     return {"phase": "after", "provider": provider, "max_per_outage": max(calls), "per_outage": calls,
             "requests_per_outage": [len(window) for window in windows]}

@@ -1,12 +1,14 @@
 """Plumbing every stack service shares: cached health checks, back-off, and running uvicorn so that SIGTERM
 reaches the service's own shutdown code (the processor, producers, load generator, provider simulator, AI decision
-and market data services)."""
+and market data services); and the command-line start of the services that call the provider simulator."""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import random
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -71,3 +73,30 @@ def serve(app, host: str, port: int, on_signal: Callable[[int], None], graceful_
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
     server.run()
+
+
+def positive(text: str) -> float:
+    """An argparse type: a number > 0."""
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def add_provider_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags every service that calls the provider simulator takes: where it listens, where the providers are."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--providers-url", required=True, help="base URL of the provider simulator (or a gateway)")
+    parser.add_argument("--log-level", default="INFO")
+
+
+def start_logging(service: str, level: str) -> None:
+    """Log to stderr under the service's name, without httpx's line per request (the provider calls are counted in
+    metrics), and without prometheus_client's *_created series: twice the scrape for nothing the SLOs read."""
+    from prometheus_client import disable_created_metrics
+
+    disable_created_metrics()
+    logging.basicConfig(level=level.upper(), stream=sys.stderr,
+                        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -14,6 +14,25 @@ from stack.local.procs import processes_with_env, read_cmdline
 SESSION_STACK_RATE = 5
 """Events per second per producer in the session stack: enough to see data flow, little enough for 2 cores."""
 
+SHARED_WORKER_MODULES = {
+    "test_services.py", "test_ai_decision_service.py", "test_market_data_service.py", "test_provider_simulator.py",
+    "test_backup_follower.py",
+}
+"""Integration modules that start a few real processes, not a stack, and judge no sub-second timing: they may run
+beside the stack tests. (test_provider_failover_truth.py stays with the stacks: it checks a 250 ms agreement.)"""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`make test` runs `pytest -n 2 --dist loadgroup`: every test that starts a whole stack goes to one worker, in
+    collection order, and the unit tests and the light integration modules share the other. Two stacks at once on
+    2 cores (tried: 4, with a session stack per worker) pushed the load average past 20, and the timing tests and
+    stack starts failed. Without xdist the mark does nothing."""
+    for item in items:
+        path = item.path
+        if path.parent.name in ("e2e", "integration") and path.name not in SHARED_WORKER_MODULES:
+            item.add_marker(pytest.mark.xdist_group(name="stacks"))
+
 
 @pytest.fixture(scope="session")
 def stack_binaries():

@@ -2,10 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
-
-from prometheus_client import disable_created_metrics
 
 from stack.ai_decision.app import create_app
 from stack.ai_decision.breaker import BreakerSettings
@@ -13,7 +9,7 @@ from stack.ai_decision.costs import CostLedger, CostSettings
 from stack.ai_decision.engine import ChainSettings, DecisionEngine
 from stack.ai_decision.llm_client import OpenAIProviders
 from stack.providers.catalogue import LLM_PROVIDERS
-from stack.service_runtime import serve
+from stack.service_runtime import add_provider_client_arguments, positive, serve, start_logging
 
 
 def timeouts(text: str) -> dict[str, float]:
@@ -33,21 +29,12 @@ def timeouts(text: str) -> dict[str, float]:
     return out
 
 
-def positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     chain, breaker, costs = ChainSettings(), BreakerSettings(), CostSettings()
     p = argparse.ArgumentParser(prog="python -m stack.ai_decision",
                                 description="Trading decisions from an LLM chain (OpenAI → Groq → Together) "
                                             "with breakers, fallbacks and cost controls.")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--providers-url", required=True, help="base URL of the provider simulator (or a gateway)")
+    add_provider_client_arguments(p)
     p.add_argument("--timeouts", type=timeouts, default=dict(chain.timeouts),
                    help="per-provider timeouts in seconds, e.g. openai=4,groq=2.5,together=2.5 (the defaults)")
     p.add_argument("--decision-budget-s", type=positive, default=chain.decision_budget_s,
@@ -59,7 +46,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache-ttl-s", type=positive, default=chain.cache_ttl_s)
     p.add_argument("--daily-budget-usd", type=positive, default=costs.daily_budget_usd)
     p.add_argument("--max-request-cost-usd", type=positive, default=costs.max_request_cost_usd)
-    p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     if args.failure_threshold < 1:
         p.error(f"--failure-threshold must be >= 1, got {args.failure_threshold}")
@@ -68,10 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    disable_created_metrics()  # *_created series: twice the scrape for nothing the SLOs read
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s ai-decision %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    start_logging("ai-decision", args.log_level)
     providers = OpenAIProviders(args.providers_url)
     engine = DecisionEngine(
         providers.ask,

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import re
-import sys
 
-from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client import CollectorRegistry
 
 from stack.market_data.app import COIN, SYMBOL, create_app
 from stack.market_data.failover import FailoverSettings
 from stack.market_data.feeds import Feeds
 from stack.market_data.service import MarketData, MarketDataSettings
-from stack.service_runtime import serve
+from stack.service_runtime import add_provider_client_arguments, positive, serve, start_logging
 
 
 def _listed(pattern: re.Pattern, what: str, upper: bool):
@@ -25,21 +23,12 @@ def _listed(pattern: re.Pattern, what: str, upper: bool):
     return parse
 
 
-def positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d, f = MarketDataSettings(), FailoverSettings()
     p = argparse.ArgumentParser(prog="python -m stack.market_data",
                                 description="Quotes with failover Alpaca → Finnhub → Polygon and crypto from CoinGecko, "
                                             "served from a cache kept fresh by a refresh loop.")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--providers-url", required=True, help="base URL of the provider simulator (or a gateway)")
+    add_provider_client_arguments(p)
     p.add_argument("--symbols", type=_listed(SYMBOL, "symbol", True), default=d.symbols,
                    help=f"watchlist kept fresh (default {','.join(d.symbols)})")
     p.add_argument("--coins", type=_listed(COIN, "coin id", False), default=d.coins,
@@ -52,7 +41,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="how long a higher provider must answer every probe before traffic returns to it")
     p.add_argument("--stale-after-s", type=positive, default=d.stale_after_s)
     p.add_argument("--critical-after-s", type=positive, default=d.critical_after_s)
-    p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     if args.failover_after < 1:
         p.error(f"--failover-after must be >= 1, got {args.failover_after}")
@@ -61,10 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    disable_created_metrics()  # *_created series: twice the scrape for nothing the SLOs read
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s market-data %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    start_logging("market-data", args.log_level)
     settings = MarketDataSettings(
         symbols=args.symbols, coins=args.coins, refresh_s=args.refresh_s, fetch_timeout_s=args.fetch_timeout_s,
         stale_after_s=args.stale_after_s, critical_after_s=args.critical_after_s,

@@ -250,23 +250,27 @@ class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
         except (KeyError, ValueError) as exc:
             raise TargetMisconfigured(f"secret {FAULT_TOKEN_SECRET!r} has no {FAULT_TOKEN_KEY!r} key") from exc
 
-    def _pod_hook(self, pod: str, method: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+    def _proxied(self, what: str, method: str, path: str, token: str, body: dict | None = None) -> tuple[int, object]:
+        """One call with the fault token through the API server's proxy ``path``; the status and the JSON answer
+        (a non-JSON answer becomes ``{"detail": its first 200 characters}``)."""
         import json
 
-        path = f"/api/v1/namespaces/{self.namespace}/pods/{pod}:{PROCESSOR_HTTP_PORT}/proxy/_gameday/fault"
         headers = {TOKEN_HEADER: token, "Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
         serialized = self._api.param_serialize(method, path, header_params=headers, body=body,
                                                auth_settings=["BearerToken"])
-        response = self._call(f"{method} the fault hook of pod {pod}", self._api.call_api, *serialized,
-                              _request_timeout=HTTP_TIMEOUT_SECONDS)
+        response = self._call(what, self._api.call_api, *serialized, _request_timeout=HTTP_TIMEOUT_SECONDS)
         response.read()
         try:
-            payload = json.loads(response.data or b"{}")
+            return int(response.status), json.loads(response.data or b"{}")
         except ValueError:
-            payload = {"detail": (response.data or b"")[:200].decode(errors="replace")}
-        return int(response.status), payload if isinstance(payload, dict) else {"detail": payload}
+            return int(response.status), {"detail": (response.data or b"")[:200].decode(errors="replace")}
+
+    def _pod_hook(self, pod: str, method: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+        path = f"/api/v1/namespaces/{self.namespace}/pods/{pod}:{PROCESSOR_HTTP_PORT}/proxy/_gameday/fault"
+        status, payload = self._proxied(f"{method} the fault hook of pod {pod}", method, path, token, body)
+        return status, payload if isinstance(payload, dict) else {"detail": payload}
 
     def inject_http_errors(self, ratio: float, status: int, ttl_seconds: float) -> HttpErrorFault:
         token = self._fault_token()
@@ -306,30 +310,16 @@ class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
 
     # --- provider faults: the simulator's own fault API (it enforces the TTL), through the service proxy --------
     def _simulator(self, method: str, path: str, body: dict | None = None) -> dict:
-        import json
-
-        token = self._fault_token()
         proxy = f"/api/v1/namespaces/{self.namespace}/services/{PROVIDER_SIMULATOR_SERVICE}:http/proxy{path}"
-        headers = {TOKEN_HEADER: token, "Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        serialized = self._api.param_serialize(method, proxy, header_params=headers, body=body,
-                                               auth_settings=["BearerToken"])
-        response = self._call(f"{method} {path} on the provider simulator", self._api.call_api, *serialized,
-                              _request_timeout=HTTP_TIMEOUT_SECONDS)
-        response.read()
-        try:
-            answer = json.loads(response.data or b"{}")
-        except ValueError:
-            answer = {"detail": (response.data or b"")[:200].decode(errors="replace")}
+        status, answer = self._proxied(f"{method} {path} on the provider simulator", method, proxy,
+                                       self._fault_token(), body)
         detail = answer.get("detail") if isinstance(answer, dict) else answer
-        if response.status in (400, 404):
-            raise InvalidArgument(f"the provider simulator refused {method} {path} ({response.status}): {detail}")
-        if response.status == 403:
+        if status in (400, 404):
+            raise InvalidArgument(f"the provider simulator refused {method} {path} ({status}): {detail}")
+        if status == 403:
             raise TargetMisconfigured(f"the provider simulator refused the fault token: {detail}")
-        if response.status != 200:
-            raise TargetUnreachable(
-                f"the provider simulator did not take {method} {path} ({response.status}): {detail}")
+        if status != 200:
+            raise TargetUnreachable(f"the provider simulator did not take {method} {path} ({status}): {detail}")
         return answer
 
     def fail_provider(self, provider: str, mode: str, ttl_seconds: float, **params: float) -> dict:
