@@ -22,16 +22,26 @@ SHARED_WORKER_MODULES = {
 beside the stack tests. (test_provider_failover_truth.py stays with the stacks: it checks a 250 ms agreement.)"""
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`make test` runs `pytest -n 2 --dist loadgroup`: every test that starts a whole stack goes to one worker, in
-    collection order, and the unit tests and the light integration modules share the other. Two stacks at once on
-    2 cores (tried: 4, with a session stack per worker) pushed the load average past 20, and the timing tests and
-    stack starts failed. Without xdist the mark does nothing."""
-    for item in items:
-        path = item.path
-        if path.parent.name in ("e2e", "integration") and path.name not in SHARED_WORKER_MODULES:
-            item.add_marker(pytest.mark.xdist_group(name="stacks"))
+def starts_a_stack(nodeid: str) -> bool:
+    directory, _, rest = nodeid.partition("/")[2].partition("/")
+    return nodeid.startswith("tests/") and directory in ("e2e", "integration") and \
+        rest.split("::")[0] not in SHARED_WORKER_MODULES
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`make test` runs `pytest -n 2`: every test that starts a whole stack goes to one worker, in collection order,
+    and the unit tests and the light integration modules share the other. Two stacks at once on 2 cores (tried:
+    four, with a session stack per worker) pushed the load average past 20, and stack starts and timing tests
+    failed. (xdist's own `--dist loadgroup` marks do nothing under pytest 9: it renames a node attribute pytest 9
+    no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class StacksOnOneWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "stacks" if starts_a_stack(nodeid) else nodeid
+
+    return StacksOnOneWorker(config, log)
 
 
 @pytest.fixture(scope="session")
