@@ -306,19 +306,9 @@ def corrupt_backups_refused(configuration: Configuration = None, secrets: Secret
 
 def integrity_report(settle_timeout: float = 15.0, configuration: Configuration = None,
                      secrets: Secrets = None) -> dict:
-    """Every stored aggregate equals the value recomputed from the stored events
-    (``probes.processing.gpu_latest_consistent``), allowing ``settle_timeout`` seconds for batches in flight: the
-    processor writes a batch's events, then its aggregates, so a read in between sees an aggregate one batch old
-    (seconds old on a loaded machine). A mismatch that outlasts the wait is reported as it was last seen.
-    Returns the last check plus ``attempts``."""
+    """Every stored aggregate equals the value recomputed from the stored events, allowing ``settle_timeout``
+    seconds for batches in flight: ``probes.processing.gpu_latest_consistent``, under the name the
+    disaster-recovery experiments use. Returns the last check plus ``attempts``."""
     from probes.processing import gpu_latest_consistent
 
-    if not isinstance(settle_timeout, (int, float)) or settle_timeout < 0:
-        raise InvalidArgument(f"settle_timeout must be >= 0 seconds, got {settle_timeout!r}")
-    started, attempts = time.monotonic(), 0
-    while True:
-        attempts += 1
-        result = gpu_latest_consistent(configuration=configuration, secrets=secrets)
-        if result["consistent"] or time.monotonic() - started >= settle_timeout:
-            return {**result, "attempts": attempts}
-        time.sleep(1.0)
+    return gpu_latest_consistent(settle_timeout=settle_timeout, configuration=configuration, secrets=secrets)

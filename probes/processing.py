@@ -227,12 +227,29 @@ def share_processed_within(
             "budget_seconds": float(budget_seconds)}
 
 
-def gpu_latest_consistent(configuration: Configuration = None, secrets: Secrets = None) -> dict:
+def gpu_latest_consistent(settle_timeout: float = 15.0, configuration: Configuration = None,
+                          secrets: Secrets = None) -> dict:
     """Whether the stored aggregate ``gpu_latest`` equals what the stored events recompute: per GPU, the
     event with the newest ``produced_at``. Duplicate deliveries must not change it.
 
-    Returns ``{"consistent": bool, "gpus", "mismatches": [{"gpu_id", "stored", "recomputed"}]}``; NoData
-    when there is no GPU to compare."""
+    The processor writes a batch's events, then its aggregates, so a read in between sees an aggregate one batch
+    old (seen in CI: 0.5 s behind, right after a partition's backlog drained). The check is repeated every 0.5 s
+    for up to ``settle_timeout`` seconds; a mismatch that outlasts it is reported as last seen.
+
+    Returns ``{"consistent": bool, "gpus", "mismatches": [{"gpu_id", "stored", "recomputed"}], "attempts"}``;
+    NoData when there is no GPU to compare."""
+    if isinstance(settle_timeout, bool) or not isinstance(settle_timeout, (int, float)) or settle_timeout < 0:
+        raise InvalidArgument(f"settle_timeout must be >= 0 seconds, got {settle_timeout!r}")
+    started, attempts = time.monotonic(), 0
+    while True:
+        attempts += 1
+        result = _gpu_latest_check(configuration, secrets)
+        if result["consistent"] or time.monotonic() - started >= settle_timeout:
+            return {**result, "attempts": attempts}
+        time.sleep(0.5)
+
+
+def _gpu_latest_check(configuration: Configuration, secrets: Secrets) -> dict:
     target = from_configuration(configuration, secrets)
     client, db = mongo(target)
     try:

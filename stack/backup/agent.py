@@ -15,7 +15,7 @@ from stack.backup.corruption import CorruptionFault, heal_leftovers
 from stack.backup.follower import Follower, server_process
 from stack.backup.restore import RestoreRefused, TargetPoint, choose, restore, target_point
 from stack.backup.settings import BackupSettings
-from stack.backup.snapshot import take_snapshot
+from stack.backup.snapshot import StaleSnapshot, take_snapshot
 from stack.backup.store import BackupStore, write_json_atomic
 from stack.processor import store as processor_store
 from stack.processor.batching import plan_batch
@@ -31,6 +31,11 @@ RESTORE_WAITS_FOR_SNAPSHOT_S = 120.0
 
 class Busy(RuntimeError):
     """A restore is running: no snapshot or second restore meanwhile."""
+
+
+class UncheckedServer(Busy):
+    """The database server behind the snapshot is one whose history the follower has not checked (it restarted, or
+    came back wiped, moments ago): its dump cannot be labelled with an epoch, so it is not taken, or not kept."""
 
 
 class Agent:
@@ -96,6 +101,8 @@ class Agent:
         while not self._stop.is_set():
             try:
                 self.snapshot()
+            except UncheckedServer as exc:
+                log.warning("%s", exc)
             except Busy:
                 pass
             except Exception as exc:  # noqa: BLE001 - a failed snapshot is counted and retried next period
@@ -108,16 +115,31 @@ class Agent:
     # Work.
     def snapshot(self) -> dict:
         if not self._busy.acquire(blocking=False):
-            raise Busy("a restore is running")
+            raise Busy("a snapshot or a restore is running")
         try:
+            # A wiped server that is back before the follower has checked it would be dumped as the old epoch's
+            # state, and chosen by the next restore of that epoch (seen in CI: an empty dump "restored").
+            if not self._wait_for_follower_to_check_the_server():
+                raise UncheckedServer("the backup agent has not yet checked the history of the database server "
+                                      f"that answers now ({FOLLOWER_SETTLE_S:g} s); no snapshot taken")
+            process, epoch = self.follower.verified_process, self.follower.epoch
             client = self._client()
+
+            def server_changed() -> str | None:
+                if server_process(client) != process or self.follower.epoch != epoch:
+                    return "the database server restarted during the snapshot; it was discarded"
+                return None
+
             try:
                 # The change log rotates at every snapshot, so retention can drop whole segments.
                 self.writer.rotate()
                 manifest = take_snapshot(
-                    client, self.store, self.settings.database, self.follower.epoch,
+                    client, self.store, self.settings.database, epoch,
                     offsets=lambda: kafka.committed_offsets(self.settings.bootstrap, self.settings.group),
+                    invalid=server_changed,
                 )
+            except StaleSnapshot as exc:
+                raise UncheckedServer(str(exc)) from None
             finally:
                 client.close()
             metrics.SNAPSHOTS.labels(outcome="ok").inc()
@@ -149,7 +171,9 @@ class Agent:
         if not self._busy.acquire(timeout=RESTORE_WAITS_FOR_SNAPSHOT_S):
             raise Busy(f"a restore or a snapshot is still running after {RESTORE_WAITS_FOR_SNAPSHOT_S:g} s; try again")
         try:
-            self._wait_for_follower_to_check_the_server()
+            if not self._wait_for_follower_to_check_the_server():
+                log.warning("the follower had not checked the database's history after %.0f s; restoring anyway",
+                            FOLLOWER_SETTLE_S)
             point = self.point(until)
             self.writer.flush()
             client = self._client()
@@ -184,19 +208,19 @@ class Agent:
         finally:
             self._busy.release()
 
-    def _wait_for_follower_to_check_the_server(self) -> None:
+    def _wait_for_follower_to_check_the_server(self) -> bool:
         """A database that just came back (a wiped data directory) must first have its history checked by the
-        follower, which is when a lost history becomes a disaster the target point can name."""
+        follower, which is when a lost history becomes a disaster the target point can name. False if it has
+        not within FOLLOWER_SETTLE_S."""
         deadline = time.monotonic() + FOLLOWER_SETTLE_S
         while time.monotonic() < deadline:
             try:
                 if self.follower.following and self.follower.verified_process == server_process(self._health_client):
-                    return
+                    return True
             except PyMongoError:
                 pass
             time.sleep(0.1)
-        log.warning("the follower had not checked the database's history after %.0f s; restoring anyway",
-                    FOLLOWER_SETTLE_S)
+        return False
 
     def _write_replayed(self, client: MongoClient, messages: list) -> None:
         """The processor's own idempotent writes (stack.processor.store), so a replayed event is stored exactly

@@ -66,18 +66,24 @@ REPLAY_IDLE_TIMEOUT_S = 15.0
 
 def replay_range(bootstrap: str, group: str, start: dict[str, int], write_batch, log=None) -> dict:
     """Re-consume, with a consumer that never joins ``group``, every message from ``start`` (per partition) up to
-    what ``group`` has committed now (what the processors had consumed before they were stopped), and hand each
-    batch to ``write_batch(messages)``. The group's own offsets are not touched: the processors resume from them
-    afterwards, so nothing is consumed twice by design and nothing is skipped.
+    the end of each partition's log now, and hand each batch to ``write_batch(messages)``. The group's own offsets
+    are not touched: the processors resume from them afterwards, and re-deliver what the replay already wrote past
+    them, which their idempotent writes absorb.
+
+    Why the log's end and not what ``group`` has committed: a processor that wrote a batch into the destroyed
+    database's successor just before the freeze commits it while frozen, and the commit goes through after the
+    restore; the restore has dropped that batch, so replaying only to the older committed offset skipped it for
+    good (seen in CI: the last acknowledged event of each producer lost).
 
     Returns ``{"from", "to", "replayed", "incomplete": {partition: next offset not replayed}}``."""
-    committed = committed_offsets(bootstrap, group)
-    ranges = {k: (v, committed.get(k, v)) for k, v in start.items() if committed.get(k, v) > v}
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{group}-replay", "client.id": "backup-agent",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest", "fetch.wait.max.ms": 100,
                          "socket.timeout.ms": 5000})
-    replayed, position = 0, {k: lo for k, (lo, _hi) in ranges.items()}
+    replayed = 0
     try:
+        ends = {k: consumer.get_watermark_offsets(_partitions({k: 0})[0], timeout=TIMEOUT_S)[1] for k in start}
+        ranges = {k: (v, ends[k]) for k, v in start.items() if ends[k] > v}
+        position = {k: lo for k, (lo, _hi) in ranges.items()}
         if ranges:
             consumer.assign(_partitions({k: lo for k, (lo, _hi) in ranges.items()}))
         last_progress = time.monotonic()

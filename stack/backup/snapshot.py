@@ -48,6 +48,10 @@ def dump_collection(client: MongoClient, database: str, name: str, directory: Pa
     return {"documents": count}
 
 
+class StaleSnapshot(RuntimeError):
+    """The dump no longer describes the database it was labelled with; it was not committed."""
+
+
 def take_snapshot(
     client: MongoClient,
     store: BackupStore,
@@ -55,8 +59,10 @@ def take_snapshot(
     epoch: int,
     offsets: Callable[[], dict[str, int]],
     now: Callable[[], float] = time.time,
+    invalid: Callable[[], str | None] = lambda: None,
 ) -> dict:
-    """Offsets first, then the position, then the dump (see docs/local-stack-contract.md, "Backup agent")."""
+    """Offsets first, then the position, then the dump (see docs/local-stack-contract.md, "Backup agent").
+    ``invalid``, asked after the dump, says why it must not be committed (StaleSnapshot), or None."""
     started = now()
     backup_id = new_backup_id(started)
     staging = store.staging(backup_id)
@@ -68,6 +74,9 @@ def take_snapshot(
             collections[name] = dump_collection(client, database, name, staging)
         # The dump is consistent as of its end: restored with the change log up to at least here.
         end_position = last_write_position(client)
+        reason = invalid()
+        if reason is not None:
+            raise StaleSnapshot(reason)
         finished = now()
         return store.commit(staging, {
             "id": backup_id,

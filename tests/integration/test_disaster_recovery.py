@@ -107,7 +107,7 @@ def test_a_lost_data_directory_comes_back_with_its_history(stack, config):
     rto = rto_seconds(timeout=300, configuration=config)
     assert 0 < rto < 300
     rpo = rpo_report(settle_timeout=60, configuration=config)
-    assert rpo["with_replay"]["lost"] == 0, rpo
+    assert rpo["with_replay"]["lost"] == 0, (rpo, report)
     assert gpu_latest_consistent(configuration=config)["consistent"] is True
 
 
