@@ -14,7 +14,7 @@ import bson
 from bson import json_util
 from bson.raw_bson import RawBSONDocument
 from pymongo import DeleteOne, IndexModel, MongoClient, ReplaceOne, UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
 
 from stack.backup.changelog import CorruptChangeLog, read_segment, segments, ts_key
 from stack.backup.store import BackupStore, CorruptBackup
@@ -132,6 +132,25 @@ def _raw_batches(path, size: int = BATCH) -> Iterator[list[RawBSONDocument]]:
         yield batch
 
 
+NAMESPACE_EXISTS = 48
+
+
+def _collection(database, name: str, options: dict):
+    """The collection, created with the snapshot's options unless something created it since the drop: a processor
+    write in flight when the writers were frozen can land between the check and the create (seen in CI:
+    "collection gpu_latest already exists")."""
+    if name in database.list_collection_names():
+        return database[name]
+    try:
+        return database.create_collection(name, **options)
+    except CollectionInvalid:
+        return database[name]
+    except OperationFailure as exc:
+        if exc.code != NAMESPACE_EXISTS:
+            raise
+        return database[name]
+
+
 def load_snapshot(client: MongoClient, store: BackupStore, manifest: dict) -> dict[str, int]:
     database = client[manifest["database"]]
     directory = store.path(manifest["id"])
@@ -139,8 +158,7 @@ def load_snapshot(client: MongoClient, store: BackupStore, manifest: dict) -> di
     restored = {}
     for name in sorted(manifest["collections"]):
         meta = json_util.loads((directory / f"{name}.meta.json").read_text())
-        collection = (database[name] if name in database.list_collection_names()
-                      else database.create_collection(name, **(meta.get("options") or {})))
+        collection = _collection(database, name, meta.get("options") or {})
         count = 0
         for batch in _raw_batches(directory / f"{name}.bson"):
             try:

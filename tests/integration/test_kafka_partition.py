@@ -2,7 +2,8 @@
 
 Planted ground truth: the processor is held from the broker for exactly 5.0 s (the proxy's TTL heals it, and
 reports when). The failover probe must measure the processing stall (the longest gap between a partition's
-writes) within 250 ms of that outage, lose nothing, and the fault must have healed by itself.
+writes) within 400 ms of that outage (the batching's granularity), and the resumption within 500 ms after the heal;
+nothing may be lost, and the fault must have healed by itself.
 """
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from stack.local.api import LocalStack
 
 OUTAGE_SECONDS = 5.0
 AGREEMENT_SECONDS = 0.25
+STALL_GRANULARITY_SECONDS = 0.4
+"""How far the longest gap between writes may stray from the outage itself: the processor writes a batch every
+0.2 s (batch timeout) after a fetch of up to 0.1 s, so the last write before the fault and the first after the heal
+each sit up to that far from it, plus a write's own time (seen in CI: 0.283 s)."""
 SOCKET_TIMEOUT_SECONDS = 20.0
 """The processors' socket.timeout.ms here, a third of the default, so the drop test waits 20 s, not a minute."""
 
@@ -71,7 +76,7 @@ def test_a_held_partition_stalls_processing_for_its_length_and_heals_by_itself_w
     print(f"planted outage {truth:.3f} s; measured stall {measured['stall_seconds']} s, "
           f"failover {measured['seconds']} s, resumed {measured['resumed_at'] - state['last_heal']['healed_at']:.3f} s "
           f"after the heal; partitions {measured['partitions']}")
-    assert abs(measured["stall_seconds"] - truth) <= AGREEMENT_SECONDS, measured
+    assert abs(measured["stall_seconds"] - truth) <= STALL_GRANULARITY_SECONDS, measured
     # Processing cannot resume before the heal, and resumes within one batch (0.2 s) plus a fetch after it.
     assert truth <= measured["seconds"] <= truth + 2 * AGREEMENT_SECONDS, measured
 
