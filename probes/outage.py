@@ -21,13 +21,8 @@ RECOVERY_POLL_SECONDS = 0.25
 
 def _this_runs_outage(configuration: Configuration) -> dict | None:
     """The newest ``fault.database_outage`` of this run; None before the method, NoData if the method recorded none."""
-    outage = timeline.last("fault.database_outage", configuration)
-    run = timeline.current_run(configuration)
-    if outage is None or outage not in run:
-        if any(e.get("kind") == "run.method_started" for e in run):
-            raise NoData("the method ran but recorded no fault.database_outage")
-        return None
-    return outage
+    outages = timeline.faults_of_this_run(("fault.database_outage",), configuration)
+    return max(outages, key=lambda e: e["at"]) if outages else None
 
 
 def health_during_outage(configuration: Configuration = None, secrets: Secrets = None) -> dict:
@@ -77,7 +72,7 @@ def health_during_outage_report(configuration: Configuration = None, secrets: Se
     run = timeline.current_run(configuration)
     observed = [e for e in run if e.get("kind") == "observation.outage_health"]
     if not observed:
-        if any(e.get("kind") == "run.method_started" for e in run):
+        if timeline.method_started(run):
             raise NoData("no observation.outage_health in this run: health_during_outage did not run")
         return {"samples": 0, "truthful": 0, "lies": 0, "lying": [], "unanswered": 0}
     last = observed[-1]
@@ -133,7 +128,7 @@ def api_recovery_report(configuration: Configuration = None, secrets: Secrets = 
     measured = [e for e in run if e.get("kind") == "observation.api_recovery"]
     if measured:
         return float(measured[-1]["seconds"])
-    if any(e.get("kind") == "run.method_started" for e in run):
+    if timeline.method_started(run):
         raise NoData("no observation.api_recovery in this run: api_recovery_seconds did not run or never saw a 200")
     return 0.0
 

@@ -212,7 +212,7 @@ def stop_sampling(service: str | None = None, configuration: Configuration = Non
 
 def _run(configuration: Configuration) -> tuple[list[dict], bool]:
     run = timeline.current_run(configuration)
-    return run, any(e.get("kind") == "run.method_started" for e in run)
+    return run, timeline.method_started(run)
 
 
 def _samples(run: Sequence[dict], service: str) -> list[Sample]:
