@@ -55,6 +55,7 @@ class Agent:
         self._health_client = MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000,
                                           socketTimeoutMS=2000, appname="backup-agent-health")
         self._stop = threading.Event()
+        self._snapshot_now = threading.Event()
         self._threads: list[threading.Thread] = []
         self.last_error: str | None = None
 
@@ -89,6 +90,7 @@ class Agent:
 
     def stop(self) -> None:
         self._stop.set()
+        self._snapshot_now.set()
         self.follower.stop()
         for thread in self._threads:
             thread.join(timeout=10)
@@ -110,7 +112,8 @@ class Agent:
                 metrics.SNAPSHOTS.labels(outcome="failed").inc()
                 log.warning("snapshot failed: %s", self.last_error)
             self.save_state()
-            self._stop.wait(self.settings.interval_s)
+            self._snapshot_now.wait(self.settings.interval_s)
+            self._snapshot_now.clear()
 
     # Work.
     def snapshot(self) -> dict:
@@ -170,6 +173,7 @@ class Agent:
         # bounded) instead of refusing the user in the middle of an outage.
         if not self._busy.acquire(timeout=RESTORE_WAITS_FOR_SNAPSHOT_S):
             raise Busy(f"a restore or a snapshot is still running after {RESTORE_WAITS_FOR_SNAPSHOT_S:g} s; try again")
+        restored = False
         try:
             if not self._wait_for_follower_to_check_the_server():
                 log.warning("the follower had not checked the database's history after %.0f s; restoring anyway",
@@ -204,9 +208,15 @@ class Agent:
             metrics.RESTORES.labels(outcome="ok").inc()
             log.info("restored backup %s (%d changes applied; fallbacks: %s)", report["backup_id"],
                      report["changes_applied"], report["fallbacks"] or "none")
+            restored = True
             return report
         finally:
             self._busy.release()
+            if restored:
+                # The restored state is protected at once, not up to one interval later: a restore can outlast
+                # several scheduled snapshots (each skipped while it held the lock), and the newest backup would
+                # otherwise be older than the disaster.
+                self._snapshot_now.set()
 
     def _wait_for_follower_to_check_the_server(self) -> bool:
         """A database that just came back (a wiped data directory) must first have its history checked by the
