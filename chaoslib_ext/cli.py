@@ -39,7 +39,8 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
     print(f"starting the local stack on ports {args.base_port}..{args.base_port + 39}, state in {state_dir} ...",
           flush=True)
     try:
-        endpoints = start_stack(args.base_port, state_dir, rate=args.rate, timeout=args.timeout)
+        endpoints = start_stack(args.base_port, state_dir, rate=args.rate, timeout=args.timeout,
+                                keep_metrics=args.keep_metrics)
     except StackStartError as exc:
         print(f"gameday: the local stack did not start: {exc}", file=sys.stderr)
         return EXIT_STACK_FAILED
@@ -495,6 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help="events per second per producer (default: %(default)s)")
             p.add_argument("--timeout", type=float, default=90.0,
                            help="seconds to wait for every component to be ready (default: %(default)s)")
+            p.add_argument("--keep-metrics", action="store_true",
+                           help="keep the Prometheus series and Alertmanager state (notification log, silences) that "
+                                "earlier stacks left in the state directory. Default: both start empty, because the "
+                                "new replicas' counters start at 0 under the same labels and increase() over the old "
+                                "samples would add the earlier stacks' restarts to this one's")
         elif name == "down":
             p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a clean stop")
         else:

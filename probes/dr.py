@@ -295,8 +295,14 @@ def corrupt_backups_refused(configuration: Configuration = None, secrets: Secret
     for restore in restores:
         earlier = [c for c in corruptions if c["at"] <= restore["at"]]
         for corruption in earlier:
+            passed = [p for p in corruption.get("passed_over", []) if p.startswith(f"{restore['backup_id']}: ")]
             if restore["backup_id"] == corruption["backup_id"]:
                 details.append(f"restore at {restore['at']} used corrupt backup {corruption['backup_id']}")
+            elif passed:
+                # The corruption had to pass over a newer backup with no data file, and the restore took that
+                # one: the corrupt backup was never reached, so its refusal was not shown.
+                details.append(f"restore at {restore['at']} used backup {passed[0]}, which the corruption passed "
+                               f"over, and never reached corrupt backup {corruption['backup_id']}")
             elif not any(f.startswith(f"{corruption['backup_id']}: {corruption['file']}")
                          for f in restore.get("fallbacks", [])):
                 details.append(f"restore at {restore['at']} did not report corrupt backup {corruption['backup_id']}")

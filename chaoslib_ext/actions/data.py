@@ -113,18 +113,26 @@ def end_database_outage(configuration: Configuration = None, secrets: Secrets = 
 
 def corrupt_latest_backup(mode: str = "truncate", ttl_seconds: float = 600.0, configuration: Configuration = None,
                           secrets: Secrets = None) -> dict:
-    """Corrupt the backup a restore would choose now: ``truncate`` its largest file to half, or ``flip`` one
+    """Corrupt the backup a restore would choose now: ``truncate`` its largest data file to half, or ``flip`` one
     byte. The agent keeps the original and heals it after ``ttl_seconds``. Records ``fault.corrupt_backup``.
-    Returns ``{"backup_id", "file", "mode", "applied_at", "expires_at"}``."""
+
+    A backup of a database with no documents has no data file to damage: the agent then damages the newest one a
+    restore could fall back to that has one, and names those it passed over (``passed_over``, "<id>: <why>").
+    Returns ``{"backup_id", "file", "mode", "applied_at", "expires_at", "passed_over"}``. Raises
+    ``InvalidArgument`` for a bad mode or TTL (before anything), and ``InvalidArgument`` carrying the agent's
+    409 when no backup has a data file, naming each backup and why."""
     if mode not in CORRUPTION_MODES:
         raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(CORRUPTION_MODES)}")
     ttl = _seconds("ttl_seconds", ttl_seconds)
     target = from_configuration(configuration, secrets)
     try:
         fault = target.corrupt_backup(mode, ttl)
+        passed_over = list(fault.get("passed_over") or [])
         timeline.record("fault.corrupt_backup", configuration, at=float(fault["applied_at"]), target=target.kind,
-                        backup_id=fault["backup_id"], file=fault["file"], mode=mode, expires_at=fault["expires_at"])
-        return {k: fault[k] for k in ("backup_id", "file", "mode", "applied_at", "expires_at")}
+                        backup_id=fault["backup_id"], file=fault["file"], mode=mode, expires_at=fault["expires_at"],
+                        passed_over=passed_over)
+        return {**{k: fault[k] for k in ("backup_id", "file", "mode", "applied_at", "expires_at")},
+                "passed_over": passed_over}
     finally:
         target.close()
 

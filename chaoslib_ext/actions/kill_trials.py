@@ -200,7 +200,7 @@ def kill_processor_pods_in_trials(
             killed = target.kill(victim, signal)
             timeline.record("fault.kill", configuration, at=killed.killed_at, target=target.kind,
                             instance=killed.name, pid=killed.pid, signal=killed.signal, trial=trial,
-                            owned_partitions=owned, events_per_second=rate)
+                            owned_partitions=owned, events_per_second=rate, restart_expected=killed.restart_expected)
             done.append({"trial": trial, "instance": killed.name, "pid": killed.pid, "owned_partitions": owned,
                          "events_per_second": rate, "killed_at": killed.killed_at})
         final = wait_until_settled(target, settle_seconds, settle_timeout, baseline.total)

@@ -34,7 +34,9 @@ def kill_processor_pods(
 
     SIGKILL is a crash: the consumer does not leave its group, so its partitions wait for the session timeout.
     SIGTERM is a graceful stop: the processor commits and leaves the group at once. The supervisor restarts the
-    replica either way, and the restart counts against the restart budget.
+    replica either way, and the restart counts against the restart budget; the ``fault.kill`` event says whether
+    it should show as a restart (``restart_expected``: not for a pod deleted on Kubernetes), which is what
+    ``probes.restarts.processor_restarts_explained`` expects.
 
     Returns ``{"killed": [{"name", "pid", "signal", "killed_at"}], "signal", "count"}``.
     Raises ``InvalidArgument`` (before killing anything) for a bad count or signal, or when fewer than ``count``
@@ -55,6 +57,7 @@ def kill_processor_pods(
             timeline.record(
                 "fault.kill", configuration, at=result.killed_at,
                 target=target.kind, instance=result.name, pid=result.pid, signal=result.signal,
+                restart_expected=result.restart_expected,
             )
             killed.append(
                 {"name": result.name, "pid": result.pid, "signal": result.signal, "killed_at": result.killed_at}

@@ -43,6 +43,10 @@ class Killed:
     signal: str
     killed_at: float
     """Unix seconds when the signal was sent."""
+    restart_expected: bool = True
+    """Whether the kill shows as one restart in ``kube_pod_container_status_restarts_total``: True when the
+    supervisor restarts the replica in place (locally; the kubelet after a container kill), False for a pod deleted
+    on Kubernetes, which is replaced by a new pod (a new series, counting from 0)."""
 
 
 @dataclass(frozen=True)

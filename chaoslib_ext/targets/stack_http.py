@@ -27,8 +27,17 @@ def call_backup_agent(backup_url: str, method: str, path: str, timeout: float, *
     except httpx.HTTPError as exc:
         raise TargetUnreachable(f"backup agent at {url} did not answer {method}: {exc}") from exc
     if response.status_code >= 400:
-        detail = response.text.strip()[:1000]
+        detail = _detail(response)
         if response.status_code < 500:
             raise InvalidArgument(f"backup agent refused {method} {path} ({response.status_code}): {detail}")
         raise TargetUnreachable(f"backup agent failed {method} {path} ({response.status_code}): {detail}")
     return response.json()
+
+
+def _detail(response: httpx.Response) -> str:
+    """The agent's own reason: FastAPI's ``{"detail": "..."}`` unwrapped, else the body's text."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    return (detail if isinstance(detail, str) else response.text.strip())[:1000]

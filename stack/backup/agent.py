@@ -13,7 +13,7 @@ from stack.backup import changelog, kafka, metrics
 from stack.backup.changelog import ChangeLogWriter
 from stack.backup.corruption import CorruptionFault, heal_leftovers
 from stack.backup.follower import Follower, server_process
-from stack.backup.restore import RestoreRefused, TargetPoint, choose, restore, target_point
+from stack.backup.restore import RestoreRefused, TargetPoint, restore, target_point
 from stack.backup.settings import BackupSettings
 from stack.backup.snapshot import StaleSnapshot, take_snapshot
 from stack.backup.store import BackupStore, write_json_atomic
@@ -241,9 +241,9 @@ class Agent:
         processor_store.write_gpu_latest(db, plan, time.time())
 
     def corrupt(self, mode: str, ttl: float) -> dict:
-        """Corrupt the backup a restore would choose now."""
-        choice = choose(self.store, self.point(None))
-        return self.corruption.apply(self.store.path(choice.manifest["id"]), choice.manifest, mode, ttl)
+        """Corrupt the backup a restore would choose now, or the newest it could fall back to that has a data file
+        (``corruption.pick``); raises NothingToCorrupt naming every backup and why."""
+        return self.corruption.apply(self.store, self.point(None), mode, ttl)
 
     def health(self) -> dict:
         try:

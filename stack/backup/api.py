@@ -12,7 +12,7 @@ from pymongo.errors import PyMongoError
 
 from stack.backup import metrics
 from stack.backup.agent import Agent, Busy
-from stack.backup.corruption import FaultRequestError, parse
+from stack.backup.corruption import FaultRequestError, NothingToCorrupt, parse
 from stack.backup.restore import RestoreRefused
 
 RESTORE_FIELDS = ("backup_id", "until", "replay")
@@ -104,7 +104,7 @@ def create_app(agent: Agent) -> FastAPI:
             raise HTTPException(400, str(exc)) from None
         try:
             return agent.corrupt(mode, ttl)
-        except RestoreRefused as exc:
+        except NothingToCorrupt as exc:
             raise HTTPException(409, f"no backup to corrupt: {exc}") from None
 
     @app.delete("/faults/corrupt-backup")

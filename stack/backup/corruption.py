@@ -2,13 +2,22 @@
 
 The original bytes are kept as ``<file>.gameday-original``, so the fault heals even after an agent restart
 (``heal_leftovers`` runs at start). ``truncate`` cuts the file to half; ``flip`` inverts one byte in the middle.
+
+Which backup: the one a restore would choose now, unless it has nothing to damage (``pick``): a backup of a
+database with no documents has no data file, or only empty ones, and truncating an empty file changes nothing.
+Then the newest backup a restore could fall back to that has one, with the ones passed over named; if none has
+one, ``NothingToCorrupt`` (the API's 409) names every backup and why.
 """
 from __future__ import annotations
 
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from stack.backup.restore import TargetPoint
+from stack.backup.store import BackupStore, CorruptBackup
 
 ORIGINAL_SUFFIX = ".gameday-original"
 MODES = ("truncate", "flip")
@@ -32,6 +41,53 @@ def parse(body: object) -> tuple[str, float]:
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_TTL_S:
         raise FaultRequestError(f"ttl_seconds: must be > 0 and <= {MAX_TTL_S:g}, got {ttl!r}")
     return mode, float(ttl)
+
+
+class NothingToCorrupt(Exception):
+    """No backup a restore could choose has a data file to damage. The message names each backup and why."""
+
+
+def data_file(manifest: dict) -> str | None:
+    """The backup's largest non-empty data file (``<collection>.bson``), or None: a backup of a database with no
+    documents has none, and damaging its metadata would test the manifest check, not the data's."""
+    files = manifest.get("files") or {}
+    data = [name for name, f in files.items() if name.endswith(".bson") and int(f.get("bytes", 0)) > 0]
+    return max(data, key=lambda name: (int(files[name]["bytes"]), name)) if data else None
+
+
+@dataclass(frozen=True)
+class Pick:
+    manifest: dict
+    file: str
+    passed_over: list[str] = field(default_factory=list)
+    """Newer backups a restore would have met first, each as "<id>: <why not>"."""
+
+
+def pick(store: BackupStore, point: TargetPoint) -> Pick:
+    """The backup to corrupt: in the order a restore considers them (``restore.choose``: newest first, taken before
+    ``point``, verifying), the first that has a data file. Raises NothingToCorrupt naming what it passed over."""
+    passed_over: list[str] = []
+    for backup_id in reversed(store.ids()):
+        try:
+            manifest = store.manifest(backup_id)
+            if not point.admits(manifest):
+                continue  # a restore would not choose it either
+            manifest = store.verify(backup_id)
+        except KeyError:
+            continue  # deleted by retention meanwhile
+        except CorruptBackup as exc:
+            passed_over.append(f"{str(exc).removeprefix('backup ')} (already corrupt)")
+            continue
+        name = data_file(manifest)
+        if name is None:
+            collections = ", ".join(sorted(manifest.get("collections") or {})) or "none"
+            passed_over.append(f"{backup_id}: no data file to damage (database {manifest.get('database', '?')} had "
+                               f"no documents when it was taken; collections: {collections})")
+            continue
+        return Pick(manifest, name, passed_over)
+    if not passed_over:
+        raise NothingToCorrupt(f"no backup was taken before the target point {point.describe()}")
+    raise NothingToCorrupt("no backup a restore could choose has a data file to damage: " + "; ".join(passed_over))
 
 
 def _damage(path: Path, mode: str) -> None:
@@ -62,15 +118,17 @@ class CorruptionFault:
         self.active: dict | None = None
         self._timer: threading.Timer | None = None
 
-    def apply(self, backup_dir: Path, manifest: dict, mode: str, ttl: float) -> dict:
+    def apply(self, store: BackupStore, point: TargetPoint, mode: str, ttl: float) -> dict:
+        """Heal any earlier corruption, then damage the data file of the backup ``pick`` chooses. Raises
+        NothingToCorrupt (nothing damaged) when no backup has one."""
         with self._lock:
             self._heal_locked()
-            data_files = [n for n in manifest["files"] if n.endswith(".bson")] or list(manifest["files"])
-            name = max(data_files, key=lambda n: manifest["files"][n]["bytes"])
-            _damage(backup_dir / name, mode)
+            chosen = pick(store, point)
+            _damage(store.path(chosen.manifest["id"]) / chosen.file, mode)
             now = self._clock()
-            self.active = {"kind": "corrupt-backup", "backup_id": manifest["id"], "file": name, "mode": mode,
-                           "ttl_seconds": ttl, "applied_at": now, "expires_at": now + ttl}
+            self.active = {"kind": "corrupt-backup", "backup_id": chosen.manifest["id"], "file": chosen.file,
+                           "mode": mode, "ttl_seconds": ttl, "applied_at": now, "expires_at": now + ttl,
+                           "passed_over": chosen.passed_over}
             self._timer = threading.Timer(ttl, self.heal)
             self._timer.daemon = True
             self._timer.start()

@@ -60,12 +60,14 @@ def start_stack(
     rate: float = 20,
     timeout: float = 60,
     runner_args: Sequence[str] = (),
+    keep_metrics: bool = False,
 ) -> dict:
     """Start a runner for ``base_port`` in ``state_dir`` and wait until every component is ready.
 
     Returns the control API's /endpoints. Raises StackStartError when the runner exits, or is not ready within
     ``timeout`` seconds; in that case nothing of the stack is left running. ``runner_args`` are extra runner
-    options, for development.
+    options, for development. ``keep_metrics`` keeps the Prometheus and Alertmanager data an earlier stack left in
+    ``state_dir`` (runner flag ``--keep-metrics``); by default the new stack starts both with empty stores.
     """
     layout = StackLayout(base_port, Path(state_dir))
     files = layout.files
@@ -84,7 +86,7 @@ def start_stack(
     argv = [
         sys.executable, "-m", RUNNER_MODULE,
         "--base-port", str(base_port), "--state-dir", str(layout.state_dir), "--rate", f"{rate:g}",
-        *runner_args,
+        *(["--keep-metrics"] if keep_metrics else []), *runner_args,
     ]
     runner_log = files.log_path("runner")
     with open(runner_log, "ab") as out:
@@ -185,8 +187,10 @@ class LocalStack:
         rate: float = 20,
         timeout: float = 60,
         runner_args: Sequence[str] = (),
+        keep_metrics: bool = False,
     ):
         self.base_port = base_port
+        self.keep_metrics = keep_metrics
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.rate = rate
         self.timeout = timeout
@@ -202,7 +206,8 @@ class LocalStack:
         if self.base_port is None:
             self.base_port = pick_base_port()
         t0 = time.monotonic()
-        self.endpoints = start_stack(self.base_port, self.state_dir, self.rate, self.timeout, self.runner_args)
+        self.endpoints = start_stack(self.base_port, self.state_dir, self.rate, self.timeout, self.runner_args,
+                                     keep_metrics=self.keep_metrics)
         self.started_in = time.monotonic() - t0
         return self
 

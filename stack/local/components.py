@@ -126,7 +126,7 @@ def build_specs(
             argv=(
                 binaries.alertmanager,
                 f"--config.file={layout.files.alertmanager_config}",
-                f"--storage.path={d / 'alertmanager'}",
+                f"--storage.path={layout.files.alertmanager_data}",
                 f"--web.listen-address={LOOPBACK}:{layout.alertmanager_port}",
                 "--cluster.listen-address=",  # else it also binds 9094, which two stacks would fight over
             ),
@@ -141,7 +141,7 @@ def build_specs(
             argv=(
                 binaries.prometheus,
                 f"--config.file={layout.files.prometheus_config}",
-                f"--storage.tsdb.path={d / 'prometheus'}",
+                f"--storage.tsdb.path={layout.files.prometheus_data}",
                 f"--web.listen-address={LOOPBACK}:{layout.prometheus_port}",
                 "--web.enable-lifecycle",
             ),

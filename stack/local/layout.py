@@ -171,3 +171,14 @@ class StateFiles:
     @property
     def alertmanager_config(self) -> Path:
         return self.state_dir / "alertmanager.yml"
+
+    @property
+    def prometheus_data(self) -> Path:
+        """Prometheus' TSDB (``--storage.tsdb.path``): new for every stack unless the runner keeps it."""
+        return self.state_dir / "prometheus"
+
+    @property
+    def alertmanager_data(self) -> Path:
+        """Alertmanager's notification log and silences (``--storage.path``): new for every stack, like
+        Prometheus' store, unless the runner keeps it."""
+        return self.state_dir / "alertmanager"

@@ -5,6 +5,7 @@ are shared with the Kubernetes target and are read from deploy/monitoring/rules/
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import yaml
@@ -102,3 +103,19 @@ def alertmanager_config(layout: StackLayout) -> dict:
 def write_configs(layout: StackLayout) -> None:
     layout.files.prometheus_config.write_text(yaml.safe_dump(prometheus_config(layout), sort_keys=False))
     layout.files.alertmanager_config.write_text(yaml.safe_dump(alertmanager_config(layout), sort_keys=False))
+
+
+def fresh_stores(layout: StackLayout) -> list[Path]:
+    """Delete Prometheus' TSDB and Alertmanager's store left by an earlier stack in the same state directory, and
+    return what was deleted. Called by the runner before either starts, unless told to keep them (``--keep-metrics``).
+
+    Why: the new stack's counters start at 0 under the same labels (``processor-0``'s restart counter), so queries
+    over the old samples mix two stacks: ``increase()`` reads the drop as a counter reset and adds the earlier
+    stacks' restarts to this one's. Alertmanager's notification log and silences likewise belong to the old stack.
+    """
+    deleted = []
+    for path in (layout.files.prometheus_data, layout.files.alertmanager_data):
+        if path.exists():
+            shutil.rmtree(path)
+            deleted.append(path)
+    return deleted

@@ -115,8 +115,10 @@ class Runner:
         policy: RestartPolicy = RestartPolicy(),
         api_rate: float = DEFAULT_API_RATE,
         provider_services: bool = True,
+        keep_metrics: bool = False,
     ):
         self.layout = layout
+        self.keep_metrics = keep_metrics
         self.binaries = binaries
         self.rate = rate
         self.api_rate = api_rate
@@ -174,6 +176,11 @@ class Runner:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_shutdown)
         self.layout.files.logs_dir.mkdir(parents=True, exist_ok=True)
+        if self.keep_metrics:
+            log.info("keeping the metrics and alert state of earlier stacks in %s", self.layout.state_dir)
+        else:
+            for path in monitoring.fresh_stores(self.layout):
+                log.info("deleted %s, left by an earlier stack (--keep-metrics keeps it)", path)
         monitoring.write_configs(self.layout)
         self._http = httpx.AsyncClient(timeout=1.0)
         server = make_server(create_app(self), LOOPBACK, self.layout.control_port, self.log_level)
@@ -323,6 +330,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--without-provider-services", action="store_true",
                         help="do not start the provider simulator, AI decision and market data services (saves ~5 s "
                              "of CPU at start and ~1 s a minute after, for runs that only exercise the CA3 pipeline)")
+    parser.add_argument("--keep-metrics", action="store_true",
+                        help="keep Prometheus' and Alertmanager's data left in the state directory by an earlier stack "
+                             "(default: delete it at start, so this stack's series and alerts are its own: the new "
+                             "replicas' counters start at 0 again, and increase() over old samples would add the "
+                             "earlier stacks' restarts)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 
@@ -342,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness probe otherwise
     runner = Runner(layout, binaries, rate=args.rate, log_level=args.log_level, api_rate=args.api_rate,
-                    provider_services=not args.without_provider_services)
+                    provider_services=not args.without_provider_services, keep_metrics=args.keep_metrics)
     return asyncio.run(runner.run(control_socket))
 
 

@@ -1,7 +1,7 @@
 """processor-pod-kill.yaml through the real `chaos run` CLI, against a fresh local stack, judged from the journal.
 
-The stack is this module's own: the experiment checks SLO-4's restart budget (< 3 a day), so restarts caused by
-other tests must not count against it.
+The stack is this module's own. The experiment judges the restarts of its own run (one kill, one restart), so the
+other tests' kills on the same stack do not change its verdict; SLO-4's daily figure is only reported.
 """
 from __future__ import annotations
 
@@ -71,7 +71,14 @@ def test_pod_kill_recovers_within_budget_and_loses_nothing(stack, tmp_path, chao
     delivery = hypothesis_output(journal, "after", "no-acknowledged-event-lost")
     assert delivery["lost"] == 0 and delivery["lost_events"] == []
     assert delivery["checked"] >= 20  # two producers at 20/s for the length of the run
-    assert 0.9 <= hypothesis_output(journal, "after", "restarts-within-daily-budget") < 3
+    restarts = hypothesis_output(journal, "after", "restarts-explained-by-this-run")
+    assert {k: restarts[k] for k in ("injected", "expected", "observed", "unexplained", "uncounted")} == {
+        "injected": 1, "expected": 1, "observed": 1, "unexplained": 0, "uncounted": 0}
+    assert hypothesis_output(journal, "before", "restarts-explained-by-this-run")["observed"] == 0
+    daily = journal["run"][1]["output"]  # SLO-4's figure: evidence in the method, not judged
+    assert journal["run"][1]["activity"]["name"] == "slo-4-daily-restarts-and-budget-left"
+    assert daily["budget"] == 3 and daily["restarts"] >= 0.9
+    assert daily["budget_left"] == round(3 - daily["restarts"], 3)
     lag = hypothesis_output(journal, "after", "end-to-end-lag-p99-within-slo-3")
     assert 0 < lag <= 10
 

@@ -377,3 +377,40 @@ def test_children_die_with_a_sigkilled_runner_and_stop_cleans_up(stack_binaries,
         assert status["ready"] is False and status["runner_alive"] is False
         assert stop_stack(state_dir) == []
         assert not (state_dir / "runner.json").exists()
+
+
+def test_a_new_stack_has_its_own_metrics_and_alert_state_unless_told_to_keep_them(stack_binaries, stack_dirs):
+    """Prometheus' TSDB and Alertmanager's store outlive `stack down`. A new stack in the same state directory
+    starts both empty (its counters restart at 0 under the old labels, which `increase()` would add to the old
+    ones); `keep_metrics` keeps them."""
+    state_dir = stack_dirs("restarted-twice")
+    lean = ("--without-provider-services",)
+
+    def runner_series_at(stack: LocalStack, at: float) -> list:
+        response = httpx.get(f"{stack.endpoints['prometheus']}/api/v1/query",
+                             params={"query": 'up{job="stack-runner"}', "time": f"{at:.3f}"}, timeout=5.0)
+        return response.json()["data"]["result"]
+
+    def silences(stack: LocalStack) -> list[str]:
+        body = httpx.get(f"{stack.endpoints['alertmanager']}/api/v2/silences", timeout=5.0).json()
+        return [s["comment"] for s in body if s["status"]["state"] == "active"]
+
+    with LocalStack(state_dir=state_dir, rate=1, runner_args=lean) as first:
+        scraped_at = wait_for(lambda: [float(r["value"][0]) for r in runner_series_at(first, time.time())], 30,
+                              what="a scrape of the runner")[0]
+        now = time.time()
+        httpx.post(f"{first.endpoints['alertmanager']}/api/v2/silences", timeout=5.0, json={
+            "matchers": [{"name": "alertname", "value": "FirstStackOnly", "isRegex": False}],
+            "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+            "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600)),
+            "createdBy": "test", "comment": "first stack's silence"}).raise_for_status()
+    assert (state_dir / "prometheus").is_dir() and (state_dir / "alertmanager").is_dir()  # outlived the stack
+
+    with LocalStack(state_dir=state_dir, rate=1, runner_args=lean, keep_metrics=True) as kept:
+        assert runner_series_at(kept, scraped_at) != [], "--keep-metrics lost the first stack's series"
+        assert silences(kept) == ["first stack's silence"]
+
+    with LocalStack(state_dir=state_dir, rate=1, runner_args=lean) as fresh:
+        assert runner_series_at(fresh, scraped_at) == []
+        assert silences(fresh) == []
+        assert "left by an earlier stack" in (state_dir / "logs" / "runner.log").read_text()

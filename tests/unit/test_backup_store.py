@@ -7,20 +7,24 @@ import pytest
 from bson import Timestamp
 
 from stack.backup.changelog import ChangeLogWriter, CorruptChangeLog, read_segment, segments
-from stack.backup.corruption import CorruptionFault, FaultRequestError, parse
+from stack.backup.corruption import CorruptionFault, FaultRequestError, NothingToCorrupt, parse
 from stack.backup.restore import END_OF_LOG, RestoreRefused, TargetPoint, choose, target_point
 from stack.backup.store import BackupStore, CorruptBackup
 
 
 def make_backup(store: BackupStore, backup_id: str, position: tuple[int, int], epoch: int = 0,
-                payload: bytes = b"x" * 1000) -> dict:
+                payload: bytes = b"x" * 1000, collections: dict[str, bytes] | None = None) -> dict:
+    """``collections``: collection name -> its dump; default one ``events`` collection holding ``payload``."""
+    collections = {"events": payload} if collections is None else collections
     staging = store.staging(backup_id)
-    (staging / "events.bson").write_bytes(payload)
-    (staging / "events.meta.json").write_text("{}")
+    for name, dump in collections.items():
+        (staging / f"{name}.bson").write_bytes(dump)
+        (staging / f"{name}.meta.json").write_text("{}")
     return store.commit(staging, {"id": backup_id, "database": "ca3", "created_at": float(position[0]),
                                   "finished_at": float(position[0]) + 1, "position": list(position),
                                   "end_position": [position[0] + 1, 0], "epoch": epoch, "kafka_offsets": {},
-                                  "collections": {"events": {"documents": 1}}})
+                                  "collections": {name: {"documents": 1 if dump else 0}
+                                                  for name, dump in collections.items()}})
 
 
 @pytest.fixture
@@ -138,15 +142,82 @@ def test_a_damaged_change_log_segment_is_named(tmp_path):
         list(read_segment(segment))
 
 
+NOW = TargetPoint(0, END_OF_LOG)
+
+
 def test_the_corruption_fault_heals_byte_for_byte(store):
-    manifest = make_backup(store, "b1", (100, 1), payload=bytes(range(256)) * 10)
+    make_backup(store, "b1", (100, 1), payload=bytes(range(256)) * 10)
     fault = CorruptionFault(store.backups_dir)
-    applied = fault.apply(store.path("b1"), manifest, "flip", 60)
-    assert applied["file"] == "events.bson"
+    applied = fault.apply(store, NOW, "flip", 60)
+    assert (applied["backup_id"], applied["file"], applied["passed_over"]) == ("b1", "events.bson", [])
     with pytest.raises(CorruptBackup):
         store.verify("b1")
     assert fault.heal()["was_active"] is True
     store.verify("b1")
+
+
+def test_the_corruption_damages_the_largest_data_file_of_the_backup_a_restore_would_choose(store):
+    make_backup(store, "b1", (100, 1))
+    make_backup(store, "b2", (200, 1), collections={"events": b"e" * 500, "gpu_latest": b"g" * 80})
+    make_backup(store, "b3", (300, 1))  # taken after the target point: a restore would not choose it
+    fault = CorruptionFault(store.backups_dir)
+    applied = fault.apply(store, TargetPoint(0, (250, 0)), "truncate", 60)
+    assert (applied["backup_id"], applied["file"], applied["passed_over"]) == ("b2", "events.bson", [])
+    assert choose(store, TargetPoint(0, (250, 0))).fallbacks == [
+        "b2: events.bson: truncated: 250 bytes, the manifest says 500"]
+
+
+def test_a_newest_backup_without_data_files_is_passed_over_for_the_newest_that_has_one(store):
+    """A backup of a database with no documents (taken between a drop and the next write) has nothing to damage:
+    no file at all, or empty dumps that truncating would leave unchanged. The newest backup with data is damaged,
+    and the ones passed over are named."""
+    make_backup(store, "b1", (100, 1))
+    make_backup(store, "b2", (200, 1), collections={"events": b"", "gpu_latest": b""})
+    make_backup(store, "b3", (300, 1), collections={})
+    fault = CorruptionFault(store.backups_dir)
+    applied = fault.apply(store, NOW, "truncate", 60)
+    assert (applied["backup_id"], applied["file"]) == ("b1", "events.bson")
+    assert applied["passed_over"] == [
+        "b3: no data file to damage (database ca3 had no documents when it was taken; collections: none)",
+        "b2: no data file to damage (database ca3 had no documents when it was taken; collections: events, "
+        "gpu_latest)",
+    ]
+    with pytest.raises(CorruptBackup, match="b1: events.bson: truncated: 500 bytes"):
+        store.verify("b1")
+    store.verify("b2"), store.verify("b3")  # untouched
+    assert fault.listing()[0]["backup_id"] == "b1"
+
+
+def test_no_backup_with_a_data_file_is_refused_naming_each_backup_and_why(store):
+    make_backup(store, "b1", (100, 1), collections={})
+    make_backup(store, "b2", (200, 1), collections={"events": b""})
+    fault = CorruptionFault(store.backups_dir)
+    with pytest.raises(NothingToCorrupt) as refused:
+        fault.apply(store, NOW, "truncate", 60)
+    assert str(refused.value) == (
+        "no backup a restore could choose has a data file to damage: "
+        "b2: no data file to damage (database ca3 had no documents when it was taken; collections: events); "
+        "b1: no data file to damage (database ca3 had no documents when it was taken; collections: none)")
+    assert fault.active is None and fault.listing() == []
+    store.verify("b1"), store.verify("b2")
+
+
+def test_no_backup_before_the_target_point_is_refused_naming_the_point(store):
+    make_backup(store, "b1", (300, 1))
+    with pytest.raises(NothingToCorrupt, match=r"no backup was taken before the target point \{'epoch': 0, 'ts': \[250, 0\]"):
+        CorruptionFault(store.backups_dir).apply(store, TargetPoint(0, (250, 0)), "flip", 60)
+
+
+def test_a_second_corruption_replaces_the_first_and_picks_the_same_backup(store):
+    make_backup(store, "b1", (100, 1))
+    make_backup(store, "b2", (200, 1))
+    fault = CorruptionFault(store.backups_dir)
+    assert fault.apply(store, NOW, "flip", 60)["backup_id"] == "b2"
+    # The first corruption is healed before choosing, so it is not passed over as "already corrupt".
+    applied = fault.apply(store, NOW, "truncate", 60)
+    assert (applied["backup_id"], applied["passed_over"]) == ("b2", [])
+    fault.heal()
+    store.verify("b1"), store.verify("b2")
 
 
 @pytest.mark.parametrize("body, message", [

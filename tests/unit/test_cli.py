@@ -53,3 +53,13 @@ def test_slo_generate_check_reports_the_committed_rules_in_sync(capsys):
 def test_slo_check_names_an_unreachable_stack(capsys):
     assert main(["slo", "check", "--control-url", "http://127.0.0.1:9"]) == 5
     assert "control API at http://127.0.0.1:9 did not answer" in capsys.readouterr().err
+
+
+def test_stack_up_starts_empty_metric_stores_unless_told_to_keep_them(tmp_path, monkeypatch, capsys):
+    import stack.local.api as api
+
+    asked = []
+    monkeypatch.setattr(api, "start_stack", lambda *a, **kw: asked.append(kw["keep_metrics"]) or {"control": "c"})
+    assert main(["stack", "up", "--state-dir", str(tmp_path)]) == 0
+    assert main(["stack", "up", "--state-dir", str(tmp_path), "--keep-metrics"]) == 0
+    assert asked == [False, True]

@@ -52,3 +52,21 @@ def test_gpu_info_must_list_every_gpu_at_least_as_new_as_the_stored_events():
     assert not gpu_info_consistent([{"gpu_id": "gpu-0", "produced_at": 9.0}, {"gpu_id": "gpu-1", "produced_at": 11.0}],
                                    newest)
     assert not gpu_info_consistent([], {})
+
+
+def test_a_restore_that_took_a_backup_the_corruption_passed_over_is_named_as_not_exercising_it(tmp_path):
+    from chaoslib_ext import timeline
+    from probes.dr import corrupt_backups_refused
+
+    config = {"gameday_timeline": str(tmp_path / "timeline.jsonl")}
+    timeline.record("run.started", config, at=1.0)
+    timeline.record("run.method_started", config, at=2.0)
+    timeline.record("fault.corrupt_backup", config, at=3.0, backup_id="b1", file="events.bson",
+                    passed_over=["b2: no data file to damage (database ca3 had no documents when it was taken; "
+                                 "collections: none)"])
+    timeline.record("action.restore", config, at=4.0, backup_id="b2", fallbacks=[])
+    report = corrupt_backups_refused(configuration=config)
+    assert report["violations"] == 1
+    assert report["details"] == [
+        "restore at 4.0 used backup b2: no data file to damage (database ca3 had no documents when it was taken; "
+        "collections: none), which the corruption passed over, and never reached corrupt backup b1"]

@@ -174,7 +174,8 @@ class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
         else:
             self._kill_process(name, component, signal)
         self._confirm_killed(name, before)
-        return Killed(name=name, pid=before.pid, signal=signal, killed_at=killed_at)
+        return Killed(name=name, pid=before.pid, signal=signal, killed_at=killed_at,
+                      restart_expected=self.settings.kill_mode != "delete")
 
     def _delete_pod(self, name: str, component: str, signal: str) -> None:
         from chaosk8s.pod.actions import terminate_pods
