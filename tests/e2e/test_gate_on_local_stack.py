@@ -1,6 +1,6 @@
 """Game days on one long-lived stack, as a scheduled game day runs them: the whole suite, then the CI gate again on
-the same stack. Each must pass: an experiment that leaves the stack worse than it found it (a restart budget spent,
-an alert still firing, a fault not healed) fails the next one's baseline."""
+the same stack. Each must pass: an experiment that leaves the stack worse than it found it (a replica crash-looping,
+an alert still firing, a fault not healed, a backlog not drained) fails the next one's baseline."""
 from __future__ import annotations
 
 import json
