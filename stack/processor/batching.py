@@ -6,12 +6,13 @@ without a broker.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import UpdateOne
 
-from stack.events import GpuEvent, InvalidEvent, parse_event
+from stack.events import Event, GpuEvent, InvalidEvent, parse_event
 
 DLQ_TOPIC = "events-dlq"
 
@@ -46,6 +47,10 @@ class BatchPlan:
     """How many times each ``_id`` appears in the batch: added to the stored ``deliveries``."""
     gpu_latest: dict[str, GpuEvent] = field(default_factory=dict)
     """The newest GPU event per gpu_id in this batch."""
+    events: dict[str, Event] = field(default_factory=dict)
+    """The parsed event by ``_id`` (first delivery), so the GPU states can be recomputed without some of them."""
+    sources: dict[str, list[Record]] = field(default_factory=dict)
+    """Every record that delivered each ``_id``: the raw bytes and coordinates of a dead letter for it."""
     dead_letters: list[DeadLetter] = field(default_factory=list)
     processed: Counter[str] = field(default_factory=Counter)
     """Valid events per source topic."""
@@ -69,6 +74,37 @@ def dead_letter(record: Record, error: InvalidEvent) -> DeadLetter:
     return DeadLetter(key=record.key, value=record.value, reason=error.reason, message=error.message, headers=headers)
 
 
+def unwritable_letter(record: Record, kind: str) -> DeadLetter:
+    """The dead letter of a valid event the database refused to store (reason ``unwritable:<kind>``)."""
+    return dead_letter(record, InvalidEvent(f"unwritable:{kind}", f"the database refused the event: {kind}"))
+
+
+def newest_gpu_states(events: Iterable[Event]) -> dict[str, GpuEvent]:
+    newest: dict[str, GpuEvent] = {}
+    for event in events:
+        if isinstance(event, GpuEvent):
+            current = newest.get(event.gpu_id)
+            if current is None or _newer(event, current):
+                newest[event.gpu_id] = event
+    return newest
+
+
+def drop_unwritable(plan: BatchPlan, unwritable: Mapping[str, str]) -> list[DeadLetter]:
+    """Take the events the database refused (``_id`` -> kind) out of ``plan``, and return their dead letters, one
+    per delivery. Their documents, delivery and processed counts go, and the newest GPU states are recomputed
+    without them, so the batch's ``gpu_latest`` update never names an event that is not stored."""
+    letters: list[DeadLetter] = []
+    for key, kind in unwritable.items():
+        records = plan.sources.pop(key)
+        for record in records:
+            plan.processed[record.topic] -= 1
+            letters.append(unwritable_letter(record, kind))
+        del plan.event_docs[key], plan.deliveries[key], plan.events[key]
+    plan.processed = +plan.processed  # drops the topics left at 0
+    plan.gpu_latest = newest_gpu_states(plan.events.values())
+    return letters
+
+
 def plan_batch(records: list[Record], consumed_at: float) -> BatchPlan:
     plan = BatchPlan()
     for record in records:
@@ -82,7 +118,9 @@ def plan_batch(records: list[Record], consumed_at: float) -> BatchPlan:
         plan.processed[record.topic] += 1
         key = event.key
         plan.deliveries[key] += 1
+        plan.sources.setdefault(key, []).append(record)
         if key not in plan.event_docs:
+            plan.events[key] = event
             doc = event.to_doc()
             doc.update(
                 kafka_topic=record.topic,
@@ -92,10 +130,7 @@ def plan_batch(records: list[Record], consumed_at: float) -> BatchPlan:
                 consumed_at=consumed_at,
             )
             plan.event_docs[key] = doc
-        if isinstance(event, GpuEvent):
-            current = plan.gpu_latest.get(event.gpu_id)
-            if current is None or _newer(event, current):
-                plan.gpu_latest[event.gpu_id] = event
+    plan.gpu_latest = newest_gpu_states(plan.events.values())
     return plan
 
 
