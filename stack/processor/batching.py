@@ -15,6 +15,12 @@ from pymongo import UpdateOne
 from stack.events import Event, GpuEvent, InvalidEvent, parse_event
 
 DLQ_TOPIC = "events-dlq"
+DLQ_MAX_VALUE_BYTES = 512 * 1024
+DLQ_MAX_KEY_BYTES = 1024
+"""A dead letter's value and key are cut to these sizes (header ``dlq-truncated-from: <original bytes>``). The broker
+accepts messages far larger than the dead-letter producer may send (its ``message.max.bytes``, 1,000,000 by
+default; Tansu took 2 MB): a 1.1 MB poison event would otherwise fail every send with MSG_SIZE_TOO_LARGE, and the
+batch's retries would hold its partition for good."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,12 @@ def dead_letter(record: Record, error: InvalidEvent) -> DeadLetter:
         ("source-partition", str(record.partition).encode()),
         ("source-offset", str(record.offset).encode()),
     ]
-    return DeadLetter(key=record.key, value=record.value, reason=error.reason, message=error.message, headers=headers)
+    value, key = record.value, record.key
+    if (value is not None and len(value) > DLQ_MAX_VALUE_BYTES) or (key is not None and len(key) > DLQ_MAX_KEY_BYTES):
+        headers.append(("dlq-truncated-from", f"{len(value or b'')},{len(key or b'')}".encode()))
+        value = None if value is None else value[:DLQ_MAX_VALUE_BYTES]
+        key = None if key is None else key[:DLQ_MAX_KEY_BYTES]
+    return DeadLetter(key=key, value=value, reason=error.reason, message=error.message, headers=headers)
 
 
 def unwritable_letter(record: Record, kind: str) -> DeadLetter:

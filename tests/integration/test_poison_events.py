@@ -3,8 +3,10 @@ acknowledged event is lost.
 
 Planted ground truth: N raw events through the producers' ``POST /inject``, each valid JSON that once passed (or
 crashed) validation and then could not be stored: a ``seq`` or a count past int64, a number too large for a float,
-a lone surrogate in ``model`` (JSON's ``\\ud800`` escape: valid JSON, not encodable UTF-8), an unbounded ``model``.
-Before the fix, the first of them crash-looped both replicas (OverflowError out of the Mongo write).
+a lone surrogate in ``model`` (JSON's ``\\ud800`` escape: valid JSON, not encodable UTF-8), an unbounded ``model``,
+and one message of 1.2 MB, which the broker takes but the dead-letter producer could not send (sent directly: /inject
+cannot send it either). Before the fix, the first of them crash-looped both replicas (OverflowError out of the Mongo
+write), and the last would have held its partition with dead-letter retries.
 """
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ import uuid
 
 import httpx
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from probes.processing import delivery_report
 from stack.local.api import LocalStack
+from stack.processor.batching import DLQ_MAX_VALUE_BYTES
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -70,18 +73,35 @@ def dead_letters_total(instances: dict[str, dict]) -> float:
     return total
 
 
-def read_dead_letters(bootstrap: str, wanted: set[bytes], timeout: float) -> dict[bytes, dict[str, str]]:
-    """The ``events-dlq`` messages whose value is in ``wanted``, with their headers."""
+def send_oversized(bootstrap: str, topic: str, value: bytes) -> tuple[str, int, int]:
+    """Plant a message larger than /inject (or the processor's dead-letter producer) may send: the broker takes it."""
+    producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 5_000_000, "enable.idempotence": False,
+                         "acks": "all"})
+    delivered = []
+    producer.produce(topic, value=value, on_delivery=lambda err, msg: delivered.append((err, msg)))
+    producer.flush(20)
+    assert len(delivered) == 1 and delivered[0][0] is None, f"the oversized message was not acknowledged: {delivered}"
+    msg = delivered[0][1]
+    return msg.topic(), msg.partition(), msg.offset()
+
+
+def read_dead_letters(bootstrap: str, wanted: set[tuple[str, int, int]], timeout: float) -> dict[tuple, dict]:
+    """The ``events-dlq`` messages whose source coordinates are in ``wanted``: their headers and value size."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"poison-dlq-{uuid.uuid4().hex[:6]}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False, "fetch.wait.max.ms": 100})
     consumer.subscribe(["events-dlq"])
-    found: dict[bytes, dict[str, str]] = {}
+    found: dict[tuple, dict] = {}
     deadline = time.monotonic() + timeout
     try:
         while set(found) != wanted and time.monotonic() < deadline:
             msg = consumer.poll(0.2)
-            if msg is not None and msg.error() is None and msg.value() in wanted:
-                found[msg.value()] = {k: v.decode() for k, v in msg.headers() or []}
+            if msg is None or msg.error() is not None:
+                continue
+            headers = {k: v.decode() for k, v in msg.headers() or []}
+            source = (headers.get("source-topic"), int(headers.get("source-partition", -1)),
+                      int(headers.get("source-offset", -1)))
+            if source in wanted:
+                found[source] = {**headers, "size": len(msg.value() or b"")}
     finally:
         consumer.close()
     return found
@@ -95,11 +115,17 @@ def test_poison_events_are_dead_lettered_without_a_restart_or_a_lost_event(local
     since = time.time()
     started = time.monotonic()
 
-    poison = poison_events(f"poison-{uuid.uuid4().hex[:8]}")
-    for topic, raw, _reason in poison:
+    producer_id = f"poison-{uuid.uuid4().hex[:8]}"
+    expected: dict[tuple[str, int, int], str] = {}
+    for topic, raw, reason in poison_events(producer_id):
         response = httpx.post(local_stack.endpoints["producers"] + "/inject", json={"topic": topic, "raw": raw},
                               timeout=10)
         assert response.status_code == 200, f"inject to {topic} answered {response.status_code}: {response.text}"
+        at = response.json()
+        expected[(at["topic"], at["partition"], at["offset"])] = reason
+    oversized = json.dumps(_token(producer_id, 8, model="m" * 1_200_000)).encode()
+    expected[send_oversized(local_stack.endpoints["kafka_bootstrap"], "token-events", oversized)] = "bad_format:model"
+    poison = list(expected)
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and dead_letters_total(before) - letters_before < len(poison):
@@ -119,7 +145,7 @@ def test_poison_events_are_dead_lettered_without_a_restart_or_a_lost_event(local
     assert grown == len(poison), f"the dead-letter counter grew by {grown}, expected exactly {len(poison)}"
     assert report["lost"] == 0, f"{report['lost']} of {report['checked']} acknowledged events lost: {report['lost_events']}"
 
-    letters = read_dead_letters(local_stack.endpoints["kafka_bootstrap"], {raw.encode() for _, raw, _ in poison}, 20)
-    reasons = {raw: letters.get(raw.encode(), {}).get("dlq-reason") for _, raw, _ in poison}
-    assert reasons == {raw: reason for _, raw, reason in poison}
-    assert all(letters[raw.encode()]["source-topic"] == topic for topic, raw, _ in poison)
+    letters = read_dead_letters(local_stack.endpoints["kafka_bootstrap"], set(expected), 20)
+    assert {at: letter["dlq-reason"] for at, letter in letters.items()} == expected
+    cut = [letter for letter in letters.values() if "dlq-truncated-from" in letter]
+    assert [(c["size"], c["dlq-truncated-from"]) for c in cut] == [(DLQ_MAX_VALUE_BYTES, f"{len(oversized)},0")]

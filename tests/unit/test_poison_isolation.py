@@ -213,3 +213,16 @@ def test_the_consume_loop_dead_letters_a_poison_event_stores_the_rest_and_never_
         ("events-dlq", records[9].value, b"unwritable:int_overflow")]
     assert metrics.DEAD_LETTERS.labels(reason="unwritable:int_overflow")._value.get() == letters_before + 1
     assert plan.offsets == {("gpu-events", 0): 11}, "the batch is committed past the poison event"
+
+
+def test_an_oversized_dead_letter_is_cut_to_what_the_producer_can_send():
+    from stack.processor.batching import DLQ_MAX_KEY_BYTES, DLQ_MAX_VALUE_BYTES
+
+    huge = b'{"kind":"token","model":"' + b"m" * 2_000_000 + b'"}'
+    plan = plan_batch([Record("token-events", 0, 9, huge, key=b"k" * 5000),
+                       Record("token-events", 0, 10, b"{bad", key=b"k")], consumed_at=1.0)
+    cut, small = plan.dead_letters
+    assert (len(cut.value), len(cut.key)) == (DLQ_MAX_VALUE_BYTES, DLQ_MAX_KEY_BYTES)
+    assert cut.value == huge[:DLQ_MAX_VALUE_BYTES]
+    assert dict(cut.headers)["dlq-truncated-from"] == f"{len(huge)},5000".encode()
+    assert (small.value, small.key, "dlq-truncated-from" in dict(small.headers)) == (b"{bad", b"k", False)
