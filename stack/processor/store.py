@@ -61,7 +61,8 @@ def unwritable_kind(exc: BaseException) -> str | None:
     Client side, pymongo raises these while encoding, before it sends anything: ``OverflowError`` (an int past
     int64), ``UnicodeEncodeError`` (a lone surrogate), ``DocumentTooLarge`` and the other ``InvalidDocument``s.
     Server side, an ``OperationFailure`` whose code is in ``DATA_ERROR_CODES``. A ``BulkWriteError`` is not
-    classified here: its errors are per document (see ``write_events``)."""
+    classified here: its errors are per document (see ``write_events``; an unordered ``insert_many`` reports a
+    document over 16 MB that way too, as code 10334, and stores the others)."""
     if isinstance(exc, OverflowError):
         return "int_overflow"
     if isinstance(exc, UnicodeEncodeError | InvalidStringData):
