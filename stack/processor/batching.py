@@ -17,8 +17,8 @@ from stack.events import Event, GpuEvent, InvalidEvent, parse_event
 DLQ_TOPIC = "events-dlq"
 DLQ_MAX_VALUE_BYTES = 512 * 1024
 DLQ_MAX_KEY_BYTES = 1024
-"""A dead letter's value and key are cut to these sizes (header ``dlq-truncated-from: <original bytes>``). The broker
-accepts messages far larger than the dead-letter producer may send (its ``message.max.bytes``, 1,000,000 by
+"""A dead letter's value and key are cut to these sizes, with a header ``dlq-truncated-from: <value bytes>,<key bytes>``.
+The broker accepts messages far larger than the dead-letter producer may send (its ``message.max.bytes``, 1,000,000 by
 default; Tansu took 2 MB): a 1.1 MB poison event would otherwise fail every send with MSG_SIZE_TOO_LARGE, and the
 batch's retries would hold its partition for good."""
 
