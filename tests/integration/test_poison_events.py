@@ -136,6 +136,7 @@ def test_poison_events_are_dead_lettered_without_a_restart_or_a_lost_event(local
     grown = dead_letters_total(before) - letters_before
     record_property("poison_events", len(poison))
     record_property("dead_letters_grown", grown)
+    record_property("acknowledged_events_checked", report["checked"])
     record_property("seconds", round(time.monotonic() - started, 1))
 
     restarts = {name: after[name]["restarts"] - before[name]["restarts"] for name in before}
