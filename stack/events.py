@@ -14,6 +14,9 @@ from typing import Any, Literal
 
 __all__ = [
     "ID_PATTERN",
+    "INT64_MAX",
+    "INT64_MIN",
+    "MODEL_MAX_LENGTH",
     "Event",
     "GpuEvent",
     "InvalidEvent",
@@ -28,6 +31,15 @@ __all__ = [
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 """Charset of producer and GPU ids: safe in a Mongo ``_id``, a Kafka key and a URL query."""
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+"""BSON stores integers as signed 64-bit at most: a JSON integer outside this range passes ``json.loads`` and then
+fails the Mongo write (``OverflowError``), so validation rejects it first."""
+
+MODEL_MAX_LENGTH = 128
+"""Characters of ``model``. Real model names are under 64 (``meta-llama/Llama-3-70b-chat-hf`` is 30); 128 leaves
+room and keeps every event document far below the 16 MB BSON limit."""
 
 
 class InvalidEvent(ValueError):
@@ -101,12 +113,31 @@ def _field(obj: dict[str, Any], name: str) -> Any:
     return obj[name]
 
 
+def _shown(value: object) -> str:
+    """``repr`` cut to 80 characters: a message must stay short whatever the event holds (repr also escapes a lone
+    surrogate, so the message itself is always encodable)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past sys.get_int_max_str_digits()
+        return f"an integer of {value.bit_length()} bits" if isinstance(value, int) else type(value).__name__
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
+
+
+def _check_int64(name: str, value: int) -> None:
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidEvent(f"out_of_range:{name}", f"field {name!r} must fit in a signed 64-bit integer, got {_shown(value)}")
+
+
 def _number(obj: dict[str, Any], name: str) -> float:
+    """A finite number that BSON can store: a float as a double, an int as an int64 (the int is kept, not converted:
+    ``float()`` of an int past 1.8e308 raises OverflowError, and one past 2**63 would not round-trip)."""
     value = _field(obj, name)
     # bool is an int subclass: true must not pass as 1.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidEvent(f"wrong_type:{name}", f"field {name!r} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
+    if isinstance(value, int):
+        _check_int64(name, value)
+    elif not math.isfinite(value):
         raise InvalidEvent(f"out_of_range:{name}", f"field {name!r} must be finite, got {value!r}")
     return value
 
@@ -115,6 +146,28 @@ def _integer(obj: dict[str, Any], name: str) -> int:
     value = _field(obj, name)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidEvent(f"wrong_type:{name}", f"field {name!r} must be an integer, got {type(value).__name__}")
+    _check_int64(name, value)
+    return value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""C0 and C1 control characters, NUL included: no model name has one, and they garble logs and terminals."""
+
+
+def _text(obj: dict[str, Any], name: str, max_length: int) -> str:
+    """A free-text field: 1..max_length characters, encodable as UTF-8 (JSON's ``\\ud800`` escape decodes to a lone
+    surrogate, which BSON cannot encode), and no control characters (NUL included)."""
+    value = _field(obj, name)
+    if not isinstance(value, str):
+        raise InvalidEvent(f"wrong_type:{name}", f"field {name!r} must be a string, got {type(value).__name__}")
+    if not 1 <= len(value) <= max_length:
+        raise InvalidEvent(f"bad_format:{name}", f"field {name!r} must be 1-{max_length} characters, got {len(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEvent(f"bad_format:{name}", f"field {name!r} must be encodable as UTF-8 (no lone surrogate), got {_shown(value)}") from None
+    if _CONTROL.search(value):
+        raise InvalidEvent(f"bad_format:{name}", f"field {name!r} must not contain control characters, got {_shown(value)}")
     return value
 
 
@@ -130,7 +183,7 @@ def _identifier(obj: dict[str, Any], name: str) -> str:
 def _at_least(name: str, value: float, low: float, *, strict: bool = False) -> None:
     if value < low or (strict and value == low):
         bound = f"> {low}" if strict else f">= {low}"
-        raise InvalidEvent(f"out_of_range:{name}", f"field {name!r} must be {bound}, got {value!r}")
+        raise InvalidEvent(f"out_of_range:{name}", f"field {name!r} must be {bound}, got {_shown(value)}")
 
 
 def parse_event(raw: bytes | None) -> Event:
@@ -154,7 +207,7 @@ def parse_event(raw: bytes | None) -> Event:
     if kind == "gpu":
         utilization = _number(obj, "utilization_pct")
         if not 0 <= utilization <= 100:
-            raise InvalidEvent("out_of_range:utilization_pct", f"field 'utilization_pct' must be in 0..100, got {utilization!r}")
+            raise InvalidEvent("out_of_range:utilization_pct", f"field 'utilization_pct' must be in 0..100, got {_shown(utilization)}")
         event = GpuEvent(
             producer_id=producer_id,
             seq=seq,
@@ -171,9 +224,7 @@ def parse_event(raw: bytes | None) -> Event:
         _at_least("power_w", event.power_w, 0)
         return event
     if kind == "token":
-        model = _field(obj, "model")
-        if not isinstance(model, str):
-            raise InvalidEvent("wrong_type:model", f"field 'model' must be a string, got {type(model).__name__}")
+        model = _text(obj, "model", MODEL_MAX_LENGTH)
         event_t = TokenEvent(
             producer_id=producer_id,
             seq=seq,
@@ -185,7 +236,7 @@ def parse_event(raw: bytes | None) -> Event:
         _at_least("tokens_in", event_t.tokens_in, 0)
         _at_least("tokens_out", event_t.tokens_out, 0)
         return event_t
-    raise InvalidEvent("unknown_kind", f"field 'kind' must be 'gpu' or 'token', got {str(kind)[:80]!r}")
+    raise InvalidEvent("unknown_kind", f"field 'kind' must be 'gpu' or 'token', got {_shown(kind)}")
 
 
 def gpu_event(

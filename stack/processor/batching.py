@@ -6,14 +6,21 @@ without a broker.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import UpdateOne
 
-from stack.events import GpuEvent, InvalidEvent, parse_event
+from stack.events import Event, GpuEvent, InvalidEvent, parse_event
 
 DLQ_TOPIC = "events-dlq"
+DLQ_MAX_VALUE_BYTES = 512 * 1024
+DLQ_MAX_KEY_BYTES = 1024
+"""A dead letter's value and key are cut to these sizes, with a header ``dlq-truncated-from: <value bytes>,<key bytes>``.
+The broker accepts messages far larger than the dead-letter producer may send (its ``message.max.bytes``, 1,000,000 by
+default; Tansu took 2 MB): a 1.1 MB poison event would otherwise fail every send with MSG_SIZE_TOO_LARGE, and the
+batch's retries would hold its partition for good."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,10 @@ class BatchPlan:
     """How many times each ``_id`` appears in the batch: added to the stored ``deliveries``."""
     gpu_latest: dict[str, GpuEvent] = field(default_factory=dict)
     """The newest GPU event per gpu_id in this batch."""
+    events: dict[str, Event] = field(default_factory=dict)
+    """The parsed event by ``_id`` (first delivery), so the GPU states can be recomputed without some of them."""
+    sources: dict[str, list[Record]] = field(default_factory=dict)
+    """Every record that delivered each ``_id``: the raw bytes and coordinates of a dead letter for it."""
     dead_letters: list[DeadLetter] = field(default_factory=list)
     processed: Counter[str] = field(default_factory=Counter)
     """Valid events per source topic."""
@@ -66,7 +77,43 @@ def dead_letter(record: Record, error: InvalidEvent) -> DeadLetter:
         ("source-partition", str(record.partition).encode()),
         ("source-offset", str(record.offset).encode()),
     ]
-    return DeadLetter(key=record.key, value=record.value, reason=error.reason, message=error.message, headers=headers)
+    value, key = record.value, record.key
+    if (value is not None and len(value) > DLQ_MAX_VALUE_BYTES) or (key is not None and len(key) > DLQ_MAX_KEY_BYTES):
+        headers.append(("dlq-truncated-from", f"{len(value or b'')},{len(key or b'')}".encode()))
+        value = None if value is None else value[:DLQ_MAX_VALUE_BYTES]
+        key = None if key is None else key[:DLQ_MAX_KEY_BYTES]
+    return DeadLetter(key=key, value=value, reason=error.reason, message=error.message, headers=headers)
+
+
+def unwritable_letter(record: Record, kind: str) -> DeadLetter:
+    """The dead letter of a valid event the database refused to store (reason ``unwritable:<kind>``)."""
+    return dead_letter(record, InvalidEvent(f"unwritable:{kind}", f"the database refused the event: {kind}"))
+
+
+def newest_gpu_states(events: Iterable[Event]) -> dict[str, GpuEvent]:
+    newest: dict[str, GpuEvent] = {}
+    for event in events:
+        if isinstance(event, GpuEvent):
+            current = newest.get(event.gpu_id)
+            if current is None or _newer(event, current):
+                newest[event.gpu_id] = event
+    return newest
+
+
+def drop_unwritable(plan: BatchPlan, unwritable: Mapping[str, str]) -> list[DeadLetter]:
+    """Take the events the database refused (``_id`` -> kind) out of ``plan``, and return their dead letters, one
+    per delivery. Their documents, delivery and processed counts go, and the newest GPU states are recomputed
+    without them, so the batch's ``gpu_latest`` update never names an event that is not stored."""
+    letters: list[DeadLetter] = []
+    for key, kind in unwritable.items():
+        records = plan.sources.pop(key)
+        for record in records:
+            plan.processed[record.topic] -= 1
+            letters.append(unwritable_letter(record, kind))
+        del plan.event_docs[key], plan.deliveries[key], plan.events[key]
+    plan.processed = +plan.processed  # drops the topics left at 0
+    plan.gpu_latest = newest_gpu_states(plan.events.values())
+    return letters
 
 
 def plan_batch(records: list[Record], consumed_at: float) -> BatchPlan:
@@ -82,7 +129,9 @@ def plan_batch(records: list[Record], consumed_at: float) -> BatchPlan:
         plan.processed[record.topic] += 1
         key = event.key
         plan.deliveries[key] += 1
+        plan.sources.setdefault(key, []).append(record)
         if key not in plan.event_docs:
+            plan.events[key] = event
             doc = event.to_doc()
             doc.update(
                 kafka_topic=record.topic,
@@ -92,10 +141,7 @@ def plan_batch(records: list[Record], consumed_at: float) -> BatchPlan:
                 consumed_at=consumed_at,
             )
             plan.event_docs[key] = doc
-        if isinstance(event, GpuEvent):
-            current = plan.gpu_latest.get(event.gpu_id)
-            if current is None or _newer(event, current):
-                plan.gpu_latest[event.gpu_id] = event
+    plan.gpu_latest = newest_gpu_states(plan.events.values())
     return plan
 
 

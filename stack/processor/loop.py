@@ -1,8 +1,11 @@
 """The consume loop: poll a batch, write it to Mongo and the dead-letter topic, then commit.
 
 At-least-once: offsets are committed only after every write of the batch is acknowledged. A batch
-whose writes fail is retried as a whole (with back-off) and never skipped, because a later commit
-would otherwise move the partition past it.
+whose writes fail is retried (with back-off) and never skipped, because a later commit would otherwise
+move the partition past it; a retry re-sends only the chunks not yet acknowledged. A write that fails
+for a data reason instead (``store.unwritable_kind``: the same event would fail on every retry) is split
+in halves until the events at fault are found; those are dead-lettered as ``unwritable:<kind>`` and the
+rest of the batch is stored and committed, so one poison event never holds a partition or stops a replica.
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from stack.processor import metrics, store
-from stack.processor.batching import DLQ_TOPIC, BatchPlan, DeadLetter, Record, plan_batch
+from stack.processor.batching import DLQ_TOPIC, BatchPlan, DeadLetter, Record, drop_unwritable, plan_batch
+from stack.processor.isolation import Isolation, write_isolating
 from stack.processor.runtime import backoff_delay
 from stack.processor.settings import SOURCE_TOPICS, ProcessorSettings
 
@@ -50,11 +54,11 @@ class _DeadLetterSend:
     in flight or already acknowledged."""
 
     def __init__(self, letters: list[DeadLetter]):
-        self._letters = letters
+        self.letters = letters
         self._state = ["todo"] * len(letters)
 
     def attempt(self, producer: Producer, timeout: float) -> None:
-        for i, letter in enumerate(self._letters):
+        for i, letter in enumerate(self.letters):
             if self._state[i] not in ("todo", "failed"):
                 continue
             self._state[i] = "pending"
@@ -64,7 +68,7 @@ class _DeadLetterSend:
         producer.flush(timeout)
         pending = self._state.count("pending") + self._state.count("failed")
         if pending:
-            raise DeadLetterError(f"{pending} of {len(self._letters)} dead letters not acknowledged")
+            raise DeadLetterError(f"{pending} of {len(self.letters)} dead letters not acknowledged")
 
     def _callback(self, i: int) -> Callable[[KafkaError | None, Message], None]:
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
@@ -167,10 +171,26 @@ class ConsumeLoop:
             )
 
     def _write(self, plan: BatchPlan) -> bool:
-        """True once everything is acknowledged; False only when a shutdown gave up on the batch."""
+        """True once everything is acknowledged; False only when a shutdown gave up on the batch. Takes the
+        events the database refuses out of ``plan`` (see ``drop_unwritable``)."""
         dead_letters = _DeadLetterSend(plan.dead_letters)
-        unwritten = list(plan.event_docs)
+        # Each acknowledged chunk is written once: re-sending it would count a false duplicate delivery, and on
+        # a slow server re-sending everything is what turns a slow batch into a retry storm. The progress (and
+        # the halves of a chunk being split around a poison event) survives a failed attempt.
+        progress = Isolation.in_chunks(list(plan.event_docs), self._settings.write_chunk_size)
+        unwritable: _DeadLetterSend | None = None
         first_written_at: dict[str, float] = {}
+
+        def write_chunk(keys: list[str]) -> dict[str, str]:
+            written_at = time.time()
+            try:
+                stored, refused = store.write_events(self._db, plan, written_at, keys), {}
+            except store.RefusedDocuments as exc:
+                stored, refused = exc.stored, exc.refused
+            for key in stored:
+                first_written_at[key] = written_at
+            return refused
+
         attempt = 0
         while True:
             # Each attempt is bounded as a whole (pymongo's client-side timeout covers server
@@ -181,17 +201,14 @@ class ConsumeLoop:
                 with pymongo.timeout(max(budget, 0.1)):
                     if plan.dead_letters:
                         dead_letters.attempt(self._producer, timeout=max(budget, 0.1))
-                    # Each acknowledged chunk is written once: re-sending it would count a false duplicate
-                    # delivery, and on a slow server re-sending everything is what turns a slow batch into a
-                    # retry storm.
-                    chunk = self._settings.write_chunk_size
-                    while unwritten:
-                        keys = unwritten[:chunk]
-                        written_at = time.time()
-                        for key in store.write_events(self._db, plan, written_at, keys):
-                            first_written_at[key] = written_at
-                        del unwritten[:chunk]
-                    store.write_gpu_latest(self._db, plan, time.time())
+                    write_isolating(progress, write_chunk, store.unwritable_kind)
+                    if unwritable is None:
+                        unwritable = self._take_out_unwritable(plan, progress)
+                    if unwritable.letters:
+                        unwritable.attempt(self._producer, timeout=max(budget, 0.1))
+                    refused_gpus = store.write_gpu_latest(self._db, plan, time.time())
+                    if refused_gpus:
+                        log.error("gpu_latest: the database refused the state of %s; left as it was", refused_gpus)
                 break
             except (PyMongoError, KafkaException, BufferError, DeadLetterError) as exc:
                 metrics.WRITE_ERRORS.inc()
@@ -206,13 +223,22 @@ class ConsumeLoop:
                     log.warning("shutting down: abandoning an uncommitted batch; it will be redelivered")
                     return False
                 time.sleep(min(delay, remaining))
-        self._record_metrics(plan, first_written_at)
+        self._record_metrics(plan, first_written_at, unwritable.letters if unwritable else [])
         return True
 
-    def _record_metrics(self, plan: BatchPlan, first_written_at: dict[str, float]) -> None:
+    @staticmethod
+    def _take_out_unwritable(plan: BatchPlan, progress: Isolation) -> _DeadLetterSend:
+        """Once every chunk is settled: the refused events leave the plan (so the gpu_latest update and the metrics
+        skip them) and become dead letters, sent before the offsets are committed."""
+        if progress.unwritable:
+            log.error("the database refused %d event(s) of the batch (%d writes to find them): %s",
+                      len(progress.unwritable), progress.writes, sorted(progress.unwritable.items())[:10])
+        return _DeadLetterSend(drop_unwritable(plan, progress.unwritable))
+
+    def _record_metrics(self, plan: BatchPlan, first_written_at: dict[str, float], unwritable: list[DeadLetter]) -> None:
         for topic, count in plan.processed.items():
             metrics.PROCESSED.labels(topic=topic).inc(count)
-        for letter in plan.dead_letters:
+        for letter in [*plan.dead_letters, *unwritable]:
             metrics.DEAD_LETTERS.labels(reason=letter.reason).inc()
             log.info("dead letter %s: %s", letter.reason, letter.message)
         for key, written_at in first_written_at.items():

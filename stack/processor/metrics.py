@@ -8,7 +8,9 @@ END_TO_END_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20
 """10 ms .. 30 s, with an edge at exactly 10 s so SLO-3 (stored within 10 s) reads off one bucket."""
 
 PROCESSED = Counter("app_processed_messages", "Valid events written to Mongo (duplicates included)", ["topic"])
-DEAD_LETTERS = Counter("app_dead_letter_messages", "Malformed events sent to the dead-letter topic", ["reason"])
+DEAD_LETTERS = Counter(
+    "app_dead_letter_messages", "Events sent to the dead-letter topic: malformed, or refused by the database", ["reason"]
+)
 END_TO_END = Histogram(
     "app_end_to_end_seconds",
     "written_at - produced_at of events stored for the first time",
