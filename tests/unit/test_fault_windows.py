@@ -1,7 +1,9 @@
 """The fault-window arithmetic behind probes.cuj1: pure, no stack, no sleeping."""
 import math
+from pathlib import Path
 
 import pytest
+import yaml
 
 from probes.windows import FaultWindow, client_view, counter_increase, fault_window, histogram_quantile, judge, server_view
 
@@ -220,3 +222,37 @@ def test_the_load_generator_returns_the_outcomes_started_in_a_window_and_says_wh
         generator.outcomes_between(3.0, 2.0)
     with pytest.raises(ValueError, match="finite"):
         generator.outcomes_between(float("nan"), 2.0)
+
+
+# ---- which experiments judge CUJ-1, and which report it -----------------------------------------------------------
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+
+
+def _cuj1_activities(name: str) -> tuple[list[str], list[dict], list[dict]]:
+    experiment = yaml.safe_load((EXPERIMENTS / name).read_text())
+    hypothesis = [p["name"] for p in experiment["steady-state-hypothesis"]["probes"]]
+    judged = [p for p in experiment["steady-state-hypothesis"]["probes"]
+              if p["provider"].get("func") == "cuj1_during_fault"]
+    reported = [a for a in experiment["method"] if a.get("provider", {}).get("func") == "cuj1_during_fault"]
+    return hypothesis, judged, reported
+
+
+@pytest.mark.parametrize("name", ["kafka-partition.yaml", "processor-pod-kill.yaml"])
+def test_faults_cuj1_should_not_feel_judge_it_against_slo_1_and_slo_2(name):
+    hypothesis, judged, reported = _cuj1_activities(name)
+    [probe] = judged
+    assert reported == []
+    assert probe["tolerance"] == {"type": "jsonpath", "path": "$.verdict", "expect": "PASS"}
+    assert probe["provider"]["arguments"] == {"min_availability": 0.995, "max_p95_seconds": 0.2}
+    # Last: a kill's window ends with the observation.recovered the recovery probe records.
+    assert hypothesis[-1] == probe["name"]
+
+
+@pytest.mark.parametrize("name", ["processor-failover.yaml", "database-outage.yaml", "mongo-destroy-restore.yaml",
+                                  "backup-corruption.yaml"])
+def test_the_other_ca3_faults_report_cuj1_after_their_fault(name):
+    _, judged, reported = _cuj1_activities(name)
+    assert judged == [] and len(reported) == 1 and reported[0]["type"] == "probe"
+    experiment = yaml.safe_load((EXPERIMENTS / name).read_text())
+    assert experiment["method"][-1]["name"] == reported[0]["name"]  # after every fault action of the method
