@@ -25,7 +25,9 @@ def mongo(target: Target) -> tuple[MongoClient, Database]:
     return client, client[DATABASE]
 
 
-def prometheus_query(target: Target, promql: str, timeout: float = 5.0, at: float | None = None) -> list[dict[str, Any]]:
+def prometheus_query(
+    target: Target, promql: str, timeout: float = 5.0, at: float | None = None
+) -> list[dict[str, Any]]:
     """Run an instant query, evaluated now or ``at`` (Unix seconds); returns Prometheus's ``result`` (a vector, or
     a matrix of raw samples for a range selector). A bad query is an InvalidArgument."""
     url = target.endpoint("prometheus") + "/api/v1/query"

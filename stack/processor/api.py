@@ -58,7 +58,8 @@ def create_app(
         _app_metrics.DEPENDENCY_UP.labels("kafka").set(int(kafka))
         _app_metrics.DEPENDENCY_UP.labels("mongo").set(int(mongo))
         status = health_status(kafka=kafka, mongo=mongo)
-        return JSONResponse({"status": status, "kafka": kafka, "mongo": mongo}, status_code=503 if status == "down" else 200)
+        body = {"status": status, "kafka": kafka, "mongo": mongo}
+        return JSONResponse(body, status_code=503 if status == "down" else 200)
 
     @app.get("/gpu/info")
     def gpu_info(gpu_id: str | None = Query(default=None)) -> dict:

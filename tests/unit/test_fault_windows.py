@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from probes.windows import FaultWindow, client_view, counter_increase, fault_window, histogram_quantile, judge, server_view
+from probes.windows import (
+    FaultWindow, client_view, counter_increase, fault_window, histogram_quantile, judge, server_view,
+)
 
 NOW = 1000.0
 
