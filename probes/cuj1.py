@@ -32,6 +32,9 @@ __all__ = ["cuj1_during_fault"]
 SETTLE_SECONDS = 3.0
 """Wait this long past the window's end before reading it: a request started at the end has its outcome within the
 load generator's 2 s timeout, and Prometheus scrapes every second (locally)."""
+MIN_BASELINE_SECONDS = 5.0
+"""The shortest baseline judged (100 requests at 20/s): the baseline starts no earlier than the run, whose first
+probes may have taken only a moment."""
 LOOKBACK_SECONDS = 60
 """How far before the window Prometheus' samples are read, to find each counter's value at the start: at least two
 scrape intervals on every target (1 s locally, 30 s on Kubernetes)."""
@@ -96,7 +99,9 @@ def cuj1_during_fault(
     ``expires_at``, a killed replica's ``observation.recovered`` (or the next ``observation.group_settled``), a
     destroyed database's finished ``action.restore``; a fault nothing has ended keeps it open until now. The probe
     waits until ``SETTLE_SECONDS`` past the end, so every request started in the window has its outcome. Before the
-    method (no fault yet) it judges the last ``baseline_seconds`` instead: the figures a fault is compared with.
+    method (no fault yet) it judges the last ``baseline_seconds`` instead, the figures a fault is compared with, but
+    none from before this run started (an earlier experiment's fault is not this one's baseline), and at least
+    ``MIN_BASELINE_SECONDS`` of it.
 
     Returns ``{"phase": "fault"|"baseline", "window", "client", "server", "client_availability", "client_p95_s",
     "server_availability", "server_p95_s", "objective", "verdict": PASS|FAIL|NO_DATA, "failures"}``; each failure
@@ -115,12 +120,13 @@ def cuj1_during_fault(
     if window is None:
         if timeline.method_started(run):
             raise NoData("the method ran but no fault was recorded in this run: CUJ-1 has no fault window to judge")
-        end = time.time() - SETTLE_SECONDS
-        window = windows.FaultWindow(start=end - baseline_seconds, end=end, faults=(), ended_by="baseline")
+        window, read_at = windows.baseline_window(time.time(), timeline.run_started_at(configuration),
+                                                  baseline_seconds, SETTLE_SECONDS, MIN_BASELINE_SECONDS)
         phase = "baseline"
     else:
         phase = "fault"
-        time.sleep(max(0.0, window.end + SETTLE_SECONDS - time.time()))
+        read_at = window.end + SETTLE_SECONDS
+    time.sleep(max(0.0, read_at - time.time()))
 
     target = from_configuration(configuration, secrets)
     try:

@@ -94,6 +94,20 @@ def fault_window(run: Iterable[dict], now: float) -> FaultWindow | None:
     return FaultWindow(start=start, end=max(end, start), faults=tuple(f["kind"] for f in faults), ended_by=ended_by)
 
 
+def baseline_window(now: float, run_started: float | None, seconds: float, settle: float,
+                    minimum: float) -> tuple[FaultWindow, float]:
+    """The window a baseline is judged over, and the moment it can be read: the last ``seconds`` that have settled
+    (``settle`` before now), never reaching back before this run started (an earlier experiment's fault is not this
+    one's baseline), and at least ``minimum`` long, which may mean waiting. Returns ``(window, read_at)``."""
+    end = now - settle
+    start = end - seconds
+    if run_started is not None and run_started > start:
+        start = run_started
+    if end - start < minimum:
+        end = start + minimum
+    return FaultWindow(start=start, end=end, faults=(), ended_by="baseline"), end + settle
+
+
 # ---- client side: the load generator's outcomes --------------------------------------------------------------------
 
 def client_view(outcomes: Iterable[Sequence], start: float, end: float, q: float = 0.95) -> dict:

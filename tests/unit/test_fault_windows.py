@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from probes.windows import (
-    FaultWindow, client_view, counter_increase, fault_window, histogram_quantile, judge, server_view,
+    FaultWindow, baseline_window, client_view, counter_increase, fault_window, histogram_quantile, judge, server_view,
 )
 
 NOW = 1000.0
@@ -66,6 +66,18 @@ def test_a_fault_nothing_ended_keeps_the_window_open_until_now():
 
 def test_no_fault_is_no_window():
     assert fault_window([ev("run.started", 1), ev("fault.healed", 2, fault="provider")], NOW) is None
+
+
+def test_a_baseline_is_the_last_settled_seconds_but_never_from_before_the_run():
+    window, read_at = baseline_window(NOW, run_started=900.0, seconds=30, settle=3, minimum=5)
+    assert (window.start, window.end, window.ended_by, read_at) == (967.0, 997.0, "baseline", NOW)
+    # The previous experiment ended at 990: its faults are not this run's baseline.
+    window, read_at = baseline_window(NOW, run_started=990.0, seconds=30, settle=3, minimum=5)
+    assert (window.start, window.end, read_at) == (990.0, 997.0, NOW)
+    # Started a moment ago: wait until the minimum has settled.
+    window, read_at = baseline_window(NOW, run_started=999.0, seconds=30, settle=3, minimum=5)
+    assert (window.start, window.end, read_at) == (999.0, 1004.0, 1007.0)
+    assert baseline_window(NOW, None, 30, 3, 5)[0].start == 967.0  # outside an experiment: no run start
 
 
 # ---- client side --------------------------------------------------------------------------------------------------
