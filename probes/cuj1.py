@@ -89,7 +89,8 @@ def _server(target: Target, requests_selector: str, buckets_selector: str, start
 
 def cuj1_during_fault(
     min_availability: float = 0.995, max_p95_seconds: float = 0.2, baseline_seconds: float = 30.0,
-    min_requests: int = 1, configuration: Configuration = None, secrets: Secrets = None,
+    min_window_seconds: float = 0.0, min_requests: int = 1,
+    configuration: Configuration = None, secrets: Secrets = None,
 ) -> dict:
     """CUJ-1's availability (2xx share) and p95 latency over the window in which this run's faults were in force,
     client side (the load generator) and server side (Prometheus), each judged against ``min_availability``
@@ -97,7 +98,8 @@ def cuj1_during_fault(
 
     The window runs from the run's first ``fault.*`` to the latest moment any fault ended: its ``fault.healed`` or
     ``expires_at``, a killed replica's ``observation.recovered`` (or the next ``observation.group_settled``), a
-    destroyed database's finished ``action.restore``; a fault nothing has ended keeps it open until now. The probe
+    destroyed database's finished ``action.restore``; a fault nothing has ended keeps it open until now; it lasts at
+    least ``min_window_seconds`` (a replica may recover in 1.5 s: 30 requests cannot resolve 99.5 %). The probe
     waits until ``SETTLE_SECONDS`` past the end, so every request started in the window has its outcome. Before the
     method (no fault yet) it judges the last ``baseline_seconds`` instead, the figures a fault is compared with, but
     none from before this run started (an earlier experiment's fault is not this one's baseline), and at least
@@ -111,12 +113,13 @@ def cuj1_during_fault(
     min_availability = _number("min_availability", min_availability, 0.0, 1.0)
     max_p95_seconds = _number("max_p95_seconds", max_p95_seconds, 0.001, 3600.0)
     baseline_seconds = _number("baseline_seconds", baseline_seconds, 1.0, 3600.0)
+    min_window_seconds = _number("min_window_seconds", min_window_seconds, 0.0, 3600.0)
     if isinstance(min_requests, bool) or not isinstance(min_requests, int) or min_requests < 1:
         raise InvalidArgument(f"min_requests must be a whole number >= 1, got {min_requests!r}")
     requests_selector, buckets_selector = _selectors(configuration)
 
     run = timeline.current_run(configuration)
-    window = windows.fault_window(run, now=time.time())
+    window = windows.fault_window(run, now=time.time(), min_seconds=min_window_seconds)
     if window is None:
         if timeline.method_started(run):
             raise NoData("the method ran but no fault was recorded in this run: CUJ-1 has no fault window to judge")

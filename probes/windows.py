@@ -75,10 +75,10 @@ def _fault_end(fault: dict, later: Sequence[dict]) -> tuple[float | None, str]:
     return None, "open"
 
 
-def fault_window(run: Iterable[dict], now: float) -> FaultWindow | None:
+def fault_window(run: Iterable[dict], now: float, min_seconds: float = 0.0) -> FaultWindow | None:
     """The window in which this run's faults were in force: from the first ``fault.*`` (not ``fault.healed``) to
-    the latest moment any of them ended. None when the run has no fault. A fault nothing has ended yet keeps the
-    window open until ``now`` (``ended_by: open``)."""
+    the latest moment any of them ended, but at least ``min_seconds`` long (``ended_by: min_seconds``). None when
+    the run has no fault. A fault nothing has ended yet keeps the window open until ``now`` (``ended_by: open``)."""
     events = sorted(run, key=lambda e: float(e["at"]))
     faults = [e for e in events if str(e.get("kind", "")).startswith("fault.") and e["kind"] != "fault.healed"]
     if not faults:
@@ -91,6 +91,8 @@ def fault_window(run: Iterable[dict], now: float) -> FaultWindow | None:
             fault_end, why = now, "open"
         if fault_end >= end:
             end, ended_by = fault_end, why
+    if end - start < min_seconds:
+        end, ended_by = start + min_seconds, "min_seconds"
     return FaultWindow(start=start, end=max(end, start), faults=tuple(f["kind"] for f in faults), ended_by=ended_by)
 
 

@@ -79,8 +79,11 @@ def test_pod_kill_recovers_within_budget_and_loses_nothing(stack, tmp_path, chao
     print(f"CUJ-1 over the {cuj1['window']['seconds']} s kill: client {cuj1['client_availability']} "
           f"p95 {cuj1['client_p95_s']} s ({cuj1['client']['requests']} requests); server "
           f"{cuj1['server_availability']} p95 {cuj1['server_p95_s']} s ({cuj1['server']['requests']} requests)")
-    assert cuj1["verdict"] == "PASS" and cuj1["window"]["ended_by"] == "observation.recovered", cuj1
-    assert cuj1["window"]["seconds"] == pytest.approx(recovery, abs=0.01)
+    assert cuj1["verdict"] == "PASS", cuj1
+    # From the kill until the replica recovered, and at least 10 s (the experiment's min_window_seconds).
+    assert cuj1["window"]["seconds"] == pytest.approx(max(recovery, 10.0), abs=0.01), (cuj1["window"], recovery)
+    assert cuj1["window"]["ended_by"] == ("observation.recovered" if recovery > 10 else "min_seconds")
+    assert cuj1["client"]["requests"] >= 100, cuj1
     assert hypothesis_output(journal, "before", "cuj1-served-while-a-replica-was-down")["phase"] == "baseline"
 
     killed = journal["run"][0]["output"]["killed"]

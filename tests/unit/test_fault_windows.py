@@ -44,6 +44,14 @@ def test_a_kill_ends_when_the_killed_replica_recovered():
     assert (window.start, window.end, window.ended_by) == (100, 109.25, "observation.recovered")
 
 
+def test_a_window_lasts_at_least_its_minimum():
+    run = [ev("fault.kill", 100, instance="processor-1"),
+           ev("observation.recovered", 101.6, instance="processor-1", seconds=1.5)]
+    window = fault_window(run, NOW, min_seconds=10)
+    assert (window.start, window.end, window.ended_by) == (100, 110, "min_seconds")
+    assert fault_window(run, NOW, min_seconds=1).end == 101.5  # a longer fault keeps its own end
+
+
 def test_kill_trials_end_at_the_settle_after_the_last_kill():
     run = [ev("observation.group_settled", 5), ev("fault.kill", 10, instance="processor-0"),
            ev("observation.group_settled", 25), ev("fault.kill", 30, instance="processor-1"),
@@ -258,7 +266,8 @@ def test_faults_cuj1_should_not_feel_judge_it_against_slo_1_and_slo_2(name):
     [probe] = judged
     assert reported == []
     assert probe["tolerance"] == {"type": "jsonpath", "path": "$.verdict", "expect": "PASS"}
-    assert probe["provider"]["arguments"] == {"min_availability": 0.995, "max_p95_seconds": 0.2}
+    arguments = probe["provider"]["arguments"]
+    assert (arguments["min_availability"], arguments["max_p95_seconds"]) == (0.995, 0.2)
     # Last: a kill's window ends with the observation.recovered the recovery probe records.
     assert hypothesis[-1] == probe["name"]
 
