@@ -25,9 +25,11 @@ def mongo(target: Target) -> tuple[MongoClient, Database]:
     return client, client[DATABASE]
 
 
-def prometheus_query(target: Target, promql: str, timeout: float = 5.0, at: float | None = None) -> list[dict[str, Any]]:
-    """Run an instant query, now or at Unix time ``at``; returns Prometheus's ``result`` vector. A bad query is an
-    InvalidArgument."""
+def prometheus_query(
+    target: Target, promql: str, timeout: float = 5.0, at: float | None = None
+) -> list[dict[str, Any]]:
+    """Run an instant query, evaluated now or ``at`` (Unix seconds); returns Prometheus's ``result`` (a vector, or
+    a matrix of raw samples for a range selector). A bad query is an InvalidArgument."""
     url = target.endpoint("prometheus") + "/api/v1/query"
     params = {"query": promql} if at is None else {"query": promql, "time": f"{at:.3f}"}
     try:

@@ -18,8 +18,9 @@ def api_status_code(
 ) -> int:
     """The HTTP status the processor API answers ``path`` with; 0 when nothing answers within ``timeout``.
 
-    ``/health`` is 200 only when the processor reaches both Kafka and MongoDB. A steady-state tolerance of
-    ``200`` therefore checks the whole of CUJ-1's path.
+    ``/health`` is 200 when the processor reaches MongoDB, the whole of CUJ-1's path (Processor API -> Mongo), and
+    503 without it. Kafka does not change the code (``"status": "degraded", "kafka": false`` in the body): CUJ-2's
+    probes judge ingestion. A steady-state tolerance of ``200`` therefore checks that users are served.
 
     ``settle_timeout`` > 0 asks again, once a second, until the answer is 200 or that many seconds have passed,
     and returns the last answer: for an after-fault check of "healthy again", where a pipeline catching up on

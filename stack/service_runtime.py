@@ -21,17 +21,44 @@ log = logging.getLogger(__name__)
 class CachedCheck:
     """Runs ``check`` at most once per ``ttl`` seconds; concurrent callers share one run.
 
-    A load test on /health must not turn into a load test on Mongo and Kafka."""
+    A load test on /health must not turn into a load test on Mongo and Kafka.
 
-    def __init__(self, check: Callable[[], bool], ttl: float = 1.0, clock: Callable[[], float] = time.monotonic):
+    ``wait=False`` (stale-while-refreshing): once there is a first result, a caller never waits for the check; an
+    expired result starts one refresh in the background (``spawn``, a daemon thread by default) and the caller gets
+    the previous result. For a check that only informs (the processor's Kafka check): a broker that holds
+    connections makes each check last its whole timeout, and a caller must not wait that long for a fact it does
+    not act on."""
+
+    def __init__(self, check: Callable[[], bool], ttl: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 wait: bool = True, spawn: Callable[[Callable[[], None]], None] | None = None):
         self._check = check
         self._ttl = ttl
         self._clock = clock
+        self._wait = wait
+        self._spawn = spawn or (lambda run: threading.Thread(target=run, name="cached-check", daemon=True).start())
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._refreshing = False
         self._value = False
         self._at: float | None = None
 
     def __call__(self) -> bool:
+        if self._wait or self._at is None:
+            return self._run()
+        with self._refresh_lock:
+            if self._clock() - self._at >= self._ttl and not self._refreshing:
+                self._refreshing = True
+                self._spawn(self._refresh)
+            return self._value
+
+    def _refresh(self) -> None:
+        try:
+            self._run()
+        finally:
+            with self._refresh_lock:
+                self._refreshing = False
+
+    def _run(self) -> bool:
         with self._lock:
             now = self._clock()
             if self._at is None or now - self._at >= self._ttl:

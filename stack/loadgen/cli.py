@@ -2,7 +2,9 @@
 
 CUJ-1's users for the local stack: steady API traffic, so the availability and latency SLIs have real requests
 to measure. HTTP API: ``GET /health``, ``GET /metrics`` (``loadgen_requests_total{path,status}`` and friends),
-``GET /rate``, ``POST /rate {"rate": 20}`` (0 pauses; 0–1000, else 400). SIGTERM stops it (exit 0).
+``GET /rate``, ``POST /rate {"rate": 20}`` (0 pauses; 0–1000, else 400), ``GET /outcomes?since=T&until=T`` (each
+request started in that wall-clock window: ``[started_at, path, status, seconds]``; bad bounds 400). SIGTERM stops
+it (exit 0).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import contextlib
 import logging
 import sys
 
-from fastapi import Body, FastAPI, HTTPException
+from fastapi import Body, FastAPI, HTTPException, Query
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
@@ -46,6 +48,13 @@ def create_app(generator: LoadGenerator) -> FastAPI:
     async def set_rate(body: dict = Body(...)) -> dict:
         try:
             return {"rate": generator.set_rate(body.get("rate"))}
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
+
+    @app.get("/outcomes")
+    async def outcomes(since: float = Query(...), until: float = Query(...)) -> dict:
+        try:
+            return generator.outcomes_between(since, until)
         except ValueError as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
 

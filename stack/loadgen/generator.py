@@ -4,13 +4,19 @@ Open loop: a request is started every ``1 / rate`` seconds whether or not the pr
 independent users would, so a slow or failing API does not slow the traffic down (and the error ratio Prometheus
 sees stays the ratio injected). Requests alternate over ``paths``. Each outcome is counted by path and status;
 a request that got no HTTP answer (refused, reset, timed out) is counted with ``status="error"``.
+
+Each outcome is also kept, with its wall-clock start, in a bounded buffer that ``outcomes_between`` reads: the
+counters only say what happened since the start, and a probe judging CUJ-1 over a fault window needs exactly the
+requests sent during it (Prometheus' view of the counters is one scrape coarse and extrapolated).
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
 import logging
+import math
 import time
+from collections import deque
 from collections.abc import Sequence
 
 import httpx
@@ -24,6 +30,10 @@ MAX_IN_FLIGHT = 200
 """Requests allowed in flight at once; beyond that a tick is skipped and counted, rather than piling up tasks."""
 REQUEST_TIMEOUT = 2.0
 """Seconds a user waits for an answer: ten times SLO-2's 200 ms."""
+
+MAX_OUTCOMES = 100_000
+"""Outcomes kept for windowed reads: 83 min at the default 20 requests/s, 100 s at the 1000/s maximum. About 100 B
+each. A window older than the buffer is reported incomplete, never silently shortened."""
 
 REQUESTS = Counter("loadgen_requests", "Requests the load generator sent, by path and outcome status", ["path", "status"])
 SKIPPED = Counter("loadgen_skipped", "Requests not sent because too many were already in flight")
@@ -52,6 +62,10 @@ class LoadGenerator:
         self._rate_changed = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._client: httpx.AsyncClient | None = None
+        self.outcomes: deque[tuple[float, str, str, float]] = deque(maxlen=MAX_OUTCOMES)
+        """(started_at wall-clock s, path, status "200"|..|"error", seconds until the answer or the failure)."""
+        self.evicted = 0
+        self.started_at = time.time()
         TARGET_RATE.set(self.rate)
 
     def set_rate(self, rate: float) -> float:
@@ -63,6 +77,25 @@ class LoadGenerator:
     def snapshot(self) -> dict:
         return {"target": self.target, "rate": self.rate, "paths": list(self.paths), "sent": self.sent,
                 "in_flight": len(self._tasks)}
+
+    def outcomes_between(self, since: float, until: float) -> dict:
+        """The outcomes of the requests *started* in [since, until], oldest first, as ``[started_at, path, status,
+        seconds]``. ``complete`` is false when the buffer no longer reaches back to ``since`` (older outcomes were
+        evicted); ``in_flight`` requests have no outcome yet (each ends within REQUEST_TIMEOUT)."""
+        if not (math.isfinite(since) and math.isfinite(until)) or since > until:
+            raise ValueError(f"since and until must be finite with since <= until, got since={since!r} until={until!r}")
+        oldest = self.outcomes[0][0] if self.outcomes else None
+        chosen = [list(o) for o in self.outcomes if since <= o[0] <= until]
+        return {
+            "since": since, "until": until, "outcomes": chosen, "oldest": oldest, "evicted": self.evicted,
+            "complete": self.evicted == 0 or (oldest is not None and oldest <= since),
+            "in_flight": len(self._tasks), "started_at": self.started_at, "timeout_s": REQUEST_TIMEOUT,
+        }
+
+    def _keep(self, outcome: tuple[float, str, str, float]) -> None:
+        if len(self.outcomes) == self.outcomes.maxlen:
+            self.evicted += 1
+        self.outcomes.append(outcome)
 
     async def run(self) -> None:
         # No keep-alive: each request takes a new connection through the service, so the balancer spreads the
@@ -103,13 +136,16 @@ class LoadGenerator:
     async def _one(self, path: str) -> None:
         self.sent += 1
         IN_FLIGHT.inc()
-        started = time.perf_counter()
+        started_at, started = time.time(), time.perf_counter()
+        status = "error"
         try:
             response = await self._client.get(path)
         except httpx.HTTPError:
             REQUESTS.labels(path, "error").inc()
         else:
+            status = str(response.status_code)
             LATENCY.labels(path).observe(time.perf_counter() - started)
-            REQUESTS.labels(path, str(response.status_code)).inc()
+            REQUESTS.labels(path, status).inc()
         finally:
             IN_FLIGHT.dec()
+            self._keep((started_at, path, status, round(time.perf_counter() - started, 6)))

@@ -237,11 +237,15 @@ class Runner:
                 spec, self.layout.files.log_path(spec.name), token_env if with_token else env,
                 self.layout.state_dir, self._http, self.policy, on_spawn=self._on_spawn, before_ready=hook,
             )
+        # The processor API service listens as soon as a replica is ready (it refreshes after every stage), so the
+        # load generator's first requests (stage 2, CUJ-1's users) find it listening, not refusing them while the
+        # later stages start.
+        await self.balancer.start()
         for _, members in groupby(sorted(specs, key=lambda s: s.stage), key=lambda s: s.stage):
             names = [s.name for s in members]
             log.info("starting %s", ", ".join(names))
             await _all_or_nothing(self.instances[n].start() for n in names)
-        await self.balancer.start()
+            await self.balancer.refresh()
         self.phase = "ready"
         write_json_atomic(
             self.layout.files.runner_json,

@@ -10,7 +10,7 @@ from pymongo.errors import PyMongoError
 from starlette_exporter import PrometheusMiddleware, handle_metrics
 
 from stack.events import valid_id
-from stack.processor import metrics as _app_metrics  # noqa: F401 - /metrics must always carry the app's own series
+from stack.processor import metrics as _app_metrics  # also makes /metrics carry the app's own series
 from stack.processor import store
 from stack.processor.faults import FAULT_PATH, DeterministicInjector, FaultMiddleware
 
@@ -20,6 +20,14 @@ REQUEST_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 
 exact bucket, the share of requests within 200 ms is a plain ratio of two series."""
 
 
+def health_status(kafka: bool, mongo: bool) -> str:
+    """``ok`` (both reachable), ``degraded`` (Mongo only: the API serves, ingestion is stalled) or ``down`` (no
+    Mongo: the API cannot serve, /health is 503 and the replica is not ready)."""
+    if not mongo:
+        return "down"
+    return "ok" if kafka else "degraded"
+
+
 def create_app(
     db: Database,
     kafka_ok: Callable[[], bool],
@@ -27,7 +35,7 @@ def create_app(
     fault_token: str | None = None,
     injector: DeterministicInjector | None = None,
 ) -> FastAPI:
-    """``kafka_ok`` and ``mongo_ok`` are cached checks; ``db`` is a handle with short timeouts. ``fault_token``
+    """``kafka_ok`` and ``mongo_ok`` are cached checks (``kafka_ok`` should not wait: it only informs); ``db`` is a handle with short timeouts. ``fault_token``
     enables the fault hook (None: disabled, every hook request is 403)."""
     app = FastAPI(title="processor", docs_url=None, redoc_url=None, openapi_url=None)
     # Added first, so it runs inside starlette_exporter: injected errors are counted like real ones.
@@ -43,9 +51,15 @@ def create_app(
     # Plain `def` endpoints: pymongo and librdkafka block, so they run in the thread pool, not the event loop.
     @app.get("/health")
     def health() -> JSONResponse:
+        """Readiness is "this replica can serve the API", which needs only Mongo (CUJ-1: Processor API -> Mongo).
+        Kafka is reported, never a reason to leave the service: with Kafka unreachable and Mongo up the answer is
+        200 ``"status": "degraded", "kafka": false`` (docs/slos.md, "/health and SLO-1"). Mongo down is 503."""
         kafka, mongo = kafka_ok(), mongo_ok()
-        status = "ok" if kafka and mongo else "down"
-        return JSONResponse({"status": status, "kafka": kafka, "mongo": mongo}, status_code=200 if status == "ok" else 503)
+        _app_metrics.DEPENDENCY_UP.labels("kafka").set(int(kafka))
+        _app_metrics.DEPENDENCY_UP.labels("mongo").set(int(mongo))
+        status = health_status(kafka=kafka, mongo=mongo)
+        body = {"status": status, "kafka": kafka, "mongo": mongo}
+        return JSONResponse(body, status_code=503 if status == "down" else 200)
 
     @app.get("/gpu/info")
     def gpu_info(gpu_id: str | None = Query(default=None)) -> dict:

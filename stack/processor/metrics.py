@@ -23,6 +23,12 @@ ASSIGNMENTS = Counter(
     "app_partition_assignments",
     "Assignments this replica received from its consumer group, empty ones included: > 0 once it has joined",
 )
+DEPENDENCY_UP = Gauge(
+    "app_dependency_up",
+    "1 when the replica's newest /health check reached the dependency (kafka, mongo), else 0. Kafka's state is "
+    "reported here and in /health's body; only mongo decides readiness (docs/local-stack-contract.md)",
+    ["dependency"],
+)
 CONSUMER = Info(
     "app_consumer",
     "Consumer-group settings this replica runs with; failover findings name them (session.timeout.ms bounds a crash)",

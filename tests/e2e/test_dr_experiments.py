@@ -100,3 +100,10 @@ def test_database_outage_pauses_tells_the_truth_and_loses_nothing(stack, tmp_pat
     assert 0 < recovery <= 30
     assert "observation.api_recovery" in kinds(tmp_path / "run")
     assert burn["error_ratio"] > 0  # users saw the outage: the processors were not ready for its length
+    # Reported, not judged: without the database nothing can serve CUJ-1. The window is the outage itself.
+    cuj1 = next(r["output"] for r in journal["run"] if r["activity"]["name"] == "cuj1-during-the-outage")
+    print(f"CUJ-1 over the {cuj1['window']['seconds']} s outage: client {cuj1['client_availability']} "
+          f"({cuj1['client']['statuses']}), server {cuj1['server_availability']}: {cuj1['verdict']}")
+    assert cuj1["window"]["ended_by"] == "expires_at"
+    assert cuj1["window"]["seconds"] == pytest.approx(OUTAGE_SECONDS, abs=0.5)
+    assert cuj1["client"]["requests"] > 0 and cuj1["client_availability"] < 0.995 and cuj1["verdict"] == "FAIL"

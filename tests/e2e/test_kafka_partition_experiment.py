@@ -38,6 +38,14 @@ def test_partition_stalls_then_drains_with_nothing_lost(stack, tmp_path, chaos_r
     delivery = after(journal, "no-acknowledged-event-lost")
     assert delivery["lost"] == 0 and delivery["checked"] > 1000
     assert after(journal, "gpu-latest-equals-recomputed")["consistent"] is True
+    # CUJ-1 needs no Kafka: judged over the partition itself, from both views.
+    cuj1 = after(journal, "cuj1-served-during-the-partition")
+    print(f"CUJ-1 over the {cuj1['window']['seconds']} s partition: client {cuj1['client_availability']} "
+          f"p95 {cuj1['client_p95_s']} s ({cuj1['client']['requests']} requests); server "
+          f"{cuj1['server_availability']} p95 {cuj1['server_p95_s']} s ({cuj1['server']['requests']} requests)")
+    assert cuj1["verdict"] == "PASS" and cuj1["window"]["ended_by"] == "fault.healed", cuj1
+    assert 29.0 <= cuj1["window"]["seconds"] <= 31.0, cuj1["window"]
+    assert cuj1["client"]["requests"] >= 300 and cuj1["server"]["requests"] > 0, cuj1
 
     kinds = [json.loads(line)["kind"] for line in (tmp_path / "run" / "timeline.jsonl").read_text().splitlines()]
     assert "fault.partition" in kinds and "fault.healed" in kinds

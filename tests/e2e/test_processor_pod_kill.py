@@ -81,6 +81,17 @@ def test_pod_kill_recovers_within_budget_and_loses_nothing(stack, tmp_path, chao
     assert daily["budget_left"] == round(3 - daily["restarts"], 3)
     lag = hypothesis_output(journal, "after", "end-to-end-lag-p99-within-slo-3")
     assert 0 < lag <= 10
+    # The other replica kept serving CUJ-1 from the kill until the killed one recovered.
+    cuj1 = hypothesis_output(journal, "after", "cuj1-served-while-a-replica-was-down")
+    print(f"CUJ-1 over the {cuj1['window']['seconds']} s kill: client {cuj1['client_availability']} "
+          f"p95 {cuj1['client_p95_s']} s ({cuj1['client']['requests']} requests); server "
+          f"{cuj1['server_availability']} p95 {cuj1['server_p95_s']} s ({cuj1['server']['requests']} requests)")
+    assert cuj1["verdict"] == "PASS", cuj1
+    # From the kill until the replica recovered, and at least 10 s (the experiment's min_window_seconds).
+    assert cuj1["window"]["seconds"] == pytest.approx(max(recovery, 10.0), abs=0.01), (cuj1["window"], recovery)
+    assert cuj1["window"]["ended_by"] == ("observation.recovered" if recovery > 10 else "min_seconds")
+    assert cuj1["client"]["requests"] >= 100, cuj1
+    assert hypothesis_output(journal, "before", "cuj1-served-while-a-replica-was-down")["phase"] == "baseline"
 
     killed = journal["run"][0]["output"]["killed"]
     assert len(killed) == 1 and killed[0]["signal"] == "SIGKILL"

@@ -66,12 +66,21 @@ def test_mongo_down_is_503_on_gpu_info():
 
 @pytest.mark.parametrize(
     ("kafka", "mongo", "code", "status"),
-    [(True, True, 200, "ok"), (False, True, 503, "down"), (True, False, 503, "down"), (False, False, 503, "down")],
+    # Kafka down, Mongo up: the API still serves CUJ-1, so the replica stays ready and SLO-1 is not charged.
+    [(True, True, 200, "ok"), (False, True, 200, "degraded"), (True, False, 503, "down"), (False, False, 503, "down")],
 )
-def test_health_names_what_is_down(kafka, mongo, code, status):
+def test_health_names_what_is_down_and_only_mongo_makes_it_503(kafka, mongo, code, status):
     response = client(kafka=kafka, mongo=mongo).get("/health")
     assert response.status_code == code
     assert response.json() == {"status": status, "kafka": kafka, "mongo": mongo}
+
+
+def test_health_exports_each_dependency_as_a_gauge():
+    c = client(kafka=False, mongo=True)
+    c.get("/health")
+    text = c.get("/metrics").text
+    assert 'app_dependency_up{dependency="kafka"} 0.0' in text
+    assert 'app_dependency_up{dependency="mongo"} 1.0' in text
 
 
 def test_metrics_carry_starlette_series_with_grouped_paths():

@@ -45,6 +45,21 @@ def test_cached_check_recovers_after_ttl():
     assert check() is True
 
 
+def test_a_check_that_does_not_wait_answers_the_old_result_and_refreshes_once_in_the_background():
+    clock, state, spawned = FakeClock(), {"up": True}, []
+    check = CachedCheck(lambda: state["up"], ttl=1.0, clock=clock, wait=False, spawn=spawned.append)
+    assert check() is True and spawned == []  # the first result is waited for: there is nothing older to give
+    state["up"] = False
+    clock.now += 1.0
+    assert [check(), check()] == [True, True]  # expired: the callers get the old result at once...
+    assert len(spawned) == 1  # ...and one refresh runs for all of them
+    spawned.pop()()
+    assert check() is False and spawned == []
+    clock.now += 1.0
+    check()
+    assert len(spawned) == 1  # the next expiry starts the next refresh
+
+
 @pytest.mark.parametrize(("attempt", "low", "high"), [(0, 0.05, 0.1), (1, 0.1, 0.2), (3, 0.4, 0.8), (10, 2.5, 5.0)])
 def test_backoff_doubles_with_equal_jitter_and_caps(attempt, low, high):
     assert backoff_delay(attempt, base=0.1, cap=5.0, jitter=lambda: 0.0) == pytest.approx(low)
