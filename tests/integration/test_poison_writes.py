@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pymongo.database import Database
 
 from event_strategies import raw_events
+from fake_kafka import AckingProducer
 from service_fixtures import Services
 from stack.events import InvalidEvent, encode_event, parse_event, token_event
 from stack.processor import store
@@ -34,23 +35,6 @@ CORRUPTIONS = [(2**64, "int_overflow"), (-(2**63) - 1, "int_overflow"), ("\ud800
 """A value set on a valid event's document after validation, and the kind the write path must name."""
 
 
-class AckingProducer:
-    """Stands in for the dead-letter producer: acknowledges every message, keeps them."""
-
-    def __init__(self):
-        self.produced: list[tuple[bytes | None, dict[str, bytes]]] = []
-        self._callbacks = []
-
-    def produce(self, topic, value, key, headers, on_delivery):
-        assert topic == "events-dlq"
-        self.produced.append((value, dict(headers)))
-        self._callbacks.append(on_delivery)
-
-    def flush(self, _timeout):
-        for callback in self._callbacks:
-            callback(None, None)
-        self._callbacks = []
-        return 0
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +55,7 @@ def consume_loop(db: Database, producer: AckingProducer, fatal: list) -> Consume
 
 
 def letters_by_offset(producer: AckingProducer) -> dict[int, str]:
-    return {int(h["source-offset"]): h["dlq-reason"].decode() for _, h in producer.produced}
+    return {int(h["source-offset"]): h["dlq-reason"].decode() for _, _, h in producer.produced}
 
 
 def test_generated_events_are_each_stored_or_dead_lettered_with_their_reason(mongo: Database, record_property):

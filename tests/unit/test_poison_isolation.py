@@ -19,6 +19,7 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
+from fake_kafka import AckingProducer
 from stack.events import encode_event, gpu_event, token_event
 from stack.processor import loop as loop_module
 from stack.processor import metrics, store
@@ -164,22 +165,6 @@ def test_dropping_an_unwritable_event_recomputes_the_gpu_state_without_it_and_de
         (b"unwritable:int_overflow", b"11"), (b"unwritable:int_overflow", b"5")]
     assert letters[0].value == records[1].value and plan.offsets == {("gpu-events", 0): 12, ("gpu-events", 1): 6,
                                                                     ("token-events", 0): 4}
-
-
-class AckingProducer:
-    def __init__(self):
-        self.produced = []
-        self._callbacks = []
-
-    def produce(self, topic, value, key, headers, on_delivery):
-        self.produced.append((topic, value, dict(headers)))
-        self._callbacks.append(on_delivery)
-
-    def flush(self, _timeout):
-        for callback in self._callbacks:
-            callback(None, None)
-        self._callbacks = []
-        return 0
 
 
 def test_the_consume_loop_dead_letters_a_poison_event_stores_the_rest_and_never_calls_on_fatal(monkeypatch):
