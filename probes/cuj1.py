@@ -35,6 +35,8 @@ load generator's 2 s timeout, and Prometheus scrapes every second (locally)."""
 MIN_BASELINE_SECONDS = 5.0
 """The shortest baseline judged (100 requests at 20/s): the baseline starts no earlier than the run, whose first
 probes may have taken only a moment."""
+BASELINE_POLL_SECONDS = 2.0
+"""How often a failing baseline is read again while it may settle."""
 LOOKBACK_SECONDS = 60
 """How far before the window Prometheus' samples are read, to find each counter's value at the start: at least two
 scrape intervals on every target (1 s locally, 30 s on Kubernetes)."""
@@ -89,7 +91,7 @@ def _server(target: Target, requests_selector: str, buckets_selector: str, start
 
 def cuj1_during_fault(
     min_availability: float = 0.995, max_p95_seconds: float = 0.2, baseline_seconds: float = 30.0,
-    min_window_seconds: float = 0.0, min_requests: int = 1,
+    min_window_seconds: float = 0.0, min_requests: int = 1, baseline_settle_timeout: float = 0.0,
     configuration: Configuration = None, secrets: Secrets = None,
 ) -> dict:
     """CUJ-1's availability (2xx share) and p95 latency over the window in which this run's faults were in force,
@@ -103,10 +105,14 @@ def cuj1_during_fault(
     waits until ``SETTLE_SECONDS`` past the end, so every request started in the window has its outcome. Before the
     method (no fault yet) it judges the last ``baseline_seconds`` instead, the figures a fault is compared with, but
     none from before this run started (an earlier experiment's fault is not this one's baseline), and at least
-    ``MIN_BASELINE_SECONDS`` of it.
+    ``MIN_BASELINE_SECONDS`` of it. A baseline that fails is read again, over a window of the same length sliding
+    forward every ``BASELINE_POLL_SECONDS``, for up to ``baseline_settle_timeout`` seconds: on a long-lived stack the
+    previous experiment may have left a backlog the database is still writing (``baseline_settled_s`` says how long
+    it took). The fault window is judged once: what users saw during the fault is not retried.
 
     Returns ``{"phase": "fault"|"baseline", "window", "client", "server", "client_availability", "client_p95_s",
-    "server_availability", "server_p95_s", "objective", "verdict": PASS|FAIL|NO_DATA, "failures"}``; each failure
+    "server_availability", "server_p95_s", "objective", "verdict": PASS|FAIL|NO_DATA, "failures"}`` (and
+    ``baseline_settled_s``, ``baseline_reads`` in a baseline); each failure
     names the view, the value and the bound. A view with fewer than ``min_requests`` requests is NO_DATA. Raises
     NoData when the method ran but recorded no fault, TargetUnreachable when the load generator or Prometheus does
     not answer, InvalidArgument (before anything) for a bad argument. Records ``observation.cuj1``."""
@@ -114,6 +120,7 @@ def cuj1_during_fault(
     max_p95_seconds = _number("max_p95_seconds", max_p95_seconds, 0.001, 3600.0)
     baseline_seconds = _number("baseline_seconds", baseline_seconds, 1.0, 3600.0)
     min_window_seconds = _number("min_window_seconds", min_window_seconds, 0.0, 3600.0)
+    baseline_settle_timeout = _number("baseline_settle_timeout", baseline_settle_timeout, 0.0, 3600.0)
     if isinstance(min_requests, bool) or not isinstance(min_requests, int) or min_requests < 1:
         raise InvalidArgument(f"min_requests must be a whole number >= 1, got {min_requests!r}")
     requests_selector, buckets_selector = _selectors(configuration)
@@ -131,14 +138,23 @@ def cuj1_during_fault(
         read_at = window.end + SETTLE_SECONDS
     time.sleep(max(0.0, read_at - time.time()))
 
+    settle_deadline = time.monotonic() + (baseline_settle_timeout if phase == "baseline" else 0.0)
+    settle_started, reads = time.monotonic(), 0
     target = from_configuration(configuration, secrets)
     try:
-        client = _client(target, window.start, window.end)
-        server = _server(target, requests_selector, buckets_selector, window.start, window.end)
+        while True:
+            client = _client(target, window.start, window.end)
+            server = _server(target, requests_selector, buckets_selector, window.start, window.end)
+            verdict, failures = windows.judge({"client": client, "server": server}, min_availability,
+                                              max_p95_seconds, min_requests)
+            reads += 1
+            if verdict == "PASS" or time.monotonic() + BASELINE_POLL_SECONDS > settle_deadline:
+                break
+            time.sleep(BASELINE_POLL_SECONDS)
+            end = time.time() - SETTLE_SECONDS
+            window = windows.FaultWindow(start=end - window.seconds, end=end, faults=(), ended_by="baseline")
     finally:
         target.close()
-    verdict, failures = windows.judge({"client": client, "server": server}, min_availability, max_p95_seconds,
-                                      min_requests)
     result = {
         "phase": phase, "window": window.as_dict(), "client": client, "server": server,
         "client_availability": client["availability"], "client_p95_s": client["p95_s"],
@@ -146,6 +162,8 @@ def cuj1_during_fault(
         "objective": {"availability": f">= {min_availability:g}", "p95_s": f"<= {max_p95_seconds:g}"},
         "verdict": verdict, "failures": failures,
     }
+    if phase == "baseline":
+        result.update(baseline_settled_s=round(time.monotonic() - settle_started, 3), baseline_reads=reads)
     timeline.record("observation.cuj1", configuration, phase=phase, window=window.as_dict(), verdict=verdict,
                     **{k: result[k] for k in ("client_availability", "client_p95_s", "server_availability",
                                               "server_p95_s")})

@@ -209,6 +209,7 @@ NOWHERE = {"target": "local", "local_control_url": "http://127.0.0.1:9"}
     ({"max_p95_seconds": 0}, r"max_p95_seconds must be a number within \[0.001, 3600\], got 0"),
     ({"baseline_seconds": True}, r"baseline_seconds must be a number within \[1, 3600\], got True"),
     ({"min_requests": 0}, r"min_requests must be a whole number >= 1, got 0"),
+    ({"baseline_settle_timeout": -1}, r"baseline_settle_timeout must be a number within \[0, 3600\], got -1"),
 ])
 def test_the_probe_checks_its_arguments_before_anything(argument, message):
     from chaoslib_ext.errors import InvalidArgument
@@ -216,6 +217,54 @@ def test_the_probe_checks_its_arguments_before_anything(argument, message):
 
     with pytest.raises(InvalidArgument, match=message):
         cuj1_during_fault(**argument, configuration=NOWHERE)
+
+
+def _views_read_in_turn(monkeypatch, tmp_path, client_p95s: list[float]) -> list[tuple[float, float]]:
+    """Drive cuj1_during_fault without a stack: each read returns the next client p95 (server always fine), and
+    the windows read are returned. Sleeping is skipped; time moves 2 s per poll."""
+    import probes.cuj1 as cuj1
+
+    clock = {"now": 1_000.0, "mono": 0.0}
+    read: list[tuple[float, float]] = []
+
+    def sleep(seconds):
+        clock["now"] += max(seconds, 0.0)
+        clock["mono"] += max(seconds, 0.0)
+
+    def client(_target, start, end):
+        read.append((start, end))
+        p95 = client_p95s[min(len(read), len(client_p95s)) - 1]
+        return {"requests": 100, "ok": 100, "unanswered": 0, "availability": 1.0, "p95_s": p95}
+
+    monkeypatch.setattr(cuj1.time, "time", lambda: clock["now"])
+    monkeypatch.setattr(cuj1.time, "monotonic", lambda: clock["mono"])
+    monkeypatch.setattr(cuj1.time, "sleep", sleep)
+    monkeypatch.setattr(cuj1, "_client", client)
+    monkeypatch.setattr(cuj1, "_server", lambda *_: {"requests": 100.0, "ok": 100.0, "availability": 1.0,
+                                                      "p95_s": 0.05})
+    monkeypatch.setattr(cuj1, "from_configuration", lambda *_: type("T", (), {"close": lambda self: None})())
+    return read
+
+
+def test_a_failing_baseline_is_read_again_over_a_sliding_window_until_it_settles(monkeypatch, tmp_path):
+    from probes.cuj1 import cuj1_during_fault
+
+    read = _views_read_in_turn(monkeypatch, tmp_path, [0.31, 0.25, 0.08])
+    result = cuj1_during_fault(baseline_settle_timeout=60, configuration={
+        **NOWHERE, "gameday_timeline": str(tmp_path / "timeline.jsonl")})
+    assert result["phase"] == "baseline" and result["verdict"] == "PASS" and result["client_p95_s"] == 0.08
+    assert result["baseline_reads"] == 3 and result["baseline_settled_s"] == pytest.approx(4.0)
+    lengths = {round(end - start, 6) for start, end in read}
+    assert lengths == {30.0} and [round(b[0] - a[0], 6) for a, b in zip(read, read[1:])] == [2.0, 2.0]
+
+
+def test_without_a_settle_time_a_failing_baseline_fails_at_once_and_names_the_view(monkeypatch, tmp_path):
+    from probes.cuj1 import cuj1_during_fault
+
+    read = _views_read_in_turn(monkeypatch, tmp_path, [0.31, 0.08])
+    result = cuj1_during_fault(configuration={**NOWHERE, "gameday_timeline": str(tmp_path / "timeline.jsonl")})
+    assert len(read) == 1 and result["verdict"] == "FAIL" and result["baseline_reads"] == 1
+    assert result["failures"] == ["client p95 latency 0.310 s is above 0.2 s"]
 
 
 def test_the_server_view_reads_the_series_slo_1_and_slo_2_are_defined_on():
