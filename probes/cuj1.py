@@ -90,13 +90,18 @@ def _server(target: Target, requests_selector: str, buckets_selector: str, start
 
 
 def cuj1_during_fault(
-    min_availability: float = 0.995, max_p95_seconds: float = 0.2, baseline_seconds: float = 30.0,
+    min_availability: float = 0.995, max_p95_seconds: float = 0.2, max_client_p95_seconds: float = 1.0,
+    baseline_seconds: float = 30.0,
     min_window_seconds: float = 0.0, min_requests: int = 1, baseline_settle_timeout: float = 0.0,
     configuration: Configuration = None, secrets: Secrets = None,
 ) -> dict:
     """CUJ-1's availability (2xx share) and p95 latency over the window in which this run's faults were in force,
     client side (the load generator) and server side (Prometheus), each judged against ``min_availability``
-    (SLO-1: 0.995) and ``max_p95_seconds`` (SLO-2: 0.2).
+    (SLO-1: 0.995). Latency is judged as SLO-2 defines it, on the served histogram, against ``max_p95_seconds``
+    (0.2). The client's p95 adds the balancer's hop and the load generator's own scheduling, which on a shared
+    machine grow with everything else running there (a CI worker beside the stack put it at 0.51 s while the SLI
+    read 0.068 s): it is reported, and judged only against the looser ``max_client_p95_seconds`` (1 s), which
+    still catches a balancer that holds requests for a dead replica.
 
     The window runs from the run's first ``fault.*`` to the latest moment any fault ended: its ``fault.healed`` or
     ``expires_at``, a killed replica's ``observation.recovered`` (or the next ``observation.group_settled``), a
@@ -118,6 +123,7 @@ def cuj1_during_fault(
     not answer, InvalidArgument (before anything) for a bad argument. Records ``observation.cuj1``."""
     min_availability = _number("min_availability", min_availability, 0.0, 1.0)
     max_p95_seconds = _number("max_p95_seconds", max_p95_seconds, 0.001, 3600.0)
+    max_client_p95_seconds = _number("max_client_p95_seconds", max_client_p95_seconds, 0.001, 3600.0)
     baseline_seconds = _number("baseline_seconds", baseline_seconds, 1.0, 3600.0)
     min_window_seconds = _number("min_window_seconds", min_window_seconds, 0.0, 3600.0)
     baseline_settle_timeout = _number("baseline_settle_timeout", baseline_settle_timeout, 0.0, 3600.0)
@@ -145,8 +151,9 @@ def cuj1_during_fault(
         while True:
             client = _client(target, window.start, window.end)
             server = _server(target, requests_selector, buckets_selector, window.start, window.end)
-            verdict, failures = windows.judge({"client": client, "server": server}, min_availability,
-                                              max_p95_seconds, min_requests)
+            verdict, failures = windows.judge(
+                {"client": client, "server": server}, min_availability,
+                {"client": max_client_p95_seconds, "server": max_p95_seconds}, min_requests)
             reads += 1
             if verdict == "PASS" or time.monotonic() + BASELINE_POLL_SECONDS > settle_deadline:
                 break
@@ -159,7 +166,8 @@ def cuj1_during_fault(
         "phase": phase, "window": window.as_dict(), "client": client, "server": server,
         "client_availability": client["availability"], "client_p95_s": client["p95_s"],
         "server_availability": server["availability"], "server_p95_s": server["p95_s"],
-        "objective": {"availability": f">= {min_availability:g}", "p95_s": f"<= {max_p95_seconds:g}"},
+        "objective": {"availability": f">= {min_availability:g}", "p95_s": f"<= {max_p95_seconds:g}",
+                      "client_p95_s": f"<= {max_client_p95_seconds:g}"},
         "verdict": verdict, "failures": failures,
     }
     if phase == "baseline":

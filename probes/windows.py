@@ -214,14 +214,15 @@ def server_view(requests: Iterable[Mapping], buckets: Iterable[Mapping], start: 
 
 # ---- the judgement ------------------------------------------------------------------------------------------------
 
-def judge(views: Mapping[str, Mapping], min_availability: float, max_p95_seconds: float,
+def judge(views: Mapping[str, Mapping], min_availability: float, max_p95_seconds: float | Mapping[str, float],
           min_requests: int = 1) -> tuple[str, list[str]]:
     """PASS, FAIL or NO_DATA for each view's availability (>= ``min_availability``) and p95 (<=
-    ``max_p95_seconds``), with one message per failure naming the view, the value and the bound. Any failure is
-    FAIL; otherwise a view with fewer than ``min_requests`` requests, or no latency, is NO_DATA: no samples is
-    never a pass."""
+    ``max_p95_seconds``: one bound for every view, or one per view name), with one message per failure naming the
+    view, the value and the bound. Any failure is FAIL; otherwise a view with fewer than ``min_requests`` requests,
+    or no latency, is NO_DATA: no samples is never a pass."""
     failures, missing = [], []
     for name, view in views.items():
+        bound = max_p95_seconds[name] if isinstance(max_p95_seconds, Mapping) else max_p95_seconds
         requests, availability, p95 = view.get("requests") or 0, view.get("availability"), view.get("p95_s")
         if requests < min_requests or availability is None:
             missing.append(f"{name}: {requests:g} requests in the window, fewer than the {min_requests} needed")
@@ -231,8 +232,8 @@ def judge(views: Mapping[str, Mapping], min_availability: float, max_p95_seconds
                             f"({requests - (view.get('ok') or 0):g} of {requests:g} requests failed)")
         if p95 is None:
             missing.append(f"{name}: no latency was measured")
-        elif p95 > max_p95_seconds:
-            failures.append(f"{name} p95 latency {p95:.3f} s is above {max_p95_seconds:g} s")
+        elif p95 > bound:
+            failures.append(f"{name} p95 latency {p95:.3f} s is above {bound:g} s")
     if failures:
         return "FAIL", failures
     if missing:

@@ -51,6 +51,13 @@ def stack(tmp_path_factory):
         yield running
 
 
+def failed_probes(journal: dict, phase: str) -> str:
+    """The probes of a hypothesis that missed their tolerance, with their outputs: why the journal deviated."""
+    runs = (journal["steady_states"].get(phase) or {}).get("probes", [])
+    return "\n".join(f"{run['activity']['name']} = {json.dumps(run.get('output'))[:2000]}"
+                     for run in runs if not run.get("tolerance_met"))
+
+
 def hypothesis_output(journal: dict, phase: str, probe: str):
     for run in journal["steady_states"][phase]["probes"]:
         if run["activity"]["name"] == probe:
@@ -61,7 +68,7 @@ def hypothesis_output(journal: dict, phase: str, probe: str):
 def test_pod_kill_recovers_within_budget_and_loses_nothing(stack, tmp_path, chaos_run):
     proc, journal = chaos_run(EXPERIMENT, tmp_path / "run", stack.endpoints["control"])
     assert journal["status"] == "completed", proc.stdout + proc.stderr
-    assert journal["deviated"] is False, json.dumps(journal["steady_states"]["after"], indent=1)[:3000]
+    assert journal["deviated"] is False, failed_probes(journal, "after")
     assert proc.returncode == 0
 
     recovery = hypothesis_output(journal, "after", "processor-recovered-within-failover-budget")
@@ -87,10 +94,10 @@ def test_pod_kill_recovers_within_budget_and_loses_nothing(stack, tmp_path, chao
           f"p95 {cuj1['client_p95_s']} s ({cuj1['client']['requests']} requests); server "
           f"{cuj1['server_availability']} p95 {cuj1['server_p95_s']} s ({cuj1['server']['requests']} requests)")
     assert cuj1["verdict"] == "PASS", cuj1
-    # From the kill until the replica recovered, and at least 10 s (the experiment's min_window_seconds).
-    assert cuj1["window"]["seconds"] == pytest.approx(max(recovery, 10.0), abs=0.01), (cuj1["window"], recovery)
-    assert cuj1["window"]["ended_by"] == ("observation.recovered" if recovery > 10 else "min_seconds")
-    assert cuj1["client"]["requests"] >= 100, cuj1
+    # From the kill until the replica recovered, and at least 20 s (the experiment's min_window_seconds).
+    assert cuj1["window"]["seconds"] == pytest.approx(max(recovery, 20.0), abs=0.01), (cuj1["window"], recovery)
+    assert cuj1["window"]["ended_by"] == ("observation.recovered" if recovery > 20 else "min_seconds")
+    assert cuj1["client"]["requests"] >= 200, cuj1
     assert hypothesis_output(journal, "before", "cuj1-served-while-a-replica-was-down")["phase"] == "baseline"
 
     killed = journal["run"][0]["output"]["killed"]

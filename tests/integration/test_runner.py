@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pymongo
@@ -24,7 +25,7 @@ from stack.local.api import (
     stop_stack,
 )
 from stack.local.layout import StackLayout
-from stack.local.procs import pid_alive, read_cmdline, read_json
+from stack.local.procs import cmdline_matches, pid_alive, read_cmdline, read_json
 from stack.local.topics import TOPICS
 
 pytestmark = pytest.mark.integration
@@ -359,20 +360,38 @@ def test_stop_leaves_no_recorded_process_alive(stack_binaries, stack_dirs):
         assert stack_status(state_dir) is None
 
 
+def _what_is_left(pid: int, log: Path) -> str:
+    """A survivor's command line, state and threads' wait channels, and its log's tail: enough to tell where it
+    hangs (or whether its PID was taken by another process)."""
+    proc = Path(f"/proc/{pid}")
+    try:
+        cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        state = next(line for line in (proc / "status").read_text().splitlines() if line.startswith("State:"))
+        wchans = sorted({(task / "wchan").read_text() for task in (proc / "task").iterdir()})
+    except (OSError, StopIteration) as exc:
+        cmdline, state, wchans = f"({exc})", "", []
+    tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else ["(no log)"]
+    return f"pid {pid}: {cmdline} {state} waiting in {wchans}\n  " + "\n  ".join(tail)
+
+
 def test_children_die_with_a_sigkilled_runner_and_stop_cleans_up(stack_binaries, stack_dirs):
     state_dir = stack_dirs("runner-killed")
     with LocalStack(state_dir=state_dir, rate=1) as stack:
         recorded = stack.pids()
+        argv = {name: child["argv"] for name, child in read_json(state_dir / "pids.json")["children"].items()}
         os.kill(recorded["runner"], signal.SIGKILL)
 
         def alive() -> dict[str, int]:
-            return {name: pid for name, pid in recorded.items() if pid_alive(pid)}
+            # By PID and command line: over a long test run PIDs wrap, and a PID may already be another process's.
+            return {name: pid for name, pid in recorded.items() if pid_alive(pid)
+                    and (name not in argv or cmdline_matches(read_cmdline(pid), argv[name]))}
 
         # Each child gets SIGTERM from the kernel and has the contract's 10 s to exit, with its broker gone too.
         deadline = time.monotonic() + 30
         while alive() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert alive() == {}, "still alive 30 s after the runner was SIGKILLed"
+        assert alive() == {}, "still alive 30 s after the runner was SIGKILLed:\n" + "\n".join(
+            _what_is_left(pid, state_dir / "logs" / f"{name}.log") for name, pid in alive().items())
         status = stack_status(state_dir)
         assert status["ready"] is False and status["runner_alive"] is False
         assert stop_stack(state_dir) == []

@@ -189,6 +189,13 @@ def test_exactly_at_the_objective_passes():
     assert judge({"client": edge}, 0.995, 0.2) == ("PASS", [])
 
 
+def test_each_view_may_have_its_own_latency_bound():
+    slow_client = {"requests": 600, "ok": 600, "availability": 1.0, "p95_s": 0.5}
+    assert judge({"client": slow_client, "server": GOOD}, 0.995, {"client": 1.0, "server": 0.2}) == ("PASS", [])
+    assert judge({"client": GOOD, "server": slow_client}, 0.995, {"client": 1.0, "server": 0.2}) == (
+        "FAIL", ["server p95 latency 0.500 s is above 0.2 s"])
+
+
 def test_no_requests_is_no_data_never_a_pass_and_a_failure_elsewhere_still_fails():
     empty = {"requests": 0, "ok": 0, "availability": None, "p95_s": None}
     verdict, reasons = judge({"client": GOOD, "server": empty}, 0.995, 0.2)
@@ -207,6 +214,7 @@ NOWHERE = {"target": "local", "local_control_url": "http://127.0.0.1:9"}
 @pytest.mark.parametrize(("argument", "message"), [
     ({"min_availability": 99.5}, r"min_availability must be a number within \[0, 1\], got 99.5"),
     ({"max_p95_seconds": 0}, r"max_p95_seconds must be a number within \[0.001, 3600\], got 0"),
+    ({"max_client_p95_seconds": "1s"}, r"max_client_p95_seconds must be a number within \[0.001, 3600\], got '1s'"),
     ({"baseline_seconds": True}, r"baseline_seconds must be a number within \[1, 3600\], got True"),
     ({"min_requests": 0}, r"min_requests must be a whole number >= 1, got 0"),
     ({"baseline_settle_timeout": -1}, r"baseline_settle_timeout must be a number within \[0, 3600\], got -1"),
@@ -219,9 +227,10 @@ def test_the_probe_checks_its_arguments_before_anything(argument, message):
         cuj1_during_fault(**argument, configuration=NOWHERE)
 
 
-def _views_read_in_turn(monkeypatch, tmp_path, client_p95s: list[float]) -> list[tuple[float, float]]:
-    """Drive cuj1_during_fault without a stack: each read returns the next client p95 (server always fine), and
-    the windows read are returned. Sleeping is skipped; time moves 2 s per poll."""
+def _views_read_in_turn(monkeypatch, tmp_path, server_p95s: list[float],
+                        client_p95: float = 0.05) -> list[tuple[float, float]]:
+    """Drive cuj1_during_fault without a stack: each read returns the next server p95 (the client's is
+    ``client_p95``), and the windows read are returned. Sleeping is skipped; time moves 2 s per poll."""
     import probes.cuj1 as cuj1
 
     clock = {"now": 1_000.0, "mono": 0.0}
@@ -233,15 +242,17 @@ def _views_read_in_turn(monkeypatch, tmp_path, client_p95s: list[float]) -> list
 
     def client(_target, start, end):
         read.append((start, end))
-        p95 = client_p95s[min(len(read), len(client_p95s)) - 1]
-        return {"requests": 100, "ok": 100, "unanswered": 0, "availability": 1.0, "p95_s": p95}
+        return {"requests": 100, "ok": 100, "unanswered": 0, "availability": 1.0, "p95_s": client_p95}
+
+    def server(*_):
+        return {"requests": 100.0, "ok": 100.0, "availability": 1.0,
+                "p95_s": server_p95s[min(len(read), len(server_p95s)) - 1]}
 
     monkeypatch.setattr(cuj1.time, "time", lambda: clock["now"])
     monkeypatch.setattr(cuj1.time, "monotonic", lambda: clock["mono"])
     monkeypatch.setattr(cuj1.time, "sleep", sleep)
     monkeypatch.setattr(cuj1, "_client", client)
-    monkeypatch.setattr(cuj1, "_server", lambda *_: {"requests": 100.0, "ok": 100.0, "availability": 1.0,
-                                                      "p95_s": 0.05})
+    monkeypatch.setattr(cuj1, "_server", server)
     monkeypatch.setattr(cuj1, "from_configuration", lambda *_: type("T", (), {"close": lambda self: None})())
     return read
 
@@ -252,7 +263,7 @@ def test_a_failing_baseline_is_read_again_over_a_sliding_window_until_it_settles
     read = _views_read_in_turn(monkeypatch, tmp_path, [0.31, 0.25, 0.08])
     result = cuj1_during_fault(baseline_settle_timeout=60, configuration={
         **NOWHERE, "gameday_timeline": str(tmp_path / "timeline.jsonl")})
-    assert result["phase"] == "baseline" and result["verdict"] == "PASS" and result["client_p95_s"] == 0.08
+    assert result["phase"] == "baseline" and result["verdict"] == "PASS" and result["server_p95_s"] == 0.08
     assert result["baseline_reads"] == 3 and result["baseline_settled_s"] == pytest.approx(4.0)
     lengths = {round(end - start, 6) for start, end in read}
     assert lengths == {30.0} and [round(b[0] - a[0], 6) for a, b in zip(read, read[1:])] == [2.0, 2.0]
@@ -264,7 +275,23 @@ def test_without_a_settle_time_a_failing_baseline_fails_at_once_and_names_the_vi
     read = _views_read_in_turn(monkeypatch, tmp_path, [0.31, 0.08])
     result = cuj1_during_fault(configuration={**NOWHERE, "gameday_timeline": str(tmp_path / "timeline.jsonl")})
     assert len(read) == 1 and result["verdict"] == "FAIL" and result["baseline_reads"] == 1
-    assert result["failures"] == ["client p95 latency 0.310 s is above 0.2 s"]
+    assert result["failures"] == ["server p95 latency 0.310 s is above 0.2 s"]
+
+
+@pytest.mark.parametrize(("client_p95", "verdict", "failures"), [
+    # Seen in CI: the balancer and the load generator on a loaded 2-core machine, while the SLI read 0.068 s.
+    (0.51, "PASS", []),
+    (1.2, "FAIL", ["client p95 latency 1.200 s is above 1 s"]),
+])
+def test_slo_2_is_judged_on_the_served_histogram_and_the_client_p95_within_its_looser_bound(
+        monkeypatch, tmp_path, client_p95, verdict, failures):
+    from probes.cuj1 import cuj1_during_fault
+
+    _views_read_in_turn(monkeypatch, tmp_path, [0.068], client_p95=client_p95)
+    result = cuj1_during_fault(configuration={**NOWHERE, "gameday_timeline": str(tmp_path / "timeline.jsonl")})
+    assert (result["verdict"], result["failures"]) == (verdict, failures)
+    assert result["client_p95_s"] == client_p95 and result["server_p95_s"] == 0.068
+    assert result["objective"] == {"availability": ">= 0.995", "p95_s": "<= 0.2", "client_p95_s": "<= 1"}
 
 
 def test_the_server_view_reads_the_series_slo_1_and_slo_2_are_defined_on():
