@@ -27,6 +27,7 @@ from chaoslib_ext import timeline
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
 from chaoslib_ext.targets import from_configuration
 from probes._clients import mongo
+from probes._partitions import first_seq_at_or_after
 from probes.measure import ProducerAcks
 
 __all__ = ["rpo_report", "rpo_seconds", "rto_seconds", "restore_report", "backup_store_report",
@@ -91,11 +92,7 @@ def _disaster(configuration: Configuration) -> dict:
 def _windows(events, acked: list[dict], since: float | None) -> list[ProducerAcks]:
     windows = []
     for a in acked:
-        first = 1
-        if since is not None:
-            before = events.find_one({"producer_id": a["producer_id"], "produced_at": {"$lt": since}},
-                                     sort=[("seq", -1)], projection={"seq": 1})
-            first = int(before["seq"]) + 1 if before else 1
+        first = first_seq_at_or_after(events, a["producer_id"], since)
         windows.append(ProducerAcks(a["producer_id"], int(a["max_acked_seq"]),
                                     frozenset(int(s) for s in a.get("failed_seqs", [])), first))
     return windows
@@ -104,11 +101,11 @@ def _windows(events, acked: list[dict], since: float | None) -> list[ProducerAck
 def _stored(events, windows: list[ProducerAcks], written_before: float | None) -> dict[str, dict[int, float]]:
     stored: dict[str, dict[int, float]] = {}
     for w in windows:
+        # The (producer_id, seq) range alone: with written_at in the filter too the read scans the collection.
         query = {"producer_id": w.producer_id, "seq": {"$gte": max(1, w.first_seq - 1), "$lte": w.max_acked_seq}}
-        if written_before is not None:
-            query["written_at"] = {"$lt": written_before}
-        stored[w.producer_id] = {int(d["seq"]): float(d["produced_at"])
-                                 for d in events.find(query, projection={"seq": 1, "produced_at": 1, "_id": 0})}
+        docs = events.find(query, projection={"seq": 1, "produced_at": 1, "written_at": 1, "_id": 0})
+        stored[w.producer_id] = {int(d["seq"]): float(d["produced_at"]) for d in docs
+                                 if written_before is None or (d.get("written_at") is not None and d["written_at"] < written_before)}
     return stored
 
 

@@ -21,7 +21,7 @@ from chaoslib_ext import timeline
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData, TargetUnreachable
 from chaoslib_ext.targets import ALLOWED_SIGNALS, Target, from_configuration
 from probes._clients import mongo, prometheus_query
-from probes._partitions import ACTIVE_LOOKBACK_SECONDS, active_partitions
+from probes._partitions import ACTIVE_LOOKBACK_SECONDS, active_partitions, writes_after
 from probes.measure import distribution, failover_seconds, partition_resumed_at, quantile
 
 __all__ = ["failover_distribution", "processing_stall", "backlog_drain_seconds"]
@@ -235,9 +235,9 @@ def backlog_drain_seconds(
         partitions = active_partitions(events, fault_at)
         drained: dict[tuple[str, int], float] = {}
         while True:
-            for doc in events.find({"written_at": {"$gt": healed_at}, "produced_at": {"$gt": healed_at}},
-                                   projection={"written_at": 1, "produced_at": 1, "kafka_topic": 1,
-                                               "kafka_partition": 1, "_id": 0}):
+            for doc in writes_after(events, healed_at, fields=("produced_at", "kafka_topic", "kafka_partition")):
+                if doc.get("produced_at") is None or doc["produced_at"] <= healed_at:
+                    continue
                 key = (doc["kafka_topic"], int(doc["kafka_partition"]))
                 if key in partitions and doc["written_at"] - doc["produced_at"] <= caught_up_lag_seconds:
                     drained[key] = min(drained.get(key, doc["written_at"]), doc["written_at"])

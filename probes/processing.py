@@ -15,6 +15,7 @@ from chaoslib_ext import timeline
 from chaoslib_ext.errors import InvalidArgument, NoData
 from chaoslib_ext.targets import from_configuration
 from probes._clients import mongo
+from probes._partitions import first_seq_at_or_after
 from probes.measure import ProducerAcks, missing_events, quantile, share_within
 
 __all__ = [
@@ -41,23 +42,13 @@ def _since_time(since: float | str | None, configuration: Configuration) -> floa
     raise InvalidArgument(f"since must be 'start', 'run-start', 'last-fault' or Unix seconds, got {since!r}")
 
 
-def _first_seq_at_or_after(events, producer_id: str, since: float | None) -> int:
-    """The window starts just after the newest event produced before ``since``; seq grows with produce time."""
-    if since is None:
-        return 1
-    before = events.find_one(
-        {"producer_id": producer_id, "produced_at": {"$lt": since}}, sort=[("seq", -1)], projection={"seq": 1}
-    )
-    return int(before["seq"]) + 1 if before else 1
-
-
 def _ack_windows(acks_raw: list[dict], events, since_at: float | None) -> list[ProducerAcks]:
     return [
         ProducerAcks(
             producer_id=a["producer_id"],
             max_acked_seq=int(a["max_acked_seq"]),
             failed_seqs=frozenset(int(s) for s in a.get("failed_seqs", [])),
-            first_seq=_first_seq_at_or_after(events, a["producer_id"], since_at),
+            first_seq=first_seq_at_or_after(events, a["producer_id"], since_at),
         )
         for a in acks_raw
     ]
@@ -113,9 +104,10 @@ def delivery_report(
         duplicated = 0
         for w in windows:
             in_window = {"producer_id": w.producer_id, "seq": {"$gte": w.first_seq, "$lte": w.max_acked_seq}}
-            stored = [d["seq"] for d in events.find(in_window, projection={"seq": 1, "_id": 0})]
-            lost.extend(f"{w.producer_id}:{s}" for s in missing_events(w, stored))
-            duplicated += events.count_documents({**in_window, "deliveries": {"$gt": 1}})
+            # One index range read: a count filtered on deliveries too would read the whole collection.
+            docs = list(events.find(in_window, projection={"seq": 1, "deliveries": 1, "_id": 0}))
+            lost.extend(f"{w.producer_id}:{s}" for s in missing_events(w, [d["seq"] for d in docs]))
+            duplicated += sum(1 for d in docs if (d.get("deliveries") or 0) > 1)
         report = {
             "checked": expected_total,
             "lost": len(lost),
@@ -258,6 +250,13 @@ def gpu_latest_consistent(settle_timeout: float = 15.0, configuration: Configura
         time.sleep(0.5)
 
 
+def _is_stored_event(events, gpu: str, latest: dict) -> bool:
+    """Whether a gpu_latest entry is a stored event of that GPU, read by the (producer_id, seq) index alone."""
+    stored = events.find_one({"producer_id": latest.get("producer_id"), "seq": latest.get("seq")},
+                             projection={"_id": 0, "gpu_id": 1, "produced_at": 1})
+    return stored is not None and stored.get("gpu_id") == gpu and stored.get("produced_at") == latest["produced_at"]
+
+
 def _gpu_latest_check(configuration: Configuration, secrets: Secrets) -> dict:
     target = from_configuration(configuration, secrets)
     client, db = mongo(target)
@@ -275,9 +274,8 @@ def _gpu_latest_check(configuration: Configuration, secrets: Secrets) -> dict:
         mismatches = []
         for gpu, produced in sorted(newest.items()):
             doc = stored.get(gpu) or {}
-            ok = doc.get("produced_at") is not None and doc["produced_at"] >= produced and db["events"].count_documents(
-                {"gpu_id": gpu, "producer_id": doc.get("producer_id"), "seq": doc.get("seq"),
-                 "produced_at": doc["produced_at"]}, limit=1) == 1
+            ok = doc.get("produced_at") is not None and doc["produced_at"] >= produced and _is_stored_event(
+                db["events"], gpu, doc)
             if not ok:
                 mismatches.append({"gpu_id": gpu, "stored": doc.get("produced_at"), "recomputed": produced})
     finally:

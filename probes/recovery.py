@@ -9,21 +9,16 @@ from chaoslib_ext import timeline
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument
 from chaoslib_ext.targets import from_configuration
 from probes._clients import mongo
-from probes._partitions import active_partitions
+from probes._partitions import active_partitions, first_write_per_partition
 from probes.measure import recovery_seconds
 
 __all__ = ["processor_recovery_seconds"]
 
 POLL_SECONDS = 0.1
 """Resolution of the replica-ready observation; partition resumption comes from stored timestamps."""
-
-
-def _first_write_after(events, topic: str, partition: int, fault_at: float) -> float | None:
-    doc = events.find_one(
-        {"kafka_topic": topic, "kafka_partition": partition, "written_at": {"$gt": fault_at}},
-        sort=[("written_at", 1)], projection={"written_at": 1},
-    )
-    return float(doc["written_at"]) if doc else None
+STORE_POLL_SECONDS = 0.5
+"""How often the stored events are read for resumed partitions: their times are the stored ones whatever the
+poll, and each read takes the database from the API it serves."""
 
 
 def processor_recovery_seconds(
@@ -52,15 +47,19 @@ def processor_recovery_seconds(
         partitions = active_partitions(events, fault_at, "the kill")
         resumed: dict[str, float | None] = {f"{t}/{p}": None for t, p in partitions}
         replica_ready_at: float | None = None
+        next_store_read = 0.0
         while True:
             now = time.time()
             if replica_ready_at is None:
                 replica = next((i for i in target.instances("processor") if i.name == killed_name), None)
                 if replica is not None and replica.ready and replica.pid != killed_pid:
                     replica_ready_at = replica.ready_at or now
-            for (topic, partition), key in zip(partitions, list(resumed)):
-                if resumed[key] is None:
-                    resumed[key] = _first_write_after(events, topic, partition, fault_at)
+            if None in resumed.values() and time.monotonic() >= next_store_read:
+                next_store_read = time.monotonic() + STORE_POLL_SECONDS
+                firsts = first_write_per_partition(events, fault_at)
+                for (topic, partition), key in zip(partitions, list(resumed)):
+                    if resumed[key] is None:
+                        resumed[key] = firsts.get((topic, partition))
             seconds = recovery_seconds(fault_at, replica_ready_at, resumed)
             if seconds is not None:
                 seconds = round(seconds, 3)
