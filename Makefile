@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_BINARIES := prometheus prometheus-alertmanager promtool
 
-.PHONY: help deps system-deps demo test lint unit integration clean kind-up kind-down
+.PHONY: help deps system-deps kafka-deps demo test lint unit integration clean kind-up kind-down
 
 help:
 	@echo "make demo   install what is missing, start the local stack, run a game day (processor pod kill), stop"
@@ -14,7 +14,7 @@ help:
 	@echo "make unit   only the fast tests that need no running stack"
 	@echo "make kind-up / kind-down   the stack on a kind cluster (needs docker and kind; see README)"
 
-deps: system-deps $(STAMP)
+deps: system-deps kafka-deps $(STAMP)
 
 # Prometheus and Alertmanager come from Debian; nothing downloads at run time.
 system-deps:
@@ -23,6 +23,10 @@ system-deps:
 	  echo "installing Debian packages for:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; \
 	fi
+
+# The Apache Kafka broker's jars, from Maven Central with Maven, into a cache outside the checkout (once).
+kafka-deps:
+	@scripts/kafka-deps.sh
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { echo "installing python3-venv"; \

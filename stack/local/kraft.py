@@ -1,0 +1,161 @@
+"""Apache Kafka in KRaft mode from the jars `make deps` fetched from Maven Central: where they are, each node's
+configuration, storage formatting and command line. No release tarball and no scripts: ``java -cp libs/*
+kafka.Kafka server.properties``, as ``bin/kafka-server-start.sh`` ends up running.
+
+Each node is a combined broker and controller with its own data directory, so a restarted node keeps its logs.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+KAFKA_VERSION = "4.1.0"
+"""The broker version of both targets: deploy/k8s runs apache/kafka:4.1.0, deps/kafka/pom.xml fetches the same."""
+
+HEAP_OPTS = ("-Xms128m", "-Xmx384m")
+"""Three brokers share 2 cores and a few GiB with the rest of the stack; Kafka's default heap is 1 GiB each."""
+
+MAX_BROKERS = 9
+
+
+class KafkaNotInstalled(RuntimeError):
+    """The Kafka jars or Java are missing: ``make deps`` installs both."""
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get("GAMEDAY_CACHE") or Path.home() / ".cache" / "chaos-dr-verify")
+
+
+def kafka_libs(cache: Path | None = None) -> Path:
+    """The directory of the broker's jars, or KafkaNotInstalled saying how to get them."""
+    libs = (cache or default_cache()) / f"kafka-{KAFKA_VERSION}" / "libs"
+    if not any(libs.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
+        raise KafkaNotInstalled(f"Apache Kafka {KAFKA_VERSION} is not in {libs}: run `make deps` "
+                                "(it fetches the jars from Maven Central with Maven, once)")
+    return libs
+
+
+def java_binary() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise KafkaNotInstalled("java was not found on PATH: Kafka needs Java 17 (`make deps` installs Debian's "
+                                "openjdk-17-jre-headless)")
+    return java
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding, as ``kafka-storage random-uuid``."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class KraftNode:
+    node_id: int
+    host: str
+    broker_port: int
+    controller_port: int
+    data_dir: Path
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.broker_port}"
+
+    @property
+    def voter(self) -> str:
+        return f"{self.node_id}@{self.host}:{self.controller_port}"
+
+    @property
+    def properties_path(self) -> Path:
+        return self.data_dir / "server.properties"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+def plan_nodes(brokers: int, host: str, ports: list[int], state_dir: Path) -> list[KraftNode]:
+    """``brokers`` nodes on ``host``, two ports each (client, controller), data under ``state_dir/kafka-<id>``."""
+    if isinstance(brokers, bool) or not isinstance(brokers, int) or not 1 <= brokers <= MAX_BROKERS:
+        raise ValueError(f"the number of Kafka brokers must be a whole number from 1 to {MAX_BROKERS}, got {brokers!r}")
+    if len(ports) < 2 * brokers:
+        raise ValueError(f"{brokers} Kafka brokers need {2 * brokers} ports, got {len(ports)}")
+    return [KraftNode(i + 1, host, ports[2 * i], ports[2 * i + 1], state_dir / f"kafka-{i + 1}") for i in range(brokers)]
+
+
+def node_properties(node: KraftNode, cluster: list[KraftNode]) -> dict[str, str]:
+    """The node's server.properties. Replication is 3 with min.insync.replicas 2 on a 3-node cluster (fewer nodes,
+    fewer copies), so one broker can fail without losing an acknowledged write or refusing ``acks=all``."""
+    replicas = min(3, len(cluster))
+    in_sync = min(2, replicas)
+    return {
+        "process.roles": "broker,controller",
+        "node.id": str(node.node_id),
+        "controller.quorum.voters": ",".join(n.voter for n in cluster),
+        "listeners": f"PLAINTEXT://{node.host}:{node.broker_port},CONTROLLER://{node.host}:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{node.host}:{node.broker_port}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": str(node.log_dir),
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": str(in_sync),
+        "offsets.topic.replication.factor": str(replicas),
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": str(in_sync),
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "false",
+    }
+
+
+LOG4J2_PROPERTIES = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{ISO8601} kafka %p %c{1}: %m%n
+rootLogger.level = WARN
+rootLogger.appenderRef.console.ref = STDOUT
+logger.kafka.name = kafka.server.KafkaRaftServer
+logger.kafka.level = INFO
+logger.broker.name = kafka.server.BrokerServer
+logger.broker.level = INFO
+"""
+
+
+def write_config(node: KraftNode, cluster: list[KraftNode]) -> None:
+    node.data_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f"{key}={value}" for key, value in node_properties(node, cluster).items()]
+    node.properties_path.write_text("\n".join(lines) + "\n")
+    (node.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+
+
+def java_argv(libs: Path, node: KraftNode, main: str, *args: str) -> list[str]:
+    return [java_binary(), *HEAP_OPTS, "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={node.data_dir / 'log4j2.properties'}",
+            "-cp", f"{libs}/*", main, *args]
+
+
+def server_argv(libs: Path, node: KraftNode) -> list[str]:
+    return java_argv(libs, node, "kafka.Kafka", str(node.properties_path))
+
+
+def is_formatted(node: KraftNode) -> bool:
+    return (node.log_dir / "meta.properties").exists()
+
+
+def format_storage(libs: Path, node: KraftNode, cluster_id: str, timeout: float = 120.0) -> None:
+    """Format the node's log directory for ``cluster_id`` (every node of a cluster gets the same id). A formatted
+    directory is left alone: its data must survive a restart."""
+    if is_formatted(node):
+        return
+    argv = java_argv(libs, node, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                     "-c", str(node.properties_path))
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"formatting Kafka node {node.node_id} failed (exit {result.returncode}): "
+                           f"{(result.stderr or result.stdout).strip()[-2000:]}")
