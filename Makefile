@@ -44,7 +44,7 @@ lint: deps
 # Two workers: one runs every test that starts a whole stack, one after another; the other the unit tests and the
 # light integration modules meanwhile (tests/conftest.py says which). Two stacks at once overload 2 cores.
 test: lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --durations=30
 
 unit: deps
 	$(BIN)/pytest tests/unit

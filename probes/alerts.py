@@ -78,6 +78,12 @@ def _positive(name: str, value: Any) -> float:
     return float(value)
 
 
+def _non_negative(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise InvalidArgument(f"{name} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
 def _find_alert(alertname: str, profile: str, configuration: Configuration) -> tuple[BurnAlert, slo.Catalog]:
     path = Path((configuration or {}).get("slo_spec") or DEFAULT_SPEC)
     try:
@@ -197,11 +203,19 @@ def _drill(alertname: Any, profile: Any, configuration: Configuration, secrets: 
         target.close()
 
 
-def _baseline(target: Target, alert: _Alert, alertname: str) -> dict:
-    """Before the method: the alert must not be active already, or the drill could not be measured."""
-    active = [a["state"] for a in _prometheus_alerts(target, alert.labels(alertname))]
+def _baseline(target: Target, alert: _Alert, alertname: str, settle_timeout: float) -> dict:
+    """Before the method: the alert must not be active already, or the drill could not be measured. An alert still
+    pending or firing from an earlier experiment is read again every ``POLL_SECONDS`` for up to ``settle_timeout``
+    seconds (``settled_after_s`` says how long it took to clear)."""
+    started = time.monotonic()
+    while True:
+        active = [a["state"] for a in _prometheus_alerts(target, alert.labels(alertname))]
+        waited = time.monotonic() - started
+        if not active or waited >= settle_timeout:
+            break
+        time.sleep(POLL_SECONDS)
     return {"phase": "baseline", "alertname": alertname, "profile": alert.profile_name, "active_now": active,
-            "within_prediction": not active}
+            "settled_after_s": round(waited, 3), "within_prediction": not active}
 
 
 def _recorded(run: list[dict], kind: str, alertname: str, fault_at: float) -> dict | None:
@@ -221,6 +235,7 @@ def alert_fire_seconds(
     alertname: str = "ProcessorAvailabilityBurnRateHigh",
     profile: str = "drill",
     timeout: float = 60.0,
+    baseline_settle_timeout: float = 0.0,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
@@ -234,15 +249,18 @@ def alert_fire_seconds(
     lower slack covers what the model leaves out: it adds a full group_wait, but an Alertmanager group left from an earlier drill flushes on
     its own timer instead; and rate() sees only the samples inside its window, which moves the crossing by up to
     one scrape interval.
-    Before the method: ``{"phase": "baseline", "within_prediction": <the alert is not active now>}``.
+    Before the method: ``{"phase": "baseline", "within_prediction": <the alert is not active now>}``; an alert
+    still pending or firing from an earlier experiment (a negative drill's last seconds can leave one pending) is
+    waited for up to ``baseline_settle_timeout`` seconds first.
     Raises NoData after the method without a fault, InvalidArgument when the injected ratio can never fire the
     alert, and BudgetExceeded, naming the stages not reached, ``timeout`` seconds after the fault.
     """
     timeout = _positive("timeout", timeout)
+    settle = _non_negative("baseline_settle_timeout", baseline_settle_timeout)
     with _drill(alertname, profile, configuration, secrets) as drill:
         target, alert = drill.target, drill.alert
         if drill.fault is None:
-            return _baseline(target, alert, alertname)
+            return _baseline(target, alert, alertname, settle)
         onset, ratio = drill.onset, drill.ratio
         recorded = _recorded(drill.run, "observation.alert_fired", alertname, onset)
         if recorded is not None:
@@ -307,6 +325,7 @@ def alert_resolve_seconds(
     alertname: str = "ProcessorAvailabilityBurnRateHigh",
     profile: str = "drill",
     timeout: float = 60.0,
+    baseline_settle_timeout: float = 0.0,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict:
@@ -323,10 +342,11 @@ def alert_resolve_seconds(
     ``timeout`` seconds from the heal.
     """
     timeout = _positive("timeout", timeout)
+    settle = _non_negative("baseline_settle_timeout", baseline_settle_timeout)
     with _drill(alertname, profile, configuration, secrets) as drill:
         target, alert, run = drill.target, drill.alert, drill.run
         if drill.fault is None:
-            return _baseline(target, alert, alertname)
+            return _baseline(target, alert, alertname, settle)
         onset, ratio = drill.onset, drill.ratio
         heals = [e for e in run if e.get("kind") == HEALED and float(e["at"]) >= onset]
         if not heals:
@@ -372,6 +392,7 @@ def alert_stays_silent(
     alertname: str = "ProcessorAvailabilityBurnRateHigh",
     profile: str = "drill",
     observe_seconds: float | None = None,
+    baseline_settle_timeout: float = 0.0,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> int:
@@ -381,14 +402,15 @@ def alert_stays_silent(
 
     ``observe_seconds`` defaults to twice the predicted upper bound for a total outage, and may not be shorter
     than that bound (a shorter watch proves nothing). Waits until the observation is over. Before the method:
-    1 if the alert is active now, else 0. Raises InvalidArgument when the injected ratio is above the threshold
+    1 if the alert is active now (after up to ``baseline_settle_timeout`` seconds for it to clear), else 0. Raises InvalidArgument when the injected ratio is above the threshold
     or the fault's TTL ends before the observation; NoData when there was no fault, it was healed before the
     observation ended, or the SLI saw no errors at all (no traffic, or the fault was not applied).
     """
+    settle = _non_negative("baseline_settle_timeout", baseline_settle_timeout)
     with _drill(alertname, profile, configuration, secrets) as drill:
         target, alert, fault = drill.target, drill.alert, drill.fault
         if fault is None:
-            return 0 if _baseline(target, alert, alertname)["within_prediction"] else 1
+            return 0 if _baseline(target, alert, alertname, settle)["within_prediction"] else 1
         onset, ratio = drill.onset, drill.ratio
         outage = time_to_fire(alert.burn.windows, alert.threshold, alert.burn.for_, 1.0, alert.profile)
         if observe_seconds is None:

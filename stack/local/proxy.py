@@ -149,13 +149,15 @@ class KafkaProxy:
             self._connections.discard(task)
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        if self.admit is not None and not self.admit(client_writer.get_extra_info("peername")):
-            client_writer.close()
-            return
         task = asyncio.current_task()
         try:
             first, service = await _first_request(client_reader)
         except (OSError, asyncio.IncompleteReadError):
+            client_writer.close()
+            return
+        # Judged after the first request, not at accept: a producer that connected while the broker was down
+        # sends its request only once it has one, which may be after the restarted broker spawned.
+        if self.admit is not None and not self.admit(client_writer.get_extra_info("peername")):
             client_writer.close()
             return
         self._sockets[task] = (service, [client_writer])

@@ -35,6 +35,13 @@ def hypothesis(journal: dict, phase: str, probe: str) -> dict:
     raise AssertionError(f"probe {probe!r} not in the {phase} hypothesis")
 
 
+def assert_baseline_met(journal: dict) -> None:
+    """`chaos run` reports "completed", not deviated, and exits 0 when the steady state fails before the method."""
+    before = (journal.get("steady_states") or {}).get("before") or {}
+    assert before.get("steady_state_met") is True, \
+        "steady state not met before the method: " + json.dumps(before, indent=1, default=str)[:3000]
+
+
 def timeline(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "timeline.jsonl").read_text().splitlines() if line.strip()]
 
@@ -43,6 +50,7 @@ def test_below_the_threshold_the_critical_alert_stays_silent(stack, tmp_path, ch
     proc, journal = chaos_run(REPO / "experiments" / "burn-rate-alert-negative.yaml", tmp_path / "run",
                               stack.control_url)
     assert journal["status"] == "completed", proc.stdout + proc.stderr
+    assert_baseline_met(journal)
     assert journal["deviated"] is False, json.dumps(journal["steady_states"], indent=1)[:3000]
     after = hypothesis(journal, "after", "critical-burn-rate-alert-stays-silent")
     assert after["status"] == "succeeded" and after["output"] == 0 and after["tolerance_met"] is True
@@ -61,6 +69,7 @@ def test_below_the_threshold_the_critical_alert_stays_silent(stack, tmp_path, ch
 def test_a_total_outage_fires_within_prediction_and_resolves(stack, tmp_path, chaos_run):
     proc, journal = chaos_run(REPO / "experiments" / "burn-rate-alert.yaml", tmp_path / "run", stack.control_url)
     assert journal["status"] == "completed", proc.stdout + proc.stderr
+    assert_baseline_met(journal)
     assert journal["deviated"] is False, json.dumps(journal["steady_states"]["after"], indent=1)[:3000]
     assert proc.returncode == 0
     assert hypothesis(journal, "before", "burn-rate-alert-fired-within-prediction")["output"]["phase"] == "baseline"

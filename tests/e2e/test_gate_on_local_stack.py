@@ -1,6 +1,10 @@
 """Game days on one long-lived stack, as a scheduled game day runs them: the whole suite, then the CI gate again on
 the same stack. Each must pass: an experiment that leaves the stack worse than it found it (a replica crash-looping,
-an alert still firing, a fault not healed, a backlog not drained) fails the next one's baseline."""
+an alert still firing, a fault not healed, a backlog not drained) fails the next one's baseline.
+
+The game day's own journals are judged here in detail for the processor kill and the Kafka partition (running them
+again on a fresh stack of their own would only repeat them), and the partition's planted failure runs last, on the
+same stack."""
 from __future__ import annotations
 
 import json
@@ -11,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import yaml
 
 from stack.local.api import LocalStack
 
@@ -50,10 +55,28 @@ def _failure(result: subprocess.CompletedProcess, run_dir: Path) -> str:
             + (summary.read_text()[-4000:] if summary.exists() else ""))
 
 
+@pytest.fixture(scope="module")
+def gameday(stack, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    run_dir = tmp_path_factory.mktemp("gameday-run") / "gameday"
+    return _gate(stack, run_dir, str(GAMEDAY_SUITE), timeout=1700), run_dir
+
+
+def _journal(run_dir: Path, name: str) -> dict:
+    path = run_dir / name / "journal.json"
+    assert path.exists(), f"the game day wrote no {name} journal"
+    return json.loads(path.read_text())
+
+
+def _output(journal: dict, phase: str, probe: str):
+    for run in journal["steady_states"][phase]["probes"]:
+        if run["activity"]["name"] == probe:
+            return run["output"]
+    raise AssertionError(f"probe {probe!r} not in the {phase} hypothesis")
+
+
 @pytest.mark.timeout(1800)
-def test_the_whole_game_day_passes_on_one_stack(stack, tmp_path):
-    run_dir = tmp_path / "gameday"
-    result = _gate(stack, run_dir, str(GAMEDAY_SUITE), timeout=1700)
+def test_the_whole_game_day_passes_on_one_stack(gameday):
+    result, run_dir = gameday
     rows = VERDICT_ROW.findall(result.stdout)
     print("\n".join(f"{outcome:<20}{seconds:>8}  {name}" for outcome, seconds, name in rows))
     assert result.returncode == 0, _failure(result, run_dir)
@@ -63,11 +86,66 @@ def test_the_whole_game_day_passes_on_one_stack(stack, tmp_path):
     assert {outcome for outcome, _, _ in rows} == {"PASS"}
 
 
+def test_the_game_days_pod_kill_recovers_within_budget_and_loses_nothing(gameday):
+    _, run_dir = gameday
+    journal = _journal(run_dir, "01-processor-pod-kill")
+    assert journal["deviated"] is False, _unmet(journal, "after")
+    recovery = _output(journal, "after", "processor-recovered-within-failover-budget")
+    # A real crash: the supervisor's first restart waits 0.5 s and the consumer must rejoin its group.
+    assert 0.5 < recovery <= 30.0
+    assert _output(journal, "before", "processor-recovered-within-failover-budget") == 0.0
+    delivery = _output(journal, "after", "no-acknowledged-event-lost")
+    assert delivery["lost"] == 0 and delivery["lost_events"] == [] and delivery["checked"] >= 20, delivery
+    restarts = _output(journal, "after", "restarts-explained-by-this-run")
+    assert {k: restarts[k] for k in ("injected", "expected", "observed", "unexplained", "uncounted")} == {
+        "injected": 1, "expected": 1, "observed": 1, "unexplained": 0, "uncounted": 0}
+    assert _output(journal, "before", "restarts-explained-by-this-run")["observed"] == 0
+    daily = journal["run"][1]["output"]  # SLO-4's figure: evidence in the method, not judged
+    assert journal["run"][1]["activity"]["name"] == "slo-4-daily-restarts-and-budget-left"
+    assert daily["budget"] == 3 and daily["restarts"] >= 0.9
+    assert daily["budget_left"] == round(3 - daily["restarts"], 3)
+    assert 0 < _output(journal, "after", "end-to-end-lag-p99-within-slo-3") <= 10
+    # The other replica kept serving CUJ-1 from the kill until the killed one recovered.
+    cuj1 = _output(journal, "after", "cuj1-served-while-a-replica-was-down")
+    assert cuj1["verdict"] == "PASS", cuj1
+    # From the kill until the replica recovered, and at least 20 s (the experiment's min_window_seconds).
+    assert cuj1["window"]["seconds"] == pytest.approx(max(recovery, 20.0), abs=0.01), (cuj1["window"], recovery)
+    assert cuj1["window"]["ended_by"] == ("observation.recovered" if recovery > 20 else "min_seconds")
+    assert cuj1["client"]["requests"] >= 200, cuj1
+    assert _output(journal, "before", "cuj1-served-while-a-replica-was-down")["phase"] == "baseline"
+    killed = journal["run"][0]["output"]["killed"]
+    assert len(killed) == 1 and killed[0]["signal"] == "SIGKILL" and killed[0]["name"] in ("processor-0", "processor-1")
+    verdict = subprocess.run([str(GAMEDAY), "verdict", str(run_dir / "01-processor-pod-kill" / "journal.json")],
+                             capture_output=True, text=True)
+    assert verdict.returncode == 0 and "verdict: PASS (exit 0)" in verdict.stdout, verdict.stdout
+
+
+def test_the_game_days_partition_stalls_then_drains_with_nothing_lost(gameday):
+    _, run_dir = gameday
+    journal = _journal(run_dir, "04-kafka-partition")
+    assert journal["deviated"] is False, _unmet(journal, "after")
+    stall = _output(journal, "after", "processing-resumed-after-partition")
+    # Held for 30 s: processing cannot resume before the heal, and must within the probe's budget after it.
+    assert 29.0 <= stall["seconds"] <= 120, stall
+    assert 0 < _output(journal, "after", "backlog-drained-after-heal") <= 60
+    delivery = _output(journal, "after", "no-acknowledged-event-lost")
+    assert delivery["lost"] == 0 and delivery["checked"] > 500, delivery  # ~1,000 at the game day's 10 events/s
+    assert _output(journal, "after", "gpu-latest-equals-recomputed")["consistent"] is True
+    # CUJ-1 needs no Kafka: judged over the partition itself, from both views.
+    cuj1 = _output(journal, "after", "cuj1-served-during-the-partition")
+    assert cuj1["verdict"] == "PASS" and cuj1["window"]["ended_by"] == "fault.healed", cuj1
+    assert 29.0 <= cuj1["window"]["seconds"] <= 31.0, cuj1["window"]
+    assert cuj1["client"]["requests"] >= 300 and cuj1["server"]["requests"] > 0, cuj1
+    kinds = [json.loads(line)["kind"] for line in
+             (run_dir / "04-kafka-partition" / "timeline.jsonl").read_text().splitlines() if line.strip()]
+    assert "fault.partition" in kinds and "fault.healed" in kinds
+
+
 OPEN_FINDING_PROBES = {"cuj1-served-while-a-replica-was-down"}
 """An open finding, reported rather than asserted here: in 3 of 4 CI runs the first processor kill after the game
 day's database experiments froze SecantusDB for 10 to 15 s (every client, writes included), so CUJ-1 over the kill
-read 77 to 99 % available. A fresh stack's kill shows none of it (the game day's own first experiment, and
-tests/e2e/test_processor_pod_kill.py, judge the same probe strictly). docs/benchmarks.md has what was ruled out."""
+read 77 to 99 % available (82 % in a fifth). A fresh stack's kill shows none of it (the game day's own first
+experiment is judged on the same probe strictly, above). docs/benchmarks.md has what was ruled out."""
 
 
 def _unmet(journal: dict, phase: str) -> dict[str, object]:
@@ -104,3 +182,20 @@ def test_the_gate_passes_again_on_the_same_stack(stack, tmp_path):
     assert 0.5 < recovered["output"] <= 30
     timeline = (run_dir / "01-processor-pod-kill" / "timeline.jsonl").read_text()
     assert '"kind": "fault.kill"' in timeline
+
+
+@pytest.mark.timeout(600)
+def test_a_partition_whose_drain_budget_is_too_tight_deviates(stack, tmp_path, chaos_run):
+    """Planted failure: a 10 s partition cannot drain its backlog within 1 ms."""
+    experiment = yaml.safe_load((REPO / "experiments" / "kafka-partition.yaml").read_text())
+    experiment["method"][0]["provider"]["arguments"]["duration"] = 10
+    for probe in experiment["steady-state-hypothesis"]["probes"]:
+        if probe["name"] == "backlog-drained-after-heal":
+            probe["tolerance"]["range"] = [0, 0.001]
+    planted = tmp_path / "too-tight.yaml"
+    planted.write_text(yaml.safe_dump(experiment, sort_keys=False))
+    proc, journal = chaos_run(planted, tmp_path / "run", stack.endpoints["control"])
+    assert journal["steady_states"]["before"]["steady_state_met"] is True, _unmet(journal, "before")
+    assert journal["deviated"] is True, proc.stdout[-3000:]
+    assert proc.returncode == 1
+    assert "backlog-drained-after-heal" in _unmet(journal, "after")

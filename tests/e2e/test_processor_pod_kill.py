@@ -1,7 +1,6 @@
-"""processor-pod-kill.yaml through the real `chaos run` CLI, against a fresh local stack, judged from the journal.
-
-The stack is this module's own. The experiment judges the restarts of its own run (one kill, one restart), so the
-other tests' kills on the same stack do not change its verdict; SLO-4's daily figure is only reported.
+"""processor-pod-kill.yaml's planted failures through the real `chaos run` CLI, against a fresh local stack, judged
+from the journal. The experiment itself, unchanged, is judged in detail from the game day's journal
+(tests/e2e/test_gate_on_local_stack.py), which runs it first on a fresh stack.
 """
 from __future__ import annotations
 
@@ -63,51 +62,6 @@ def hypothesis_output(journal: dict, phase: str, probe: str):
         if run["activity"]["name"] == probe:
             return run["output"]
     raise AssertionError(f"probe {probe!r} not in the {phase} hypothesis")
-
-
-def test_pod_kill_recovers_within_budget_and_loses_nothing(stack, tmp_path, chaos_run):
-    proc, journal = chaos_run(EXPERIMENT, tmp_path / "run", stack.endpoints["control"])
-    assert journal["status"] == "completed", proc.stdout + proc.stderr
-    assert journal["deviated"] is False, failed_probes(journal, "after")
-    assert proc.returncode == 0
-
-    recovery = hypothesis_output(journal, "after", "processor-recovered-within-failover-budget")
-    # A real crash: the supervisor's first restart waits 0.5 s and the consumer must rejoin its group.
-    assert 0.5 < recovery <= 30.0
-    assert hypothesis_output(journal, "before", "processor-recovered-within-failover-budget") == 0.0
-    delivery = hypothesis_output(journal, "after", "no-acknowledged-event-lost")
-    assert delivery["lost"] == 0 and delivery["lost_events"] == []
-    assert delivery["checked"] >= 20  # two producers at 20/s for the length of the run
-    restarts = hypothesis_output(journal, "after", "restarts-explained-by-this-run")
-    assert {k: restarts[k] for k in ("injected", "expected", "observed", "unexplained", "uncounted")} == {
-        "injected": 1, "expected": 1, "observed": 1, "unexplained": 0, "uncounted": 0}
-    assert hypothesis_output(journal, "before", "restarts-explained-by-this-run")["observed"] == 0
-    daily = journal["run"][1]["output"]  # SLO-4's figure: evidence in the method, not judged
-    assert journal["run"][1]["activity"]["name"] == "slo-4-daily-restarts-and-budget-left"
-    assert daily["budget"] == 3 and daily["restarts"] >= 0.9
-    assert daily["budget_left"] == round(3 - daily["restarts"], 3)
-    lag = hypothesis_output(journal, "after", "end-to-end-lag-p99-within-slo-3")
-    assert 0 < lag <= 10
-    # The other replica kept serving CUJ-1 from the kill until the killed one recovered.
-    cuj1 = hypothesis_output(journal, "after", "cuj1-served-while-a-replica-was-down")
-    print(f"CUJ-1 over the {cuj1['window']['seconds']} s kill: client {cuj1['client_availability']} "
-          f"p95 {cuj1['client_p95_s']} s ({cuj1['client']['requests']} requests); server "
-          f"{cuj1['server_availability']} p95 {cuj1['server_p95_s']} s ({cuj1['server']['requests']} requests)")
-    assert cuj1["verdict"] == "PASS", cuj1
-    # From the kill until the replica recovered, and at least 20 s (the experiment's min_window_seconds).
-    assert cuj1["window"]["seconds"] == pytest.approx(max(recovery, 20.0), abs=0.01), (cuj1["window"], recovery)
-    assert cuj1["window"]["ended_by"] == ("observation.recovered" if recovery > 20 else "min_seconds")
-    assert cuj1["client"]["requests"] >= 200, cuj1
-    assert hypothesis_output(journal, "before", "cuj1-served-while-a-replica-was-down")["phase"] == "baseline"
-
-    killed = journal["run"][0]["output"]["killed"]
-    assert len(killed) == 1 and killed[0]["signal"] == "SIGKILL"
-    assert killed[0]["name"] in ("processor-0", "processor-1")
-
-    verdict = subprocess.run([str(GAMEDAY), "verdict", str(tmp_path / "run" / "journal.json")],
-                             capture_output=True, text=True)
-    assert verdict.returncode == 0, verdict.stdout
-    assert "verdict: PASS (exit 0)" in verdict.stdout
 
 
 def test_a_recovery_budget_too_tight_to_meet_deviates(stack, tmp_path, chaos_run):

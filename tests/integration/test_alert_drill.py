@@ -82,6 +82,7 @@ def test_the_control_api_names_a_bad_field(control):
 def test_a_total_outage_fires_the_drill_alert_within_prediction_and_it_resolves(stack, tmp_path):
     config = {"local_control_url": stack.control_url, "gameday_timeline": str(tmp_path / "timeline.jsonl")}
     baseline = alert_fire_seconds(configuration=config)
+    assert baseline.pop("settled_after_s") < 1
     assert baseline == {"phase": "baseline", "alertname": "ProcessorAvailabilityBurnRateHigh", "profile": "drill",
                         "active_now": [], "within_prediction": True}
     inject_api_errors(ratio=1.0, status=503, ttl_seconds=60, configuration=config)
@@ -99,6 +100,30 @@ def test_a_total_outage_fires_the_drill_alert_within_prediction_and_it_resolves(
     assert resolved["within_prediction"] is True, resolved
     # The same probe after the fact returns the measurement recorded for this fault.
     assert alert_fire_seconds(configuration=config) == fired
+
+
+def test_a_baseline_waits_for_an_alert_left_active_to_clear(stack, tmp_path):
+    """An alert still pending or firing from an earlier experiment fails the baseline at once, and clears within
+    the settle timeout once its errors have stopped."""
+    alerts = stack.endpoints["prometheus"] + "/api/v1/alerts"
+
+    def critical_active():
+        return [a["state"] for a in httpx.get(alerts).json()["data"]["alerts"]
+                if a["labels"].get("alertname") == "ProcessorAvailabilityBurnRateHigh"
+                and a["labels"].get("profile") == "drill"]
+    config = {"local_control_url": stack.control_url, "gameday_timeline": str(tmp_path / "earlier.jsonl")}
+    inject_api_errors(ratio=1.0, status=503, ttl_seconds=30, configuration=config)
+    try:
+        wait_for(critical_active, 20, "the critical drill alert pending")
+    finally:
+        heal_api_errors(configuration=config)
+    fresh = {"local_control_url": stack.control_url, "gameday_timeline": str(tmp_path / "this-run.jsonl")}
+    unsettled = alert_fire_seconds(configuration=fresh)
+    assert unsettled["within_prediction"] is False and unsettled["active_now"], unsettled
+    settled = alert_fire_seconds(baseline_settle_timeout=30, configuration=fresh)
+    assert settled["within_prediction"] is True and settled["active_now"] == [], settled
+    assert 0 < settled["settled_after_s"] < 30
+    assert critical_active() == []
 
 
 def test_a_fault_heals_itself_at_its_ttl(stack, control):
