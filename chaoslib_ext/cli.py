@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from chaoslib_ext.gameday import verdict as verdicts
+from stack.local.kraft import KAFKA_VERSION
 
 DEFAULT_BASE_PORT = 18000
 DEFAULT_STATE_DIR = ".gameday/stack"
@@ -40,7 +41,7 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
           flush=True)
     try:
         endpoints = start_stack(args.base_port, state_dir, rate=args.rate, timeout=args.timeout,
-                                keep_metrics=args.keep_metrics)
+                                keep_metrics=args.keep_metrics, runner_args=("--kafka", args.kafka))
     except StackStartError as exc:
         print(f"gameday: the local stack did not start: {exc}", file=sys.stderr)
         return EXIT_STACK_FAILED
@@ -501,6 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 "earlier stacks left in the state directory. Default: both start empty, because the "
                                 "new replicas' counters start at 0 under the same labels and increase() over the old "
                                 "samples would add the earlier stacks' restarts to this one's")
+            p.add_argument("--kafka", default="tansu", choices=["tansu", "kraft"],
+                           help="the broker: Tansu, in memory (default), or Apache Kafka %s in KRaft mode, one node "
+                                "whose data survives its restarts (from the jars `make deps` fetched; needs Java 17)"
+                                % KAFKA_VERSION)
         elif name == "down":
             p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a clean stop")
         else:

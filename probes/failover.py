@@ -43,14 +43,10 @@ def _positive(name: str, value, allow_zero: bool = False) -> float:
 
 
 def _writes(events, since: float, until: float | None = None) -> dict[str, list[float]]:
-    """Write times per ``topic/partition`` since ``since`` (and before ``until``): one indexed range query, so a
-    poll costs the single-threaded Mongo-compatible server one scan, whatever the number of partitions."""
-    query: dict = {"$gte": since}
-    if until is not None:
-        query["$lt"] = until
+    """Write times per ``topic/partition`` after ``since`` (and up to ``until``): one indexed range read, so a poll
+    costs the single-threaded Mongo-compatible server one scan, whatever the number of partitions."""
     found: dict[str, list[float]] = {}
-    for d in events.find({"written_at": query}, projection={"written_at": 1, "kafka_topic": 1,
-                                                             "kafka_partition": 1, "_id": 0}):
+    for d in writes_after(events, since, until, ("kafka_topic", "kafka_partition")):
         found.setdefault(f"{d['kafka_topic']}/{d['kafka_partition']}", []).append(float(d["written_at"]))
     return found
 

@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,22 +89,24 @@ so a 4 % fault is 4 requests in 100 and never looks like 7.2 %."""
 
 def build_specs(
     layout: StackLayout, binaries: Binaries, rate: float, python: str = sys.executable,
-    api_rate: float = DEFAULT_API_RATE, provider_services: bool = True,
+    api_rate: float = DEFAULT_API_RATE, provider_services: bool = True, kafka_argv: Sequence[str] | None = None,
 ) -> list[ComponentSpec]:
-    """``provider_services``: also the provider simulator, AI decision and market data services (B+21..B+23)."""
+    """``provider_services``: also the provider simulator, AI decision and market data services (B+21..B+23).
+    ``kafka_argv``: the Apache Kafka node to run (``stack.local.kraft.prepare_stack_node``) instead of Tansu."""
     d = layout.state_dir
     specs = [
         ComponentSpec(
             name="kafka",
             component="kafka",
-            argv=(
+            argv=tuple(kafka_argv) if kafka_argv else (
                 binaries.tansu, "broker",
                 "--listener-url", f"tcp://{LOOPBACK}:{layout.broker_port}",
                 # Clients must come back through the fault proxy, never straight to the broker.
                 "--advertised-listener-url", f"tcp://{LOOPBACK}:{layout.proxy_port}",
             ),
             ready=ReadyCheck("tcp", layout.broker_port),
-            ready_timeout=10,
+            # A JVM on a shared 2-core machine takes 5-20 s to listen; Tansu well under 1 s.
+            ready_timeout=60 if kafka_argv else 10,
             stage=0,
             url=f"tcp://{LOOPBACK}:{layout.broker_port}",
         ),

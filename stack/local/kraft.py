@@ -87,9 +87,10 @@ def plan_nodes(brokers: int, host: str, ports: list[int], state_dir: Path) -> li
     return [KraftNode(i + 1, host, ports[2 * i], ports[2 * i + 1], state_dir / f"kafka-{i + 1}") for i in range(brokers)]
 
 
-def node_properties(node: KraftNode, cluster: list[KraftNode]) -> dict[str, str]:
+def node_properties(node: KraftNode, cluster: list[KraftNode], advertised_port: int | None = None) -> dict[str, str]:
     """The node's server.properties. Replication is 3 with min.insync.replicas 2 on a 3-node cluster (fewer nodes,
-    fewer copies), so one broker can fail without losing an acknowledged write or refusing ``acks=all``."""
+    fewer copies), so one broker can fail without losing an acknowledged write or refusing ``acks=all``.
+    ``advertised_port``: where clients are told to connect instead of the listener (the stack's fault proxy)."""
     replicas = min(3, len(cluster))
     in_sync = min(2, replicas)
     return {
@@ -97,7 +98,7 @@ def node_properties(node: KraftNode, cluster: list[KraftNode]) -> dict[str, str]
         "node.id": str(node.node_id),
         "controller.quorum.voters": ",".join(n.voter for n in cluster),
         "listeners": f"PLAINTEXT://{node.host}:{node.broker_port},CONTROLLER://{node.host}:{node.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{node.host}:{node.broker_port}",
+        "advertised.listeners": f"PLAINTEXT://{node.host}:{advertised_port or node.broker_port}",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
@@ -127,9 +128,9 @@ logger.broker.level = INFO
 """
 
 
-def write_config(node: KraftNode, cluster: list[KraftNode]) -> None:
+def write_config(node: KraftNode, cluster: list[KraftNode], advertised_port: int | None = None) -> None:
     node.data_dir.mkdir(parents=True, exist_ok=True)
-    lines = [f"{key}={value}" for key, value in node_properties(node, cluster).items()]
+    lines = [f"{key}={value}" for key, value in node_properties(node, cluster, advertised_port).items()]
     node.properties_path.write_text("\n".join(lines) + "\n")
     (node.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
 
@@ -159,3 +160,17 @@ def format_storage(libs: Path, node: KraftNode, cluster_id: str, timeout: float 
     if result.returncode != 0:
         raise RuntimeError(f"formatting Kafka node {node.node_id} failed (exit {result.returncode}): "
                            f"{(result.stderr or result.stdout).strip()[-2000:]}")
+
+
+def prepare_stack_node(state_dir: Path, host: str, broker_port: int, controller_port: int,
+                       advertised_port: int) -> list[str]:
+    """A fresh one-node cluster for a local stack: the data a previous stack left in ``state_dir`` is deleted (as
+    each stack starts with empty topics), the node is configured to advertise ``advertised_port`` and formatted.
+    Returns the broker's command line. Raises KafkaNotInstalled without the jars or Java."""
+    libs = kafka_libs()
+    java_binary()
+    node = KraftNode(1, host, broker_port, controller_port, state_dir / "kafka-1")
+    shutil.rmtree(node.data_dir, ignore_errors=True)
+    write_config(node, [node], advertised_port)
+    format_storage(libs, node, new_cluster_id())
+    return server_argv(libs, node)

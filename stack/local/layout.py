@@ -56,6 +56,11 @@ class StackLayout:
         return self.base_port + 2
 
     @property
+    def controller_port(self) -> int:
+        """The Apache Kafka node's KRaft controller listener (``--kafka kraft`` only)."""
+        return self.base_port + 8
+
+    @property
     def mongo_port(self) -> int:
         return self.base_port + 3
 

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
 
@@ -58,6 +59,7 @@ from stack.local.provider_faults import ProviderFaults
 from stack.local.proxy import KafkaProxy
 from stack.local.restart_policy import RestartPolicy
 from stack.local.supervisor import Instance, StartFailed
+from stack.local.kraft import KafkaNotInstalled, prepare_stack_node
 from stack.local.topics import ensure_topics
 
 log = logging.getLogger("stack.local.runner")
@@ -116,8 +118,10 @@ class Runner:
         api_rate: float = DEFAULT_API_RATE,
         provider_services: bool = True,
         keep_metrics: bool = False,
+        kafka_argv: Sequence[str] | None = None,
     ):
         self.layout = layout
+        self.kafka_argv = kafka_argv
         self.keep_metrics = keep_metrics
         self.binaries = binaries
         self.rate = rate
@@ -221,7 +225,7 @@ class Runner:
         self.balancer.bind()
         env = self._child_env()
         specs = build_specs(self.layout, self.binaries, self.rate, api_rate=self.api_rate,
-                            provider_services=self.provider_services)
+                            provider_services=self.provider_services, kafka_argv=self.kafka_argv)
         token_env = {**env, TOKEN_ENV: self._fault_token}
         for spec in specs:
             hook = None
@@ -339,6 +343,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default: delete it at start, so this stack's series and alerts are its own: the new "
                              "replicas' counters start at 0 again, and increase() over old samples would add the "
                              "earlier stacks' restarts)")
+    parser.add_argument("--kafka", default="tansu", choices=["tansu", "kraft"],
+                        help="the broker: Tansu (default, in memory) or Apache Kafka in KRaft mode, one node whose data "
+                             "survives its restarts (the jars `make deps` fetched; needs Java 17)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 
@@ -353,12 +360,17 @@ def main(argv: list[str] | None = None) -> int:
         layout = StackLayout(args.base_port, args.state_dir)
         layout.state_dir.mkdir(parents=True, exist_ok=True)
         binaries, control_socket = preflight(layout)
-    except (NotReadyForStack, ValueError, OSError) as exc:
+        kafka_argv = None
+        if args.kafka == "kraft":
+            kafka_argv = prepare_stack_node(layout.state_dir, LOOPBACK, layout.broker_port, layout.controller_port,
+                                            layout.proxy_port)
+    except (NotReadyForStack, KafkaNotInstalled, ValueError, OSError, RuntimeError) as exc:
         print(f"runner: error: {exc}", file=sys.stderr, flush=True)
         return 2
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness probe otherwise
     runner = Runner(layout, binaries, rate=args.rate, log_level=args.log_level, api_rate=args.api_rate,
-                    provider_services=not args.without_provider_services, keep_metrics=args.keep_metrics)
+                    provider_services=not args.without_provider_services, keep_metrics=args.keep_metrics,
+                    kafka_argv=kafka_argv)
     return asyncio.run(runner.run(control_socket))
 
 

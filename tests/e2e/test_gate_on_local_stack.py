@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from proc_sampler import ProcSampler
 
 from stack.local.api import LocalStack
 
@@ -158,7 +159,8 @@ def test_the_gate_passes_again_on_the_same_stack(stack, tmp_path):
     """What the game day left behind must not fail the next gate: every baseline is met, the alert drills pass,
     and the pod kill recovers, loses nothing and restarts nothing more than it killed."""
     run_dir = tmp_path / "gate"
-    result = _gate(stack, run_dir, timeout=500, quiet=False)
+    with ProcSampler(stack.endpoints["control"], tmp_path / "mongo-proc-samples.jsonl") as sampler:
+        result = _gate(stack, run_dir, timeout=500, quiet=False)
     sli_check = re.search(r"^SLI check PASS: (\d+) selectors of (\d+) SLOs have series$", result.stdout, re.MULTILINE)
     assert sli_check and int(sli_check[1]) >= 8 and int(sli_check[2]) >= 5, _failure(result, run_dir)
     rows = {name: outcome for outcome, _, name in VERDICT_ROW.findall(result.stdout)}
@@ -173,8 +175,13 @@ def test_the_gate_passes_again_on_the_same_stack(stack, tmp_path):
     assert journal["experiment"]["title"].startswith("A processor replica crashes")
     unmet = _unmet(journal, "after")
     assert set(unmet) <= OPEN_FINDING_PROBES, unmet
+    cuj1 = _output(journal, "after", "cuj1-served-while-a-replica-was-down") or {}
+    window = cuj1.get("window") or {"start": sampler.samples[0]["at"], "end": sampler.samples[-1]["at"]}
+    database = "\n".join(sampler.around(window["start"], window["end"]))
+    print(f"the database process during the second gate's pod kill (from the kill):\n{database}")
     if unmet:
-        warnings.warn(f"open finding, CUJ-1 during the second gate's pod kill: {json.dumps(unmet)[:1500]}")
+        warnings.warn(f"open finding, CUJ-1 during the second gate's pod kill: {json.dumps(unmet)[:1500]}\n"
+                      f"the database process meanwhile (from the kill):\n{database[:4000]}")
     assert rows["processor-pod-kill.yaml"] == ("DEVIATED" if unmet else "PASS")
     assert result.returncode == (1 if unmet else 0), _failure(result, run_dir)
     recovered = [p for p in journal["steady_states"]["after"]["probes"]
