@@ -92,7 +92,15 @@ def serve(app, host: str, port: int, on_signal: Callable[[int], None], graceful_
     )
     server = _Server(config)
 
+    received: list[int] = []
+
     def handler(signum: int, _frame) -> None:
+        # Once only. A runner's death sends several SIGTERMs within milliseconds, and Python runs a handler for the
+        # next one inside this one: re-entered in the middle of a threading.Event.set(), it waited for good on the
+        # lock the interrupted call held. The append comes first because it is atomic against that re-entry.
+        received.append(signum)
+        if len(received) > 1:
+            return
         log.info("received %s", signal.Signals(signum).name)
         on_signal(signum)
         server.should_exit = True

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import random
 import secrets
 import sys
@@ -21,6 +22,22 @@ log = logging.getLogger("stack.producers")
 
 FLUSH_BUDGET_S = 5.0
 """On SIGTERM, how long outstanding deliveries may take in total before the process exits anyway."""
+EXIT_DEADLINE_S = FLUSH_BUDGET_S + 5.0
+"""After SIGTERM the process is gone by then, whatever still blocks it. Seen in CI: with the broker dead along with
+a SIGKILLed runner, the HTTP server's shutdown never returned (its main thread waiting on a lock) and the process
+lived on past 30 s."""
+
+
+def exit_by_deadline(seconds: float) -> threading.Thread:
+    """A daemon thread that ends the process ``seconds`` from now, with exit code 1, unless it has exited."""
+    def watchdog() -> None:
+        time.sleep(seconds)
+        log.error("still running %.0f s after the stop signal: exiting now", seconds)
+        logging.shutdown()
+        os._exit(1)
+    thread = threading.Thread(target=watchdog, name="exit-deadline", daemon=True)
+    thread.start()
+    return thread
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ProducerSettings, argparse.Namespace]:
@@ -79,9 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         thread.start()
     log.info("started %s at %.1f events/s each", [w.producer_id for w in workers], settings.rate)
 
+    deadline_armed: list[threading.Thread] = []
+
     def stop(_sig: int) -> None:
         for worker in workers:
             worker.stop()
+        if not deadline_armed:
+            deadline_armed.append(exit_by_deadline(EXIT_DEADLINE_S))
 
     try:
         serve(app, args.host, args.port, on_signal=stop)
