@@ -72,15 +72,10 @@ def _validate(alertname: Any, profile: Any) -> None:
         raise InvalidArgument(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
 
 
-def _positive(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise InvalidArgument(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
-
-
-def _non_negative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise InvalidArgument(f"{name} must be a number of seconds >= 0, got {value!r}")
+def _positive(name: str, value: Any, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
+        raise InvalidArgument(f"{name} must be a {'' if allow_zero else 'positive '}number of seconds"
+                              f"{' >= 0' if allow_zero else ''}, got {value!r}")
     return float(value)
 
 
@@ -256,7 +251,7 @@ def alert_fire_seconds(
     alert, and BudgetExceeded, naming the stages not reached, ``timeout`` seconds after the fault.
     """
     timeout = _positive("timeout", timeout)
-    settle = _non_negative("baseline_settle_timeout", baseline_settle_timeout)
+    settle = _positive("baseline_settle_timeout", baseline_settle_timeout, allow_zero=True)
     with _drill(alertname, profile, configuration, secrets) as drill:
         target, alert = drill.target, drill.alert
         if drill.fault is None:
@@ -342,7 +337,7 @@ def alert_resolve_seconds(
     ``timeout`` seconds from the heal.
     """
     timeout = _positive("timeout", timeout)
-    settle = _non_negative("baseline_settle_timeout", baseline_settle_timeout)
+    settle = _positive("baseline_settle_timeout", baseline_settle_timeout, allow_zero=True)
     with _drill(alertname, profile, configuration, secrets) as drill:
         target, alert, run = drill.target, drill.alert, drill.run
         if drill.fault is None:
@@ -402,11 +397,12 @@ def alert_stays_silent(
 
     ``observe_seconds`` defaults to twice the predicted upper bound for a total outage, and may not be shorter
     than that bound (a shorter watch proves nothing). Waits until the observation is over. Before the method:
-    1 if the alert is active now (after up to ``baseline_settle_timeout`` seconds for it to clear), else 0. Raises InvalidArgument when the injected ratio is above the threshold
-    or the fault's TTL ends before the observation; NoData when there was no fault, it was healed before the
-    observation ended, or the SLI saw no errors at all (no traffic, or the fault was not applied).
+    1 if the alert is active now (after up to ``baseline_settle_timeout`` seconds for it to clear), else 0.
+    Raises InvalidArgument when the injected ratio is above the threshold or the fault's TTL ends before the
+    observation; NoData when there was no fault, it was healed before the observation ended, or the SLI saw no
+    errors at all (no traffic, or the fault was not applied).
     """
-    settle = _non_negative("baseline_settle_timeout", baseline_settle_timeout)
+    settle = _positive("baseline_settle_timeout", baseline_settle_timeout, allow_zero=True)
     with _drill(alertname, profile, configuration, secrets) as drill:
         target, alert, fault = drill.target, drill.alert, drill.fault
         if fault is None:

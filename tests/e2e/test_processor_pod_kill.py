@@ -4,7 +4,6 @@ from the journal. The experiment itself, unchanged, is judged in detail from the
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -48,20 +47,6 @@ def stack(tmp_path_factory):
     with LocalStack(state_dir=tmp_path_factory.mktemp("e2e-stack")) as running:
         wait_until_warm(running.endpoints["control"])
         yield running
-
-
-def failed_probes(journal: dict, phase: str) -> str:
-    """The probes of a hypothesis that missed their tolerance, with their outputs: why the journal deviated."""
-    runs = (journal["steady_states"].get(phase) or {}).get("probes", [])
-    return "\n".join(f"{run['activity']['name']} = {json.dumps(run.get('output'))[:2000]}"
-                     for run in runs if not run.get("tolerance_met"))
-
-
-def hypothesis_output(journal: dict, phase: str, probe: str):
-    for run in journal["steady_states"][phase]["probes"]:
-        if run["activity"]["name"] == probe:
-            return run["output"]
-    raise AssertionError(f"probe {probe!r} not in the {phase} hypothesis")
 
 
 def test_a_recovery_budget_too_tight_to_meet_deviates(stack, tmp_path, chaos_run):

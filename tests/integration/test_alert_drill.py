@@ -11,22 +11,13 @@ import time
 
 import httpx
 import pytest
+from waiting import wait_for
 
 from chaoslib_ext.actions.api_faults import heal_api_errors, inject_api_errors
 from probes.alerts import alert_fire_seconds, alert_resolve_seconds
 from stack.local.api import LocalStack
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(check, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what} not within {timeout} s")
 
 
 @pytest.fixture(scope="module")

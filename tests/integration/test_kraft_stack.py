@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from confluent_kafka.admin import AdminClient
+from waiting import wait_for
 
 from probes.processing import delivery_report
 from stack.local.api import LocalStack, pick_base_port
@@ -35,16 +36,6 @@ MISSING = _kafka_missing()
 if MISSING:
     print(f"\nskipping the KRaft stack tests: {MISSING}", file=sys.stderr)
     pytestmark = [pytestmark, pytest.mark.skip(reason=MISSING)]
-
-
-def wait_for(check, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what} not within {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -77,11 +68,12 @@ def test_a_sigkilled_broker_comes_back_with_its_topics_and_loses_nothing(stack):
     control = stack.endpoints["control"]
     killed = httpx.post(control + "/instances/kafka/kill", json={"signal": "SIGKILL"}, timeout=5).json()
     kafka = wait_for(lambda: (k := kafka_instance(control))["ready"] and k["pid"] != killed["pid"] and k,
-                     90, "the broker ready again")
+                     90, "the broker ready again", interval=0.2)
     assert kafka["restarts"] == 1 and kafka["last_exit_code"] == -9, kafka
     assert partition_counts(stack.endpoints["kafka_bootstrap"]) == TOPICS
     restarted_at = time.time()
-    wait_for(lambda: httpx.get(control + "/status", timeout=5).json()["ready"], 60, "the whole stack ready again")
+    wait_for(lambda: httpx.get(control + "/status", timeout=5).json()["ready"], 60, "the whole stack ready again",
+             interval=0.2)
     report = delivery_report(since="start", settle_timeout=60, configuration={"local_control_url": control})
     assert report["lost"] == 0 and report["lost_events"] == [], report
     # Not vacuous: events produced after the restart were acknowledged and stored too.
