@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -142,13 +141,6 @@ def test_the_game_days_partition_stalls_then_drains_with_nothing_lost(gameday):
     assert "fault.partition" in kinds and "fault.healed" in kinds
 
 
-OPEN_FINDING_PROBES = {"cuj1-served-while-a-replica-was-down"}
-"""An open finding, reported rather than asserted here: in 3 of 4 CI runs the first processor kill after the game
-day's database experiments froze SecantusDB for 10 to 15 s (every client, writes included), so CUJ-1 over the kill
-read 77 to 99 % available (82 % in a fifth). A fresh stack's kill shows none of it (the game day's own first
-experiment is judged on the same probe strictly, above). docs/benchmarks.md has what was ruled out."""
-
-
 def _unmet(journal: dict, phase: str) -> dict[str, object]:
     return {run["activity"]["name"]: run.get("output") for run in
             (journal["steady_states"].get(phase) or {}).get("probes", []) if not run.get("tolerance_met")}
@@ -174,16 +166,16 @@ def test_the_gate_passes_again_on_the_same_stack(stack, tmp_path):
     journal = json.loads((run_dir / "01-processor-pod-kill" / "journal.json").read_text())
     assert journal["experiment"]["title"].startswith("A processor replica crashes")
     unmet = _unmet(journal, "after")
-    assert set(unmet) <= OPEN_FINDING_PROBES, unmet
     cuj1 = _output(journal, "after", "cuj1-served-while-a-replica-was-down") or {}
     window = cuj1.get("window") or {"start": sampler.samples[0]["at"], "end": sampler.samples[-1]["at"]}
     database = "\n".join(sampler.around(window["start"], window["end"]))
-    print(f"the database process during the second gate's pod kill (from the kill):\n{database}")
-    if unmet:
-        warnings.warn(f"open finding, CUJ-1 during the second gate's pod kill: {json.dumps(unmet)[:1500]}\n"
-                      f"the database process meanwhile (from the kill):\n{database[:4000]}")
-    assert rows["processor-pod-kill.yaml"] == ("DEVIATED" if unmet else "PASS")
-    assert result.returncode == (1 if unmet else 0), _failure(result, run_dir)
+    print(f"CUJ-1 during the second gate's pod kill: {json.dumps(cuj1)[:2000]}\n"
+          f"the database process meanwhile (from the kill):\n{database}")
+    # Once a game day had filled the database, each backup snapshot held it for up to 0.8 s, and this probe failed
+    # in 4 of 5 CI runs; snapshots read the events in short ranges now (stack/backup/snapshot.py).
+    assert not unmet, f"{json.dumps(unmet)[:1500]}\nthe database process meanwhile (from the kill):\n{database[:4000]}"
+    assert rows["processor-pod-kill.yaml"] == "PASS"
+    assert result.returncode == 0, _failure(result, run_dir)
     recovered = [p for p in journal["steady_states"]["after"]["probes"]
                  if p["activity"]["name"] == "processor-recovered-within-failover-budget"][0]
     assert 0.5 < recovered["output"] <= 30
