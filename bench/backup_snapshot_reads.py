@@ -5,7 +5,8 @@
 A bare SecantusDB server (no stack) with the processor's indexes and ``--events`` events written over the last
 hours. A reader queries ``gpu_latest`` (8 documents, as GET /gpu/info does) every 20 ms, first with nothing else
 running, then during dumps of the events by one query (the agent's old way) and by ``written_at`` ranges
-(``stack.backup.snapshot``). Prints one JSON line per dump, then the dumps' durations and the reader's waits (p50, p95, max) for each way.
+(``stack.backup.snapshot``). Prints one JSON line per dump, then the dumps' durations and the reader's waits (p50,
+p95, max) for each way.
 """
 from __future__ import annotations
 

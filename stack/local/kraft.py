@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,15 +163,20 @@ def format_storage(libs: Path, node: KraftNode, cluster_id: str, timeout: float 
                            f"{(result.stderr or result.stdout).strip()[-2000:]}")
 
 
-def prepare_stack_node(state_dir: Path, host: str, broker_port: int, controller_port: int,
-                       advertised_port: int) -> list[str]:
-    """A fresh one-node cluster for a local stack: the data a previous stack left in ``state_dir`` is deleted (as
-    each stack starts with empty topics), the node is configured to advertise ``advertised_port`` and formatted.
-    Returns the broker's command line. Raises KafkaNotInstalled without the jars or Java."""
+def prepare_stack_cluster(state_dir: Path, host: str, nodes: list[tuple[int, int, int]]) -> list[list[str]]:
+    """A fresh cluster for a local stack, one node per ``(listener port, controller port, advertised port)``, with
+    node ids from 1. The data a previous stack left in ``state_dir`` is deleted (each stack starts with empty
+    topics); each node is configured to advertise its proxy's port, and formatted with one new cluster id.
+    Returns each node's command line. Raises KafkaNotInstalled without the jars or Java, ValueError for a bad
+    number of nodes."""
     libs = kafka_libs()
     java_binary()
-    node = KraftNode(1, host, broker_port, controller_port, state_dir / "kafka-1")
-    shutil.rmtree(node.data_dir, ignore_errors=True)
-    write_config(node, [node], advertised_port)
-    format_storage(libs, node, new_cluster_id())
-    return server_argv(libs, node)
+    ports = [port for listener, controller, _ in nodes for port in (listener, controller)]
+    cluster = plan_nodes(len(nodes), host, ports, state_dir)
+    cluster_id = new_cluster_id()
+    for node, (_, _, advertised) in zip(cluster, nodes):
+        shutil.rmtree(node.data_dir, ignore_errors=True)
+        write_config(node, cluster, advertised)
+    with ThreadPoolExecutor(len(cluster)) as pool:  # each format is a JVM start of a few seconds
+        list(pool.map(lambda node: format_storage(libs, node, cluster_id), cluster))
+    return [server_argv(libs, node) for node in cluster]

@@ -14,6 +14,8 @@ RULES_GLOB = REPO_ROOT / "deploy" / "monitoring" / "rules" / "*.yml"
 DRILL_RULES_GLOB = REPO_ROOT / "deploy" / "monitoring" / "rules" / "drill" / "*.yml"
 """The time-scaled copy (docs/slos.md): records under ``slo_drill:``, alerts carry ``profile="drill"``."""
 PROCESSOR_REPLICAS = 2
+MAX_KAFKA_BROKERS = 3
+"""Kafka nodes a local stack can run: the port table has room for three."""
 RUNNER_MODULE = "stack.local.runner"
 """Run with ``python -m``; also how a runner's pid is recognised in /proc/<pid>/cmdline."""
 
@@ -36,10 +38,15 @@ def ephemeral_port_range() -> tuple[int, int]:
 class StackLayout:
     base_port: int
     state_dir: Path
+    kafka_brokers: int = 1
 
     def __post_init__(self) -> None:
         if not 1024 <= self.base_port <= 65535 - 40:
             raise ValueError(f"base port {self.base_port} is outside 1024..65495 (the stack needs 40 ports above it)")
+        brokers = self.kafka_brokers
+        if isinstance(brokers, bool) or not isinstance(brokers, int) or not 1 <= brokers <= MAX_KAFKA_BROKERS:
+            raise ValueError(f"the number of Kafka brokers must be a whole number from 1 to {MAX_KAFKA_BROKERS}, "
+                             f"got {brokers!r}")
         object.__setattr__(self, "state_dir", Path(self.state_dir).resolve())
 
     # Ports, per the contract's table.
@@ -47,18 +54,33 @@ class StackLayout:
     def control_port(self) -> int:
         return self.base_port
 
+    def kafka_proxy_port(self, node: int) -> int:
+        """Where clients reach Kafka node ``node`` (1-based): its fault proxy, which the node advertises."""
+        return self.base_port + (1 if node == 1 else 24 + node)
+
+    def kafka_listener_port(self, node: int) -> int:
+        """Node ``node``'s own client listener; only its proxy connects here."""
+        return self.base_port + (2 if node == 1 else 26 + node)
+
+    def kafka_controller_port(self, node: int) -> int:
+        """Node ``node``'s KRaft controller listener (not with Tansu)."""
+        return self.base_port + (8 if node == 1 else 28 + node)
+
+    @property
+    def kafka_nodes(self) -> range:
+        return range(1, self.kafka_brokers + 1)
+
     @property
     def proxy_port(self) -> int:
-        return self.base_port + 1
+        return self.kafka_proxy_port(1)
 
     @property
     def broker_port(self) -> int:
-        return self.base_port + 2
+        return self.kafka_listener_port(1)
 
     @property
     def controller_port(self) -> int:
-        """The Apache Kafka node's KRaft controller listener (``--kafka kraft`` only)."""
-        return self.base_port + 8
+        return self.kafka_controller_port(1)
 
     @property
     def mongo_port(self) -> int:
@@ -110,7 +132,8 @@ class StackLayout:
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{LOOPBACK}:{self.proxy_port}"
+        """Every node's proxy, so a client that starts while one node is down still finds the cluster."""
+        return ",".join(f"{LOOPBACK}:{self.kafka_proxy_port(node)}" for node in self.kafka_nodes)
 
     @property
     def mongo_uri(self) -> str:

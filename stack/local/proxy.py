@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import struct
@@ -30,18 +31,20 @@ _CHUNK = 64 * 1024
 
 
 class KafkaProxy:
-    """A TCP pass-through from ``listen_port`` to ``target_port`` on loopback, tracking its connections so a
-    fault mode can act on the ones already open."""
+    """A TCP pass-through from ``listen_port`` to ``target_port`` on loopback, and from each port added with
+    ``add_route`` to its broker, tracking the connections so a fault mode can act on the ones already open. One
+    fault applies to every route: a partition cuts a service from the whole cluster."""
 
     def __init__(self, listen_host: str, listen_port: int, target_host: str, target_port: int):
         self.listen = (listen_host, listen_port)
         self.target = (target_host, target_port)
+        self.routes: list[tuple[tuple[str, int], tuple[str, int]]] = [(self.listen, self.target)]
         self.mode = "pass"
         self.admit: Callable[[tuple[str, int]], bool] | None = None
         """When set, a new connection whose peer address it rejects is closed at once. The runner sets it while
         a restarted broker has no topics yet, so that only its own admin client gets through: a producer would
         otherwise auto-create the topics with the broker's default partition count."""
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task] = set()
         self.clock: Callable[[], float] = time.time
         self.partition: PartitionFault | None = None
@@ -55,7 +58,7 @@ class KafkaProxy:
 
     @property
     def running(self) -> bool:
-        return self._server is not None and self._server.is_serving()
+        return bool(self._servers) and all(server.is_serving() for server in self._servers)
 
     @property
     def connection_count(self) -> int:
@@ -125,30 +128,37 @@ class KafkaProxy:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=max(0.001, fault.remaining(self.clock())))
 
+    def add_route(self, listen_port: int, target_port: int) -> None:
+        """Also pass ``listen_port`` through to ``target_port`` (another broker of the cluster). Before start()."""
+        self.routes.append(((self.listen[0], listen_port), (self.target[0], target_port)))
+
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, *self.listen)
+        for listen, target in self.routes:
+            self._servers.append(await asyncio.start_server(functools.partial(self._accept, target), *listen))
 
     async def stop(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for task in list(self._connections):
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers = []
 
-    async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, target: tuple[str, int], client_reader: asyncio.StreamReader,
+                      client_writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         self._connections.add(task)
         try:
-            await self._serve(client_reader, client_writer)
+            await self._serve(target, client_reader, client_writer)
         finally:
             self._connections.discard(task)
 
-    async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, target: tuple[str, int], client_reader: asyncio.StreamReader,
+                     client_writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         try:
             first, service = await _first_request(client_reader)
@@ -167,10 +177,10 @@ class KafkaProxy:
                 _reset(client_writer)  # a refused connection: the client sees a reset after its first request
                 return
             try:
-                upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+                upstream_reader, upstream_writer = await asyncio.open_connection(*target)
             except OSError as exc:
                 # The broker is down or restarting: the client sees its connection close and retries.
-                log.debug("proxy: broker at %s:%s unreachable: %s", *self.target, exc)
+                log.debug("proxy: broker at %s:%s unreachable: %s", *target, exc)
                 client_writer.close()
                 return
             self._sockets[task][1].append(upstream_writer)

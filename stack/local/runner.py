@@ -40,6 +40,7 @@ from stack.local.faults import TOKEN_ENV, FaultBook
 from stack.local.holds import Holds
 from stack.local.layout import (
     LOOPBACK,
+    MAX_KAFKA_BROKERS,
     REPO_ROOT,
     RUNNER_MODULE,
     STATE_DIR_ENV,
@@ -59,7 +60,7 @@ from stack.local.provider_faults import ProviderFaults
 from stack.local.proxy import KafkaProxy
 from stack.local.restart_policy import RestartPolicy
 from stack.local.supervisor import Instance, StartFailed
-from stack.local.kraft import KafkaNotInstalled, prepare_stack_node
+from stack.local.kraft import KafkaNotInstalled, prepare_stack_cluster
 from stack.local.topics import ensure_topics
 
 log = logging.getLogger("stack.local.runner")
@@ -118,10 +119,10 @@ class Runner:
         api_rate: float = DEFAULT_API_RATE,
         provider_services: bool = True,
         keep_metrics: bool = False,
-        kafka_argv: Sequence[str] | None = None,
+        kafka_argvs: Sequence[Sequence[str]] | None = None,
     ):
         self.layout = layout
-        self.kafka_argv = kafka_argv
+        self.kafka_argvs = kafka_argvs
         self.keep_metrics = keep_metrics
         self.binaries = binaries
         self.rate = rate
@@ -133,6 +134,8 @@ class Runner:
         self.notifications = new_notifications()
         self.phase = "starting"
         self.proxy = KafkaProxy(LOOPBACK, layout.proxy_port, LOOPBACK, layout.broker_port)
+        for node in layout.kafka_nodes[1:]:
+            self.proxy.add_route(layout.kafka_proxy_port(node), layout.kafka_listener_port(node))
         self.balancer = RoundRobinBalancer(LOOPBACK, layout.processor_api_port, self._ready_processors)
         self._shutdown = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
@@ -225,7 +228,7 @@ class Runner:
         self.balancer.bind()
         env = self._child_env()
         specs = build_specs(self.layout, self.binaries, self.rate, api_rate=self.api_rate,
-                            provider_services=self.provider_services, kafka_argv=self.kafka_argv)
+                            provider_services=self.provider_services, kafka_argvs=self.kafka_argvs)
         token_env = {**env, TOKEN_ENV: self._fault_token}
         for spec in specs:
             hook = None
@@ -263,12 +266,12 @@ class Runner:
         log.info("stack ready in %.2f s: %s", time.monotonic() - t0, self.layout.control_url)
 
     async def _recreate_topics(self) -> None:
-        await ensure_topics(self.layout.kafka_bootstrap)
+        await ensure_topics(self.layout.kafka_bootstrap, replication_factor=min(3, self.layout.kafka_brokers))
         self.proxy.admit = None
 
     def _on_spawn(self, instance: Instance) -> None:
-        if instance.spec.component == "kafka":
-            # Until _recreate_topics is done, only the runner's own admin client may reach the empty broker.
+        if instance.spec.component == "kafka" and self.kafka_argvs is None:
+            # Tansu restarts empty: until _recreate_topics is done, only the runner's own admin client may reach it.
             self.proxy.admit = lambda peer: connects_from_this_process(peer, self.layout.proxy_port)
         self._record_pids()
 
@@ -343,9 +346,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default: delete it at start, so this stack's series and alerts are its own: the new "
                              "replicas' counters start at 0 again, and increase() over old samples would add the "
                              "earlier stacks' restarts)")
-    parser.add_argument("--kafka", default="tansu", choices=["tansu", "kraft"],
-                        help="the broker: Tansu (default, in memory) or Apache Kafka in KRaft mode, one node whose data "
-                             "survives its restarts (the jars `make deps` fetched; needs Java 17)")
+    parser.add_argument("--kafka", default="kraft", choices=["kraft", "tansu"],
+                        help="the broker: Apache Kafka in KRaft mode (default), one node whose data survives its "
+                             "restarts (the jars `make deps` fetched; needs Java 17), or Tansu, in memory, which "
+                             "loses every topic when it restarts")
+    parser.add_argument("--kafka-brokers", type=int, default=1, metavar="N",
+                        help=f"Kafka nodes, 1 to {MAX_KAFKA_BROKERS} (default 1; Apache Kafka only): each a combined "
+                             "broker and controller behind its own fault proxy port, topics replicated min(3, N) "
+                             "times with min.insync.replicas min(2, N)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
 
@@ -357,20 +365,23 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        layout = StackLayout(args.base_port, args.state_dir)
+        if args.kafka == "tansu" and args.kafka_brokers != 1:
+            raise ValueError(f"--kafka-brokers {args.kafka_brokers}: Tansu runs one broker only; use --kafka kraft")
+        layout = StackLayout(args.base_port, args.state_dir, kafka_brokers=args.kafka_brokers)
         layout.state_dir.mkdir(parents=True, exist_ok=True)
         binaries, control_socket = preflight(layout)
-        kafka_argv = None
+        kafka_argvs = None
         if args.kafka == "kraft":
-            kafka_argv = prepare_stack_node(layout.state_dir, LOOPBACK, layout.broker_port, layout.controller_port,
-                                            layout.proxy_port)
+            kafka_argvs = prepare_stack_cluster(layout.state_dir, LOOPBACK, [
+                (layout.kafka_listener_port(n), layout.kafka_controller_port(n), layout.kafka_proxy_port(n))
+                for n in layout.kafka_nodes])
     except (NotReadyForStack, KafkaNotInstalled, ValueError, OSError, RuntimeError) as exc:
         print(f"runner: error: {exc}", file=sys.stderr, flush=True)
         return 2
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness probe otherwise
     runner = Runner(layout, binaries, rate=args.rate, log_level=args.log_level, api_rate=args.api_rate,
                     provider_services=not args.without_provider_services, keep_metrics=args.keep_metrics,
-                    kafka_argv=kafka_argv)
+                    kafka_argvs=kafka_argvs)
     return asyncio.run(runner.run(control_socket))
 
 

@@ -1,5 +1,5 @@
-"""The stack's Kafka topics (docs/local-stack-contract.md). Tansu keeps them in memory only, so the runner
-creates them at start and again every time the broker has restarted."""
+"""The stack's Kafka topics (docs/local-stack-contract.md). The runner creates the missing ones at start and
+every time a broker has restarted: Tansu keeps them in memory only; Apache Kafka keeps them."""
 from __future__ import annotations
 
 import asyncio
@@ -14,12 +14,12 @@ TOPICS = {"gpu-events": 4, "token-events": 2, "events-dlq": 1}
 """Topic name → partition count."""
 
 
-def create_topics(bootstrap: str, timeout: float = 5.0) -> list[str]:
+def create_topics(bootstrap: str, timeout: float = 5.0, replication_factor: int = 1) -> list[str]:
     """Create every missing topic. Returns the names created; an existing topic is left as it is."""
     # log_level 4 (warning): librdkafka's info lines about its own teardown are noise in the runner's log.
     admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000), "log_level": 4})
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in TOPICS.items()],
+        [NewTopic(name, num_partitions=n, replication_factor=replication_factor) for name, n in TOPICS.items()],
         request_timeout=timeout,
         operation_timeout=timeout,
     )
@@ -34,9 +34,10 @@ def create_topics(bootstrap: str, timeout: float = 5.0) -> list[str]:
     return created
 
 
-async def ensure_topics(bootstrap: str) -> list[str]:
+async def ensure_topics(bootstrap: str, replication_factor: int = 1) -> list[str]:
     """One attempt, off the event loop (librdkafka blocks). The supervisor retries it at each readiness probe
-    until it succeeds, and keeps the broker not ready meanwhile."""
-    created = await asyncio.to_thread(create_topics, bootstrap)
+    until it succeeds, and keeps the broker not ready meanwhile: in a cluster, until enough brokers are up for
+    ``replication_factor`` copies."""
+    created = await asyncio.to_thread(create_topics, bootstrap, replication_factor=replication_factor)
     log.info("topics ready on %s (created: %s)", bootstrap, ", ".join(created) or "none")
     return created

@@ -1,5 +1,5 @@
-"""The local stack runner against the real parts: Tansu, SecantusDB, Prometheus, Alertmanager, and the stack's
-own processor and producers, all on loopback."""
+"""The local stack runner against the real parts: Apache Kafka (one KRaft node), SecantusDB, Prometheus,
+Alertmanager, and the stack's own processor and producers, all on loopback."""
 from __future__ import annotations
 
 import os
@@ -33,6 +33,9 @@ pytestmark = pytest.mark.integration
 RECOVERY_TIMEOUT = 30.0
 """Seconds a killed replica may take to be ready again: 0.5 s back-off plus a Python service's start, with room
 for a loaded 2-core machine."""
+BROKER_RECOVERY_TIMEOUT = 60.0
+"""A restarted KRaft node replays its log and takes its controller and broker roles again: 17.5 s on a quiet
+machine (docs/benchmarks.md), more beside CI's other worker."""
 
 
 def wait_for(check, timeout: float, interval: float = 0.1, what: str = "condition"):
@@ -238,7 +241,7 @@ def test_a_restarted_broker_gets_the_contract_topics_back(local_stack):
         kafka = wait_for(
             lambda: (k := http.get("/instances", params={"component": "kafka"}).json()["instances"][0])["ready"]
             and k["pid"] != killed["pid"] and k,
-            RECOVERY_TIMEOUT, 0.05, "kafka ready again",
+            BROKER_RECOVERY_TIMEOUT, 0.05, "kafka ready again",
         )
         assert kafka["restarts"] == 1
         # Producers reconnect at once; the topics must still get the contract's partition counts, not the

@@ -184,19 +184,22 @@ def test_health_reports_a_held_broker_and_recovers_without_leaving_the_service(p
     broker = next(p for p in pipeline.services.procs if p.name == "tansu" and p.alive())
     proc = pipeline.processors[0]
     os.kill(broker.pid, signal.SIGSTOP)
-    slowest = 0.0
+    took = []
     try:
         degraded = wait_until(lambda: _health(proc) == (200, {"status": "degraded", "kafka": False, "mongo": True}),
                               5, 0.2)
-        for _ in range(10):
+        for _ in range(20):
             started = time.monotonic()
             _health(proc)
-            slowest = max(slowest, time.monotonic() - started)
+            took.append(round(time.monotonic() - started, 3))
             time.sleep(0.2)
     finally:
         os.kill(broker.pid, signal.SIGCONT)
     assert degraded, f"/health while the broker is stopped: {_health(proc)}"
-    assert slowest < 0.4, f"/health took {slowest:.3f} s while the broker was stopped (the Kafka check waits 0.5 s)"
+    # A /health that waited for the check would wait its 0.5 s at every expiry of the 1 s cache: at least 4 of these
+    # 20 calls, 0.2 s apart. One slow call is allowed: in CI, beside a game day, one took 0.535 s.
+    slow = [t for t in took if t >= 0.45]
+    assert len(slow) <= 1, f"/health waited for the Kafka check while the broker was stopped: {took}"
     assert wait_until(lambda: _health(proc) == (200, {"status": "ok", "kafka": True, "mongo": True}), 10, 0.2), (
         f"/health after resume: {_health(proc)}")
     assert all(p.alive() for p in pipeline.processors)

@@ -57,3 +57,45 @@ def test_both_targets_and_the_pom_pin_one_broker_version():
     assert f"<kafka.version>{KAFKA_VERSION}</kafka.version>" in pom
     images = set(re.findall(r"image: apache/kafka:(\S+)", (REPO / "deploy" / "k8s" / "kafka.yaml").read_text()))
     assert images == {KAFKA_VERSION}
+
+
+def test_a_three_node_stack_gives_each_node_its_own_ports_inside_the_stack_range(tmp_path):
+    from stack.local.layout import StackLayout
+
+    layout = StackLayout(20000, tmp_path, kafka_brokers=3)
+    nodes = [(layout.kafka_proxy_port(n), layout.kafka_listener_port(n), layout.kafka_controller_port(n))
+             for n in layout.kafka_nodes]
+    assert nodes == [(20001, 20002, 20008), (20026, 20028, 20030), (20027, 20029, 20031)]
+    others = {layout.control_port, layout.mongo_port, layout.prometheus_port, layout.alertmanager_port,
+              layout.processor_api_port, layout.producers_port, layout.processor_port(0), layout.processor_port(1),
+              layout.loadgen_port, layout.provider_simulator_port, layout.ai_decision_port, layout.market_data_port,
+              layout.backup_port}
+    kafka = {port for node in nodes for port in node}
+    assert len(kafka) == 9 and not kafka & others and all(20000 <= p < 20040 for p in kafka)
+    assert layout.kafka_bootstrap == "127.0.0.1:20001,127.0.0.1:20026,127.0.0.1:20027"
+    assert StackLayout(20000, tmp_path).kafka_bootstrap == "127.0.0.1:20001"
+
+
+@pytest.mark.parametrize("brokers", [0, 4, 2.0, True, "3"])
+def test_a_stack_with_a_bad_number_of_brokers_is_refused(tmp_path, brokers):
+    from stack.local.layout import StackLayout
+
+    with pytest.raises(ValueError, match=r"whole number from 1 to 3, got"):
+        StackLayout(20000, tmp_path, kafka_brokers=brokers)
+
+
+def test_each_node_is_one_supervised_instance_named_by_its_node_id(tmp_path):
+    from stack.local.components import Binaries, build_specs
+    from stack.local.layout import StackLayout
+
+    layout = StackLayout(20000, tmp_path, kafka_brokers=3)
+    binaries = Binaries("tansu", "secantusd", "prometheus", "alertmanager")
+    specs = [s for s in build_specs(layout, binaries, 5, kafka_argvs=[["java", str(n)] for n in (1, 2, 3)])
+             if s.component == "kafka"]
+    assert [(s.name, s.argv, s.ready.port) for s in specs] == [
+        ("kafka-1", ("java", "1"), 20002), ("kafka-2", ("java", "2"), 20028), ("kafka-3", ("java", "3"), 20029)]
+    (single,) = [s for s in build_specs(StackLayout(20000, tmp_path), binaries, 5, kafka_argvs=[["java"]])
+                 if s.component == "kafka"]
+    assert single.name == "kafka"
+    with pytest.raises(ValueError, match="2 Kafka command lines for a layout of 3 nodes"):
+        build_specs(layout, binaries, 5, kafka_argvs=[["java"], ["java"]])
