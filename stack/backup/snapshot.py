@@ -6,7 +6,7 @@ point in time by itself: the change log from its position onwards makes it one w
 
 A collection with an ascending index on ``written_at`` (the processor's events) is read in short ranges of that
 index, newest first, with a pause between them, instead of in one query. The local stack's database answers one
-client at a time: a single query over 40,000 events held every other client for up to 0.7 s, so a snapshot taken
+client at a time: a single query over 40,000 events held every other client for up to 0.8 s, so a snapshot taken
 during a fault doubled the API's p95. The ranges give up the dump's own consistency, which it never had: see above.
 """
 from __future__ import annotations
@@ -38,6 +38,7 @@ GAP_BEFORE_THE_REST_S = 600.0
 """Empty ranges covering this much time in a row end the walk: everything older is then read at once. Kept short
 because the walk through nothing costs too: in CI, a day of empty 80 s ranges (about 1,000 queries) kept the
 database on a full core for 3 s during a pod kill."""
+
 
 def last_write_position(client: MongoClient) -> list[int]:
     """The server's newest write (cluster time) as ``[t, i]``: every change after it is in the change log."""
@@ -102,6 +103,7 @@ def _by_ranges(collection, field: str, now: float, pause: float = PAGE_PAUSE_S) 
             width /= 2
         upper, lower = lower, lower - width
     yield from fresh({field: {"$lt": upper}})
+
 
 class StaleSnapshot(RuntimeError):
     """The dump no longer describes the database it was labelled with; it was not committed."""

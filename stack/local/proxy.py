@@ -42,8 +42,9 @@ class KafkaProxy:
         self.mode = "pass"
         self.admit: Callable[[tuple[str, int]], bool] | None = None
         """When set, a new connection whose peer address it rejects is closed at once. The runner sets it while
-        a restarted broker has no topics yet, so that only its own admin client gets through: a producer would
-        otherwise auto-create the topics with the broker's default partition count."""
+        a restarted Tansu broker has no topics yet (Apache Kafka keeps them), so that only its own admin client
+        gets through: a producer would otherwise auto-create the topics with the broker's default partition
+        count."""
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task] = set()
         self.clock: Callable[[], float] = time.time
