@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,3 +172,20 @@ def sigkill(proc: Proc) -> float:
     os.kill(proc.pid, signal.SIGKILL)
     proc.popen.wait(5)
     return at
+
+
+@contextmanager
+def processor_database(workdir: Path, app_name: str) -> Iterator[Any]:
+    """A SecantusDB of its own with the processor's database ``ca3`` and its indexes, as the processor writes it;
+    stopped on exit."""
+    from stack.processor import store
+
+    with Services(workdir) as services:
+        services.start_mongo()
+        client = store.connect(services.mongo_uri, timeout_ms=5000, socket_timeout_ms=30000, app_name=app_name)
+        db = store.database(client, "ca3")
+        store.ensure_indexes(db)
+        try:
+            yield db
+        finally:
+            client.close()

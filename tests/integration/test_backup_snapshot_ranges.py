@@ -15,9 +15,8 @@ import pytest
 from bson.raw_bson import RawBSONDocument
 from pymongo.database import Database
 
-from service_fixtures import Services
+from service_fixtures import processor_database
 from stack.backup import snapshot
-from stack.processor import store
 
 NOW = time.time()
 
@@ -49,15 +48,10 @@ class RecordingCollection:
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> Iterator[Database]:
-    with Services(tmp_path_factory.mktemp("snapshot-ranges")) as services:
-        services.start_mongo()
-        client = store.connect(services.mongo_uri, timeout_ms=5000, socket_timeout_ms=30000, app_name="snapshot")
-        database: Database = store.database(client, "ca3")
-        store.ensure_indexes(database)
+    with processor_database(tmp_path_factory.mktemp("snapshot-ranges"), "snapshot") as database:
         database["events"].insert_many(_events(), ordered=False)
         database["gpu_latest"].insert_many([{"_id": f"gpu-{i}", "utilization": 0.5} for i in range(8)])
         yield database
-        client.close()
 
 
 def _dumped_ids(path) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pymongo.database import Database
 
 from probes._partitions import (
     active_partitions,
@@ -18,8 +17,7 @@ from probes._partitions import (
     first_write_per_partition,
     writes_after,
 )
-from service_fixtures import Services
-from stack.processor import store
+from service_fixtures import processor_database
 
 T0 = 1_000_000.0
 PRODUCERS = ("producer-0-aa", "producer-1-aa")
@@ -42,14 +40,9 @@ def _events() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def events(tmp_path_factory) -> Iterator:
-    with Services(tmp_path_factory.mktemp("indexed-reads")) as services:
-        services.start_mongo()
-        client = store.connect(services.mongo_uri, timeout_ms=5000, socket_timeout_ms=30000, app_name="reads")
-        db: Database = store.database(client, "ca3")
-        store.ensure_indexes(db)
+    with processor_database(tmp_path_factory.mktemp("indexed-reads"), "reads") as db:
         db["events"].insert_many(_events(), ordered=False)
         yield db["events"]
-        client.close()
 
 
 def _scanning_first_seq(events, producer_id: str, since: float) -> int:

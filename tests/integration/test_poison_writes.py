@@ -19,7 +19,7 @@ from pymongo.database import Database
 
 from event_strategies import raw_events
 from fake_kafka import AckingProducer
-from service_fixtures import Services
+from service_fixtures import processor_database
 from stack.events import InvalidEvent, encode_event, parse_event, token_event
 from stack.processor import store
 from stack.processor.batching import Record, newest_gpu_states, plan_batch
@@ -39,13 +39,8 @@ CORRUPTIONS = [(2**64, "int_overflow"), (-(2**63) - 1, "int_overflow"), ("\ud800
 
 @pytest.fixture(scope="module")
 def mongo(tmp_path_factory) -> Iterator[Database]:
-    with Services(tmp_path_factory.mktemp("poison-writes")) as services:
-        services.start_mongo()
-        client = store.connect(services.mongo_uri, timeout_ms=5000, socket_timeout_ms=30000, app_name="poison-writes")
-        db = store.database(client, "ca3")
-        store.ensure_indexes(db)
+    with processor_database(tmp_path_factory.mktemp("poison-writes"), "poison-writes") as db:
         yield db
-        client.close()
 
 
 def consume_loop(db: Database, producer: AckingProducer, fatal: list) -> ConsumeLoop:
