@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,15 +26,10 @@ from pymongo import MongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from probes.measure import distribution  # noqa: E402
 from stack.backup import snapshot  # noqa: E402
+from stack.local.ports import free_base_port  # noqa: E402
 from stack.processor import store  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fill(db, events: int) -> None:
@@ -78,7 +73,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.events < 1 or args.trials < 1:
         parser.error("--events and --trials must be at least 1")
-    port, data = free_port(), tempfile.mkdtemp(prefix="bench-snapshot-")
+    port, data = free_base_port(span=1), tempfile.mkdtemp(prefix="bench-snapshot-")
     server = subprocess.Popen([str(VENV_BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(port),
                                "--storage-path", data, "--log-level", "WARNING"])
     uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
@@ -107,6 +102,7 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
     return 0
 
 

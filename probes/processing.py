@@ -88,23 +88,25 @@ def delivery_report(
         if expected_total == 0:
             raise NoData("no acknowledged events fall in the window being checked")
 
-        def stored(w) -> list[dict]:
-            # One index range read: a count filtered on deliveries too would read the whole collection.
-            in_window = {"producer_id": w.producer_id, "seq": {"$gte": w.first_seq, "$lte": w.max_acked_seq}}
-            return list(events.find(in_window, projection={"seq": 1, "deliveries": 1, "_id": 0}))
+        def stored() -> list[tuple[ProducerAcks, list[dict]]]:
+            # One index range read per producer: a count filtered on deliveries too would read the whole collection.
+            return [(w, list(events.find(
+                {"producer_id": w.producer_id, "seq": {"$gte": w.first_seq, "$lte": w.max_acked_seq}},
+                projection={"seq": 1, "deliveries": 1, "_id": 0},
+            ))) for w in windows]
 
-        def missing() -> list[str]:
+        def missing(reads: list[tuple[ProducerAcks, list[dict]]]) -> list[str]:
             # Compared as sets, not counts: an event whose send was reported failed can still have been written
             # (a broker killed after it stored the batch, before it answered), and counting it would end the wait
             # while an acknowledged one was still on its way.
-            return [f"{w.producer_id}:{s}" for w in windows for s in missing_events(w, [d["seq"] for d in stored(w)])]
+            return [f"{w.producer_id}:{s}" for w, docs in reads for s in missing_events(w, [d["seq"] for d in docs])]
 
-        lost = missing()
-        while lost and time.monotonic() - started < settle_timeout:
+        reads = stored()
+        while (lost := missing(reads)) and time.monotonic() - started < settle_timeout:
             time.sleep(0.5)
-            lost = missing()
+            reads = stored()
         settled = round(time.monotonic() - started, 3)
-        duplicated = sum(1 for w in windows for d in stored(w) if (d.get("deliveries") or 0) > 1)
+        duplicated = sum(1 for _, docs in reads for d in docs if (d.get("deliveries") or 0) > 1)
         report = {
             "checked": expected_total,
             "lost": len(lost),

@@ -88,12 +88,17 @@ def plan_nodes(brokers: int, host: str, ports: list[int], state_dir: Path) -> li
     return [KraftNode(i + 1, host, ports[2 * i], ports[2 * i + 1], state_dir / f"kafka-{i + 1}") for i in range(brokers)]
 
 
+def copies(brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) on ``brokers`` nodes: 3 and 2, or fewer on a smaller cluster."""
+    replicas = min(3, brokers)
+    return replicas, min(2, replicas)
+
+
 def node_properties(node: KraftNode, cluster: list[KraftNode], advertised_port: int | None = None) -> dict[str, str]:
     """The node's server.properties. Replication is 3 with min.insync.replicas 2 on a 3-node cluster (fewer nodes,
     fewer copies), so one broker can fail without losing an acknowledged write or refusing ``acks=all``.
     ``advertised_port``: where clients are told to connect instead of the listener (the stack's fault proxy)."""
-    replicas = min(3, len(cluster))
-    in_sync = min(2, replicas)
+    replicas, in_sync = copies(len(cluster))
     return {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),

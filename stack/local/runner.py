@@ -60,7 +60,7 @@ from stack.local.provider_faults import ProviderFaults
 from stack.local.proxy import KafkaProxy
 from stack.local.restart_policy import RestartPolicy
 from stack.local.supervisor import Instance, StartFailed
-from stack.local.kraft import KafkaNotInstalled, prepare_stack_cluster
+from stack.local.kraft import KafkaNotInstalled, copies, prepare_stack_cluster
 from stack.local.topics import ensure_topics
 
 log = logging.getLogger("stack.local.runner")
@@ -266,7 +266,7 @@ class Runner:
         log.info("stack ready in %.2f s: %s", time.monotonic() - t0, self.layout.control_url)
 
     async def _recreate_topics(self) -> None:
-        await ensure_topics(self.layout.kafka_bootstrap, replication_factor=min(3, self.layout.kafka_brokers))
+        await ensure_topics(self.layout.kafka_bootstrap, replication_factor=copies(self.layout.kafka_brokers)[0])
         self.proxy.admit = None
 
     def _on_spawn(self, instance: Instance) -> None:
