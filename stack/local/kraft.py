@@ -50,8 +50,12 @@ def java_binary() -> str:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding, as ``kafka-storage random-uuid``."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes in URL-safe base64 without padding, as ``kafka-storage random-uuid``.
+    Like Kafka's own ``Uuid.randomUuid``, it never starts with ``-``: command-line parsers read that as an option."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @dataclass(frozen=True)
@@ -160,7 +164,7 @@ def format_storage(libs: Path, node: KraftNode, cluster_id: str, timeout: float 
     directory is left alone: its data must survive a restart."""
     if is_formatted(node):
         return
-    argv = java_argv(libs, node, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+    argv = java_argv(libs, node, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                      "-c", str(node.properties_path))
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:

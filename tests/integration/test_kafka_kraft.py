@@ -142,3 +142,12 @@ def test_the_node_runs_the_version_both_targets_pin(broker):
     # The broker logs through log4j2 with this stack's layout, not SLF4J's no-operation fallback.
     assert "SLF4J: Defaulting to no-operation" not in log, log[:2000]
     assert " kafka INFO KafkaRaftServer: " in log or " kafka INFO BrokerServer: " in log, log[:2000]
+
+
+def test_a_cluster_id_that_starts_with_a_dash_is_not_read_as_an_option(libs, tmp_path):
+    base = free_base_port(span=2)
+    (node,) = plan_nodes(1, "127.0.0.1", [base, base + 1], tmp_path)
+    write_config(node, [node])
+    format_storage(libs, node, "-" + new_cluster_id()[1:])
+    meta = (node.log_dir / "meta.properties").read_text()
+    assert "cluster.id=-" in meta, meta

@@ -47,6 +47,16 @@ def test_a_cluster_id_is_16_bytes_of_url_safe_base64():
     assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
 
 
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch):
+    import uuid as uuid_module
+    # 0xf8 encodes to "-" first in URL-safe base64: 1 id in 64 would otherwise be read as an option by kafka-storage.
+    drawn = iter([uuid_module.UUID(bytes=b"\xf8" + bytes(15)), uuid_module.UUID(bytes=b"\x01" + bytes(15))])
+    monkeypatch.setattr("stack.local.kraft.uuid.uuid4", lambda: next(drawn))
+    cluster_id = new_cluster_id()
+    assert not cluster_id.startswith("-")
+    assert base64.urlsafe_b64decode(cluster_id + "==")[0] == 0x01
+
+
 def test_missing_jars_say_how_to_get_them(tmp_path):
     with pytest.raises(KafkaNotInstalled, match=r"Apache Kafka 4\.1\.0 is not in .*: run `make deps`"):
         kafka_libs(tmp_path)
