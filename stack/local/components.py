@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,6 +81,8 @@ class ComponentSpec:
     stage: int
     """Start order: every instance of a stage is ready before the next stage starts; stop goes in reverse."""
     url: str
+    death_signal: int = signal.SIGTERM
+    """What the kernel sends the instance when the runner dies without stopping it."""
 
 
 DEFAULT_API_RATE = 20.0
@@ -106,6 +109,9 @@ def kafka_specs(layout: StackLayout, binaries: Binaries,
         ready=ReadyCheck("tcp", layout.kafka_listener_port(node)),
         ready_timeout=60,  # a JVM on a shared 2-core machine takes 5-20 s to listen
         stage=0, url=f"tcp://{LOOPBACK}:{layout.kafka_listener_port(node)}",
+        # A SIGTERMed node shuts down through the controller, which it reaches through the runner's proxy: with
+        # the runner dead it would wait for ever. Its log recovers from a kill, as from a power cut.
+        death_signal=signal.SIGKILL,
     ) for node, argv in zip(layout.kafka_nodes, kafka_argvs)]
 
 

@@ -12,11 +12,13 @@ import shutil
 import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 KAFKA_VERSION = "4.1.0"
 """The broker version of both targets: deploy/k8s runs apache/kafka:4.1.0, deps/kafka/pom.xml fetches the same."""
+JMX_EXPORTER_VERSION = "1.0.1"
+"""Prometheus' JMX exporter agent (deps/kafka/pom.xml pins the same)."""
 
 HEAP_OPTS = ("-Xms128m", "-Xmx384m")
 """Three brokers share 2 cores and a few GiB with the rest of the stack; Kafka's default heap is 1 GiB each."""
@@ -39,6 +41,16 @@ def kafka_libs(cache: Path | None = None) -> Path:
         raise KafkaNotInstalled(f"Apache Kafka {KAFKA_VERSION} is not in {libs}: run `make deps` "
                                 "(it fetches the jars from Maven Central with Maven, once)")
     return libs
+
+
+def jmx_exporter_agent(cache: Path | None = None) -> Path:
+    """The JMX exporter agent's jar, or KafkaNotInstalled saying how to get it."""
+    jar = (cache or default_cache()) / f"kafka-{KAFKA_VERSION}" / "agents" / \
+        f"jmx_prometheus_javaagent-{JMX_EXPORTER_VERSION}.jar"
+    if not jar.is_file():
+        raise KafkaNotInstalled(f"Prometheus' JMX exporter agent {JMX_EXPORTER_VERSION} is not at {jar}: run "
+                                "`make deps`")
+    return jar
 
 
 def java_binary() -> str:
@@ -65,6 +77,12 @@ class KraftNode:
     broker_port: int
     controller_port: int
     data_dir: Path
+    advertised_port: int | None = None
+    """Where clients and the other nodes reach the broker, when not at its listener (the stack's fault proxy)."""
+    voter_port: int | None = None
+    """Where the quorum reaches the controller, when not at its listener (the stack's fault proxy)."""
+    metrics_port: int | None = None
+    """Where the node's JMX exporter agent serves Prometheus metrics; None runs no agent."""
 
     @property
     def bootstrap(self) -> str:
@@ -72,7 +90,7 @@ class KraftNode:
 
     @property
     def voter(self) -> str:
-        return f"{self.node_id}@{self.host}:{self.controller_port}"
+        return f"{self.node_id}@{self.host}:{self.voter_port or self.controller_port}"
 
     @property
     def properties_path(self) -> Path:
@@ -98,17 +116,18 @@ def copies(brokers: int) -> tuple[int, int]:
     return replicas, min(2, replicas)
 
 
-def node_properties(node: KraftNode, cluster: list[KraftNode], advertised_port: int | None = None) -> dict[str, str]:
+def node_properties(node: KraftNode, cluster: list[KraftNode]) -> dict[str, str]:
     """The node's server.properties. Replication is 3 with min.insync.replicas 2 on a 3-node cluster (fewer nodes,
     fewer copies), so one broker can fail without losing an acknowledged write or refusing ``acks=all``.
-    ``advertised_port``: where clients are told to connect instead of the listener (the stack's fault proxy)."""
+    Followers replicate from the leader's advertised address, so a proxy there carries replication as well as
+    clients."""
     replicas, in_sync = copies(len(cluster))
     return {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
         "controller.quorum.voters": ",".join(n.voter for n in cluster),
         "listeners": f"PLAINTEXT://{node.host}:{node.broker_port},CONTROLLER://{node.host}:{node.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{node.host}:{advertised_port or node.broker_port}",
+        "advertised.listeners": f"PLAINTEXT://{node.host}:{node.advertised_port or node.broker_port}",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
@@ -138,11 +157,33 @@ logger.broker.level = INFO
 """
 
 
-def write_config(node: KraftNode, cluster: list[KraftNode], advertised_port: int | None = None) -> None:
+JMX_EXPORTER_CONFIG = """\
+# Only the gauges the SLO rules read: a full MBean walk on every 1 s scrape would cost a core.
+lowercaseOutputName: true
+includeObjectNames:
+  - "kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions"
+  - "kafka.server:type=ReplicaManager,name=UnderMinIsrPartitionCount"
+  - "kafka.server:type=ReplicaManager,name=PartitionCount"
+  - "kafka.server:type=ReplicaManager,name=LeaderCount"
+  - "kafka.controller:type=KafkaController,name=OfflinePartitionsCount"
+  - "kafka.controller:type=KafkaController,name=ActiveControllerCount"
+  - "kafka.controller:type=KafkaController,name=FencedBrokerCount"
+rules:
+  # kafka.server<type=ReplicaManager, name=UnderReplicatedPartitions><>Value
+  #   -> kafka_server_replicamanager_underreplicatedpartitions, the name Strimzi's and Confluent's examples use
+  - pattern: "kafka.(\\\\w+)<type=(.+), name=(.+)><>Value"
+    name: kafka_$1_$2_$3
+    type: GAUGE
+"""
+
+
+def write_config(node: KraftNode, cluster: list[KraftNode]) -> None:
     node.data_dir.mkdir(parents=True, exist_ok=True)
-    lines = [f"{key}={value}" for key, value in node_properties(node, cluster, advertised_port).items()]
+    lines = [f"{key}={value}" for key, value in node_properties(node, cluster).items()]
     node.properties_path.write_text("\n".join(lines) + "\n")
     (node.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+    if node.metrics_port is not None:
+        (node.data_dir / "jmx-exporter.yaml").write_text(JMX_EXPORTER_CONFIG)
 
 
 def java_argv(libs: Path, node: KraftNode, main: str, *args: str) -> list[str]:
@@ -152,7 +193,11 @@ def java_argv(libs: Path, node: KraftNode, main: str, *args: str) -> list[str]:
 
 
 def server_argv(libs: Path, node: KraftNode) -> list[str]:
-    return java_argv(libs, node, "kafka.Kafka", str(node.properties_path))
+    argv = java_argv(libs, node, "kafka.Kafka", str(node.properties_path))
+    if node.metrics_port is not None:
+        agent = f"-javaagent:{jmx_exporter_agent()}={node.host}:{node.metrics_port}:{node.data_dir / 'jmx-exporter.yaml'}"
+        argv.insert(1, agent)
+    return argv
 
 
 def is_formatted(node: KraftNode) -> bool:
@@ -172,20 +217,34 @@ def format_storage(libs: Path, node: KraftNode, cluster_id: str, timeout: float 
                            f"{(result.stderr or result.stdout).strip()[-2000:]}")
 
 
-def prepare_stack_cluster(state_dir: Path, host: str, nodes: list[tuple[int, int, int]]) -> list[list[str]]:
-    """A fresh cluster for a local stack, one node per ``(listener port, controller port, advertised port)``, with
-    node ids from 1. The data a previous stack left in ``state_dir`` is deleted (each stack starts with empty
-    topics); each node is configured to advertise its proxy's port, and formatted with one new cluster id.
-    Returns each node's command line. Raises KafkaNotInstalled without the jars or Java, ValueError for a bad
-    number of nodes."""
+@dataclass(frozen=True)
+class NodePorts:
+    """One node's ports in a local stack: its own listeners, and the proxy ports that stand for them."""
+    listener: int
+    controller: int
+    client_proxy: int
+    controller_proxy: int
+    metrics: int
+
+
+def prepare_stack_cluster(state_dir: Path, host: str, nodes: list[NodePorts]) -> list[list[str]]:
+    """A fresh cluster for a local stack, one node per ``NodePorts``, with node ids from 1. The data a previous
+    stack left in ``state_dir`` is deleted (each stack starts with empty topics). Each node advertises its client
+    proxy and the voter list names the controller proxies, so every link (client, replication, quorum) crosses
+    the fault proxy. Formatted with one new cluster id. Returns each node's command line. Raises
+    KafkaNotInstalled without the jars or Java, ValueError for a bad number of nodes."""
     libs = kafka_libs()
+    jmx_exporter_agent()
     java_binary()
-    ports = [port for listener, controller, _ in nodes for port in (listener, controller)]
-    cluster = plan_nodes(len(nodes), host, ports, state_dir)
+    ports = [port for node in nodes for port in (node.listener, node.controller)]
+    planned = plan_nodes(len(nodes), host, ports, state_dir)
+    cluster = [replace(node, advertised_port=ports_of.client_proxy, voter_port=ports_of.controller_proxy,
+                       metrics_port=ports_of.metrics)
+               for node, ports_of in zip(planned, nodes)]
     cluster_id = new_cluster_id()
-    for node, (_, _, advertised) in zip(cluster, nodes):
+    for node in cluster:
         shutil.rmtree(node.data_dir, ignore_errors=True)
-        write_config(node, cluster, advertised)
+        write_config(node, cluster)
     with ThreadPoolExecutor(len(cluster)) as pool:  # each format is a JVM start of a few seconds
         list(pool.map(lambda node: format_storage(libs, node, cluster_id), cluster))
     return [server_argv(libs, node) for node in cluster]

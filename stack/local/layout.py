@@ -66,6 +66,15 @@ class StackLayout:
         """Node ``node``'s KRaft controller listener (not with Tansu)."""
         return self.base_port + (8 if node == 1 else 28 + node)
 
+    def kafka_controller_proxy_port(self, node: int) -> int:
+        """Where the other nodes reach node ``node``'s controller: its fault proxy, which the quorum's voter list
+        names, so a partition can cut quorum traffic too."""
+        return self.base_port + 31 + node
+
+    def kafka_metrics_port(self, node: int) -> int:
+        """Node ``node``'s Prometheus metrics (its JMX exporter agent; not with Tansu)."""
+        return self.base_port + 34 + node
+
     @property
     def kafka_nodes(self) -> range:
         return range(1, self.kafka_brokers + 1)

@@ -21,10 +21,12 @@ default 1m would hide everything; 1s costs little with a handful of targets."""
 
 
 def prometheus_config(
-    layout: StackLayout, rules_glob: Path = RULES_GLOB, drill_rules_glob: Path | None = DRILL_RULES_GLOB
+    layout: StackLayout, rules_glob: Path = RULES_GLOB, drill_rules_glob: Path | None = DRILL_RULES_GLOB,
+    kafka_metrics: bool = True,
 ) -> dict:
     """Production rules and, unless ``drill_rules_glob`` is None, the drill copy: safe together, because the
-    drill copy records under ``slo_drill:`` and its alerts carry ``profile="drill"`` (docs/slos.md)."""
+    drill copy records under ``slo_drill:`` and its alerts carry ``profile="drill"`` (docs/slos.md).
+    ``kafka_metrics``: scrape each Apache Kafka node's JMX exporter (job ``kafka``, label ``pod: kafka-N``)."""
     processor_targets = [
         {
             "targets": [f"{LOOPBACK}:{layout.processor_port(i)}"],
@@ -69,6 +71,16 @@ def prometheus_config(
                     {"targets": [f"{LOOPBACK}:{layout.backup_port}"], "labels": {"namespace": NAMESPACE}}
                 ],
             },
+            *(
+                [{
+                    "job_name": "kafka",
+                    "static_configs": [
+                        {"targets": [f"{LOOPBACK}:{layout.kafka_metrics_port(node)}"],
+                         "labels": {"pod": f"kafka-{node}", "namespace": NAMESPACE}}
+                        for node in layout.kafka_nodes
+                    ],
+                }] if kafka_metrics else []
+            ),
             {
                 # The runner speaks for the pods (kube-state-metrics' role): keep its pod/namespace labels.
                 "job_name": "stack-runner",
@@ -100,8 +112,9 @@ def alertmanager_config(layout: StackLayout) -> dict:
     }
 
 
-def write_configs(layout: StackLayout) -> None:
-    layout.files.prometheus_config.write_text(yaml.safe_dump(prometheus_config(layout), sort_keys=False))
+def write_configs(layout: StackLayout, kafka_metrics: bool = True) -> None:
+    config = prometheus_config(layout, kafka_metrics=kafka_metrics)
+    layout.files.prometheus_config.write_text(yaml.safe_dump(config, sort_keys=False))
     layout.files.alertmanager_config.write_text(yaml.safe_dump(alertmanager_config(layout), sort_keys=False))
 
 

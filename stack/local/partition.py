@@ -5,10 +5,16 @@ without sockets or sleeping. ``stack.local.proxy`` applies it to live connection
 How a connection is attributed to a service: every Kafka client's first request on a connection (ApiVersions,
 with librdkafka) starts with the request header ``size int32, api_key int16, api_version int16,
 correlation_id int32, client_id nullable string (int16 length)``. The proxy reads that one request before it
-forwards anything, and maps ``client.id`` to a service by prefix (``SERVICE_PREFIXES``). The processor sets
+forwards anything, and maps ``client.id`` to a source by prefix (``SERVICE_PREFIXES``). The processor sets
 ``client.id`` to its replica name (``processor-N`` and ``processor-N-dlq``), each producer to its producer id
-(``producer-<i>-<boot id>``). Anything else (the runner's admin client is ``rdkafka``) is ``other``, which a
-partition never cuts.
+(``producer-<i>-<boot id>``). Apache Kafka's own clients name their node (``BROKER_CLIENT_IDS``): a follower's
+replica fetcher, the KRaft quorum client and the broker's channels to the controller, so a connection between
+two nodes is attributed to the node that opened it, and the proxy route it came through names the other end.
+Anything else (the runner's admin client is ``rdkafka``) is ``other``, which a partition never cuts.
+
+What a fault cuts: the services in ``between`` from every node, and each broker↔broker link in ``links`` in
+both directions (replication and quorum traffic alike). ``isolate: kafka-N`` is shorthand for every link of
+node N: the other nodes lose it, while clients still reach it.
 
 Modes and what a client sees (measured on Tansu 0.6.0, see /work/shared/LOCAL-PARTS.md and docs/benchmarks.md):
 - ``hold``: connections stay open, no byte is forwarded either way (the clean partition). Requests time out
@@ -25,6 +31,7 @@ instead of simulating loss (the kernel would retransmit a lost segment); ``drop`
 from __future__ import annotations
 
 import math
+import re
 import struct
 from dataclasses import dataclass, field
 
@@ -34,6 +41,11 @@ SERVICES = ("processor", "producers")
 SERVICE_PREFIXES = (("processor", "processor"), ("producer", "producers"))
 """client.id prefix → service. The processor's replicas are processor-N (and processor-N-dlq)."""
 OTHER = "other"
+BROKER_CLIENT_IDS = (
+    re.compile(r"^broker-(\d+)-"),       # broker-N-fetcher-K (replication), broker-N-to-controller-… channels
+    re.compile(r"^raft-client-(\d+)$"),  # the KRaft quorum client of node N
+)
+"""Apache Kafka's inter-node clients, each with the id of the node that runs it."""
 MAX_TTL_SECONDS = 3600.0
 """A partition is a drill, not a state: one hour is far beyond any experiment."""
 MAX_LATENCY_MS = 60_000
@@ -75,25 +87,37 @@ def parse_request_header(frame: bytes) -> RequestHeader:
     return RequestHeader(size, api_key, api_version, correlation_id, client_id)
 
 
+def node_name(node_id: int) -> str:
+    return f"kafka-{node_id}"
+
+
 def service_of(client_id: str | None) -> str:
-    """The stack service a Kafka ``client.id`` belongs to: ``processor``, ``producers`` or ``other``."""
+    """Who opened a connection, from its Kafka ``client.id``: ``processor``, ``producers``, ``kafka-N`` (a
+    node of the cluster) or ``other``."""
     if client_id:
         for prefix, service in SERVICE_PREFIXES:
             if client_id.startswith(prefix):
                 return service
+        for pattern in BROKER_CLIENT_IDS:
+            if matched := pattern.match(client_id):
+                return node_name(int(matched.group(1)))
     return OTHER
 
 
 @dataclass(frozen=True)
 class PartitionFault:
     between: frozenset[str]
-    """Services cut from the broker."""
+    """Services cut from every node."""
     mode: str
     ttl_seconds: float
     applied_at: float
     """Unix seconds when the proxy started applying it."""
     latency_ms: float = 0.0
     bandwidth_kbps: float = 0.0
+    links: frozenset[frozenset[str]] = frozenset()
+    """Broker↔broker links cut in both directions, each a pair of node names."""
+    isolated: str | None = None
+    """The node whose every link is in ``links``, when the fault was asked for as ``isolate``."""
     fault_id: int = field(default=0, compare=False)
 
     @property
@@ -106,8 +130,12 @@ class PartitionFault:
     def active(self, now: float) -> bool:
         return now < self.expires_at
 
-    def applies_to(self, service: str, now: float) -> bool:
-        return self.active(now) and service in self.between
+    def cuts(self, source: str, destination: str) -> bool:
+        """Whether a connection from ``source`` to node ``destination`` is cut (ignoring the TTL)."""
+        return source in self.between or frozenset((source, destination)) in self.links
+
+    def applies_to(self, source: str, destination: str, now: float) -> bool:
+        return self.active(now) and self.cuts(source, destination)
 
     def describe(self, now: float) -> dict:
         body = {
@@ -115,6 +143,10 @@ class PartitionFault:
             "ttl_seconds": self.ttl_seconds, "applied_at": self.applied_at, "expires_at": self.expires_at,
             "expires_in": round(max(0.0, self.remaining(now)), 3),
         }
+        if self.links:
+            body["links"] = sorted(sorted(link) for link in self.links)
+        if self.isolated:
+            body["isolate"] = self.isolated
         if self.mode == "latency":
             body["latency_ms"] = self.latency_ms
         if self.mode == "bandwidth":
@@ -129,31 +161,39 @@ def _number(body: dict, name: str) -> float:
     return float(value)
 
 
-def parse_partition(body: object, now: float) -> PartitionFault:
-    """Validate a ``PUT /faults/kafka-partition`` body, e.g.
-    ``{"between": ["processor"], "mode": "hold", "ttl_seconds": 30}``; ``latency_ms`` is required for mode
-    ``latency``, ``bandwidth_kbps`` for ``bandwidth``. Raises PartitionRequestError naming the field."""
+def parse_partition(body: object, now: float, brokers: int = 1) -> PartitionFault:
+    """Validate a ``PUT /faults/kafka-partition`` body on a cluster of ``brokers`` nodes, e.g.
+    ``{"between": ["processor"], "mode": "hold", "ttl_seconds": 30}`` (services cut from every node),
+    ``{"isolate": "kafka-2", "ttl_seconds": 30}`` (node 2 cut from the other nodes, not from clients) or
+    ``{"links": [["kafka-1", "kafka-3"]], "ttl_seconds": 30}`` (one link). One fault may combine them.
+    ``latency_ms`` is required for mode ``latency``, ``bandwidth_kbps`` for ``bandwidth``. Raises
+    PartitionRequestError naming the field."""
     if not isinstance(body, dict):
         raise PartitionRequestError(
             f'body must be a JSON object like {{"between": ["processor"], "mode": "hold", "ttl_seconds": 30}}, '
             f"got {body!r:.100}"
         )
-    allowed = {"between", "mode", "ttl_seconds", "latency_ms", "bandwidth_kbps"}
+    allowed = {"between", "isolate", "links", "mode", "ttl_seconds", "latency_ms", "bandwidth_kbps"}
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise PartitionRequestError(f"{unknown[0]}: unknown field (expected {', '.join(sorted(allowed))})")
-    for required in ("between", "ttl_seconds"):
-        if required not in body:
-            raise PartitionRequestError(f"{required}: is required")
-    between = body["between"]
-    if isinstance(between, str):
-        between = [between]
-    if not isinstance(between, list) or not between or not all(isinstance(s, str) for s in between):
-        raise PartitionRequestError(f"between: must be a non-empty list of services ({', '.join(SERVICES)}), "
-                                    f"got {body['between']!r}")
-    bad = [s for s in between if s not in SERVICES]
-    if bad:
-        raise PartitionRequestError(f"between: unknown service {bad[0]!r}; use {', '.join(SERVICES)}")
+    if not {"between", "isolate", "links"} & set(body):
+        raise PartitionRequestError("between: is required (or isolate, or links: what the partition cuts)")
+    if "ttl_seconds" not in body:
+        raise PartitionRequestError("ttl_seconds: is required")
+    between = _parse_between(body["between"]) if "between" in body else frozenset()
+    nodes = [node_name(n) for n in range(1, brokers + 1)]
+    links: set[frozenset[str]] = set()
+    isolated = None
+    if "isolate" in body:
+        isolated = body["isolate"]
+        _check_node("isolate", isolated, nodes)
+        if brokers < 2:
+            raise PartitionRequestError(f"isolate: {isolated!r} has no other node to be cut from on a "
+                                        f"one-node cluster (start the stack with --kafka-brokers 3)")
+        links |= {frozenset((isolated, other)) for other in nodes if other != isolated}
+    if "links" in body:
+        links |= _parse_links(body["links"], nodes)
     mode = body.get("mode", "hold")
     if mode not in MODES:
         raise PartitionRequestError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
@@ -177,12 +217,48 @@ def parse_partition(body: object, now: float) -> PartitionFault:
             raise PartitionRequestError(f"bandwidth_kbps: must be > 0, got {body['bandwidth_kbps']!r}")
     elif "bandwidth_kbps" in body:
         raise PartitionRequestError(f"bandwidth_kbps: only applies to mode 'bandwidth', not {mode!r}")
-    return PartitionFault(frozenset(between), mode, ttl, now, latency, bandwidth)
+    return PartitionFault(between, mode, ttl, now, latency, bandwidth, frozenset(links), isolated)
 
 
-def chunk_delay(fault: PartitionFault | None, service: str, nbytes: int, now: float) -> float:
-    """Seconds to wait before forwarding a chunk of ``nbytes`` for ``service`` under a partial fault."""
-    if fault is None or not fault.applies_to(service, now):
+def _parse_between(between: object) -> frozenset[str]:
+    if isinstance(between, str):
+        between = [between]
+    if not isinstance(between, list) or not between or not all(isinstance(s, str) for s in between):
+        raise PartitionRequestError(f"between: must be a non-empty list of services ({', '.join(SERVICES)}), "
+                                    f"got {between!r}")
+    bad = [s for s in between if s not in SERVICES]
+    if bad:
+        hint = "; to cut brokers from each other use isolate or links" if bad[0].startswith("kafka") else ""
+        raise PartitionRequestError(f"between: unknown service {bad[0]!r}; use {', '.join(SERVICES)}{hint}")
+    return frozenset(between)
+
+
+def _check_node(field_name: str, node: object, nodes: list[str]) -> None:
+    if node not in nodes:
+        raise PartitionRequestError(f"{field_name}: unknown Kafka node {node!r}; this cluster has "
+                                    f"{', '.join(nodes)}")
+
+
+def _parse_links(links: object, nodes: list[str]) -> set[frozenset[str]]:
+    example = '[["kafka-1", "kafka-2"]]'
+    if not isinstance(links, list) or not links:
+        raise PartitionRequestError(f"links: must be a non-empty list of node pairs like {example}, got {links!r}")
+    parsed = set()
+    for link in links:
+        if not isinstance(link, list) or len(link) != 2:
+            raise PartitionRequestError(f"links: each link is a pair of nodes like {example}, got {link!r}")
+        for node in link:
+            _check_node("links", node, nodes)
+        if link[0] == link[1]:
+            raise PartitionRequestError(f"links: {link!r} joins a node to itself; a link is between two nodes")
+        parsed.add(frozenset(link))
+    return parsed
+
+
+def chunk_delay(fault: PartitionFault | None, source: str, destination: str, nbytes: int, now: float) -> float:
+    """Seconds to wait before forwarding a chunk of ``nbytes`` from ``source`` to ``destination`` under a partial
+    fault."""
+    if fault is None or not fault.applies_to(source, destination, now):
         return 0.0
     if fault.mode == "latency":
         return fault.latency_ms / 1000.0

@@ -2,8 +2,12 @@
 
 - ``PUT /faults/kafka-partition`` ``{"between": ["processor"], "mode": "hold", "ttl_seconds": 30}`` → the fault
   as applied (``applied_at``, ``expires_at``); a bad body → 400 naming the field. Replaces any partition in force.
+  ``{"isolate": "kafka-2", ...}`` cuts node 2 from the other nodes, ``{"links": [["kafka-1", "kafka-3"]], ...}``
+  one link between two nodes; clients keep reaching every node.
 - ``DELETE /faults/kafka-partition`` → ``{"kind", "was_active", "healed_at"}``; healing nothing is not an error.
-- ``GET /faults/kafka-partition`` → ``{"active": {...} | null, "last_heal": {...} | null}``.
+- ``GET /faults/kafka-partition`` → ``{"active": {...} | null, "last_heal": {...} | null, "links": [...]}``;
+  ``links`` counts the open connections by source (``processor``, ``producers``, ``kafka-N``, ``other``) and
+  destination node.
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ def partition_router(proxy_of: Callable[[], KafkaProxy]) -> APIRouter:
             raise HTTPException(400, f"body: not JSON: {raw[:100]!r}") from None
         proxy = proxy_of()
         try:
-            fault = parse_partition(body, proxy.clock())
+            fault = parse_partition(body, proxy.clock(), proxy.node_count)
         except PartitionRequestError as exc:
             raise HTTPException(400, str(exc)) from None
         fault = proxy.set_partition(fault)
@@ -50,6 +54,7 @@ def partition_router(proxy_of: Callable[[], KafkaProxy]) -> APIRouter:
     async def get_partition() -> dict:
         proxy = proxy_of()
         fault = proxy.active_partition()
-        return {"active": fault.describe(proxy.clock()) if fault else None, "last_heal": proxy.last_heal}
+        return {"active": fault.describe(proxy.clock()) if fault else None, "last_heal": proxy.last_heal,
+                "links": proxy.open_links()}
 
     return router

@@ -23,18 +23,19 @@ except (OSError, AttributeError):
     _prctl = None
 
 
-def child_preexec(parent_pid: int):
+def child_preexec(parent_pid: int, death_signal: int = signal.SIGTERM):
     """A preexec_fn that puts the child in its own process group and ties its life to the runner's.
 
     Own group: a Ctrl-C in the runner's terminal reaches the runner only, which then stops the children in order.
-    PR_SET_PDEATHSIG: if the runner is SIGKILLed, the kernel sends each child SIGTERM, so nothing lives on.
+    PR_SET_PDEATHSIG: if the runner is SIGKILLed, the kernel sends each child ``death_signal``, so nothing lives
+    on.
     The signal follows the thread that forked, so children must be spawned from the event loop's thread.
     """
 
     def setup() -> None:
         os.setpgid(0, 0)
         if _prctl is not None:
-            _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+            _prctl(_PR_SET_PDEATHSIG, int(death_signal), 0, 0, 0)
             if os.getppid() != parent_pid:
                 # The runner died between fork and prctl: the kernel will never send the signal.
                 os._exit(1)

@@ -1,8 +1,9 @@
-"""The Kafka fault proxy: every Kafka client connects here (the broker advertises this address), and it
-passes the bytes through to the broker ("pass"), or applies a partition fault (``stack.local.partition``:
-hold, drop, reset, latency, bandwidth) to the connections of the services it names. Each connection is
-attributed to a service by the ``client.id`` of its first Kafka request. A fault heals by itself when its TTL
-expires, whatever happens to whoever set it."""
+"""The Kafka fault proxy: every connection to a Kafka node goes through it — clients (each node advertises
+its proxy port), replication between nodes (which uses the advertised address too) and the KRaft quorum (the
+voters are configured at their proxy ports). It passes the bytes through ("pass"), or applies a partition fault
+(``stack.local.partition``: hold, drop, reset, latency, bandwidth) to the connections the fault cuts. Each
+connection's source is read from the ``client.id`` of its first Kafka request, its destination is the node of
+the route it came in on. A fault heals by itself when its TTL expires, whatever happens to whoever set it."""
 from __future__ import annotations
 
 import asyncio
@@ -20,6 +21,7 @@ from stack.local.partition import (
     OTHER,
     PartitionFault,
     chunk_delay,
+    node_name,
     parse_request_header,
     service_of,
 )
@@ -31,14 +33,14 @@ _CHUNK = 64 * 1024
 
 
 class KafkaProxy:
-    """A TCP pass-through from ``listen_port`` to ``target_port`` on loopback, and from each port added with
-    ``add_route`` to its broker, tracking the connections so a fault mode can act on the ones already open. One
-    fault applies to every route: a partition cuts a service from the whole cluster."""
+    """A TCP pass-through from ``listen_port`` to ``target_port`` on loopback (node 1's clients), and from each
+    port added with ``add_route`` to a port of its node, tracking the connections so a fault mode can act on the
+    ones already open. One fault applies to every route."""
 
     def __init__(self, listen_host: str, listen_port: int, target_host: str, target_port: int):
         self.listen = (listen_host, listen_port)
         self.target = (target_host, target_port)
-        self.routes: list[tuple[tuple[str, int], tuple[str, int]]] = [(self.listen, self.target)]
+        self.routes: list[tuple[tuple[str, int], tuple[str, int], str]] = [(self.listen, self.target, node_name(1))]
         self.mode = "pass"
         self.admit: Callable[[tuple[str, int]], bool] | None = None
         """When set, a new connection whose peer address it rejects is closed at once. The runner sets it while
@@ -54,16 +56,30 @@ class KafkaProxy:
         self._changed = asyncio.Event()
         self._expiry: asyncio.TimerHandle | None = None
         self._next_fault_id = 0
-        self._sockets: dict[asyncio.Task, tuple[str, list[asyncio.StreamWriter]]] = {}
-        """Per connection task: its service and its two writers, so a reset can reach live connections."""
+        self._sockets: dict[asyncio.Task, tuple[str, str, list[asyncio.StreamWriter]]] = {}
+        """Per connection task: its source, its destination node and its two writers, so a reset can reach live
+        connections."""
 
     @property
     def running(self) -> bool:
         return bool(self._servers) and all(server.is_serving() for server in self._servers)
 
     @property
+    def node_count(self) -> int:
+        """How many Kafka nodes the routes lead to."""
+        return len({node for _, _, node in self.routes})
+
+    @property
     def connection_count(self) -> int:
         return len(self._connections)
+
+    def open_links(self) -> list[dict]:
+        """The open connections by source and destination node: what a fault could cut right now."""
+        counts: dict[tuple[str, str], int] = {}
+        for source, destination, _ in self._sockets.values():
+            counts[source, destination] = counts.get((source, destination), 0) + 1
+        return [{"source": source, "destination": destination, "connections": count}
+                for (source, destination), count in sorted(counts.items())]
 
     def active_partition(self) -> PartitionFault | None:
         fault = self.partition
@@ -85,11 +101,11 @@ class KafkaProxy:
         )
         self._notify()
         if fault.mode == "reset":
-            for task, (service, writers) in list(self._sockets.items()):
-                if service in fault.between:
+            for source, destination, writers in list(self._sockets.values()):
+                if fault.cuts(source, destination):
                     for writer in writers:
                         _reset(writer)
-        log.info("kafka partition: %s for %s, %g s", fault.mode, ", ".join(sorted(fault.between)), fault.ttl_seconds)
+        log.info("kafka partition: %s", fault.describe(self.clock()))
         return fault
 
     def heal_partition(self) -> dict:
@@ -119,23 +135,25 @@ class KafkaProxy:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def _held(self, service: str) -> None:
-        """Wait while a hold partition applies to ``service``; returns at the heal or the expiry."""
+    async def _held(self, source: str, destination: str) -> None:
+        """Wait while a hold partition cuts ``source`` from ``destination``; returns at the heal or the expiry."""
         while True:
             fault = self.active_partition()
-            if fault is None or fault.mode != "hold" or service not in fault.between:
+            if fault is None or fault.mode != "hold" or not fault.cuts(source, destination):
                 return
             changed = self._changed
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(changed.wait(), timeout=max(0.001, fault.remaining(self.clock())))
 
-    def add_route(self, listen_port: int, target_port: int) -> None:
-        """Also pass ``listen_port`` through to ``target_port`` (another broker of the cluster). Before start()."""
-        self.routes.append(((self.listen[0], listen_port), (self.target[0], target_port)))
+    def add_route(self, listen_port: int, target_port: int, node: int) -> None:
+        """Also pass ``listen_port`` through to ``target_port``, a listener of Kafka node ``node``. Before
+        start()."""
+        self.routes.append(((self.listen[0], listen_port), (self.target[0], target_port), node_name(node)))
 
     async def start(self) -> None:
-        for listen, target in self.routes:
-            self._servers.append(await asyncio.start_server(functools.partial(self._accept, target), *listen))
+        for listen, target, node in self.routes:
+            accept = functools.partial(self._accept, target, node)
+            self._servers.append(await asyncio.start_server(accept, *listen))
 
     async def stop(self) -> None:
         if self._expiry is not None:
@@ -149,20 +167,20 @@ class KafkaProxy:
             await server.wait_closed()
         self._servers = []
 
-    async def _accept(self, target: tuple[str, int], client_reader: asyncio.StreamReader,
+    async def _accept(self, target: tuple[str, int], node: str, client_reader: asyncio.StreamReader,
                       client_writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         self._connections.add(task)
         try:
-            await self._serve(target, client_reader, client_writer)
+            await self._serve(target, node, client_reader, client_writer)
         finally:
             self._connections.discard(task)
 
-    async def _serve(self, target: tuple[str, int], client_reader: asyncio.StreamReader,
+    async def _serve(self, target: tuple[str, int], node: str, client_reader: asyncio.StreamReader,
                      client_writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         try:
-            first, service = await _first_request(client_reader)
+            first, source = await _first_request(client_reader)
         except (OSError, asyncio.IncompleteReadError):
             client_writer.close()
             return
@@ -171,10 +189,10 @@ class KafkaProxy:
         if self.admit is not None and not self.admit(client_writer.get_extra_info("peername")):
             client_writer.close()
             return
-        self._sockets[task] = (service, [client_writer])
+        self._sockets[task] = (source, node, [client_writer])
         try:
             fault = self.active_partition()
-            if fault is not None and fault.mode == "reset" and fault.applies_to(service, self.clock()):
+            if fault is not None and fault.mode == "reset" and fault.applies_to(source, node, self.clock()):
                 _reset(client_writer)  # a refused connection: the client sees a reset after its first request
                 return
             try:
@@ -184,40 +202,41 @@ class KafkaProxy:
                 log.debug("proxy: broker at %s:%s unreachable: %s", *target, exc)
                 client_writer.close()
                 return
-            self._sockets[task][1].append(upstream_writer)
+            self._sockets[task][2].append(upstream_writer)
             try:
-                if await self._forward(first, upstream_writer, service):
+                if await self._forward(first, upstream_writer, source, node):
                     await pipe_both_ways(client_reader, client_writer, upstream_reader, upstream_writer,
-                                         copy=lambda r, w: self._copy(r, w, service))
+                                         copy=lambda r, w: self._copy(r, w, source, node))
             finally:
                 for writer in (client_writer, upstream_writer):
                     writer.close()
         finally:
             self._sockets.pop(task, None)
 
-    async def _forward(self, data: bytes, writer: asyncio.StreamWriter, service: str) -> bool:
+    async def _forward(self, data: bytes, writer: asyncio.StreamWriter, source: str, destination: str) -> bool:
         """Forward one chunk under the fault in force; False when the connection must end (reset)."""
-        await self._held(service)
+        await self._held(source, destination)
         fault = self.active_partition()
         now = self.clock()
-        if fault is not None and fault.applies_to(service, now):
+        if fault is not None and fault.applies_to(source, destination, now):
             if fault.mode == "drop":
                 return True
             if fault.mode == "reset":
                 return False
-            delay = chunk_delay(fault, service, len(data), now)
+            delay = chunk_delay(fault, source, destination, len(data), now)
             if delay > 0:
                 await asyncio.sleep(delay)
         writer.write(data)
         await writer.drain()
         return True
 
-    async def _copy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, service: str) -> None:
+    async def _copy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str,
+                    destination: str) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while True:
-                await self._held(service)  # hold: read nothing, so nothing is lost and the sender's buffers fill
+                await self._held(source, destination)  # hold: read nothing, so nothing is lost; buffers fill
                 data = await reader.read(_CHUNK)
-                if not data or not await self._forward(data, writer, service):
+                if not data or not await self._forward(data, writer, source, destination):
                     return
 
 

@@ -60,7 +60,7 @@ from stack.local.provider_faults import ProviderFaults
 from stack.local.proxy import KafkaProxy
 from stack.local.restart_policy import RestartPolicy
 from stack.local.supervisor import Instance, StartFailed
-from stack.local.kraft import KafkaNotInstalled, copies, prepare_stack_cluster
+from stack.local.kraft import KafkaNotInstalled, NodePorts, copies, prepare_stack_cluster
 from stack.local.topics import ensure_topics
 
 log = logging.getLogger("stack.local.runner")
@@ -135,7 +135,10 @@ class Runner:
         self.phase = "starting"
         self.proxy = KafkaProxy(LOOPBACK, layout.proxy_port, LOOPBACK, layout.broker_port)
         for node in layout.kafka_nodes[1:]:
-            self.proxy.add_route(layout.kafka_proxy_port(node), layout.kafka_listener_port(node))
+            self.proxy.add_route(layout.kafka_proxy_port(node), layout.kafka_listener_port(node), node)
+        if kafka_argvs is not None:  # KRaft's quorum crosses the proxy too (Tansu has no controller)
+            for node in layout.kafka_nodes:
+                self.proxy.add_route(layout.kafka_controller_proxy_port(node), layout.kafka_controller_port(node), node)
         self.balancer = RoundRobinBalancer(LOOPBACK, layout.processor_api_port, self._ready_processors)
         self._shutdown = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
@@ -188,7 +191,7 @@ class Runner:
         else:
             for path in monitoring.fresh_stores(self.layout):
                 log.info("deleted %s, left by an earlier stack (--keep-metrics keeps it)", path)
-        monitoring.write_configs(self.layout)
+        monitoring.write_configs(self.layout, kafka_metrics=self.kafka_argvs is not None)
         self._http = httpx.AsyncClient(timeout=1.0)
         server = make_server(create_app(self), LOOPBACK, self.layout.control_port, self.log_level)
         server_task = asyncio.create_task(server.serve(sockets=[control_socket]))
@@ -278,6 +281,8 @@ class Runner:
     async def _stop_all(self) -> None:
         self.phase = "stopping"
         await self.holds.release_all()
+        # Kafka nodes shut down through their controller: a partition left in force would hold them until killed.
+        self.proxy.heal_partition()
         await self.balancer.stop()
         by_stage = sorted(self.instances.values(), key=lambda i: i.spec.stage, reverse=True)
         for _, members in groupby(by_stage, key=lambda i: i.spec.stage):
@@ -373,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         kafka_argvs = None
         if args.kafka == "kraft":
             kafka_argvs = prepare_stack_cluster(layout.state_dir, LOOPBACK, [
-                (layout.kafka_listener_port(n), layout.kafka_controller_port(n), layout.kafka_proxy_port(n))
+                NodePorts(layout.kafka_listener_port(n), layout.kafka_controller_port(n), layout.kafka_proxy_port(n),
+                          layout.kafka_controller_proxy_port(n), layout.kafka_metrics_port(n))
                 for n in layout.kafka_nodes])
     except (NotReadyForStack, KafkaNotInstalled, ValueError, OSError, RuntimeError) as exc:
         print(f"runner: error: {exc}", file=sys.stderr, flush=True)

@@ -230,7 +230,7 @@ class Instance:
                 stderr=subprocess.STDOUT,
                 cwd=self._cwd,
                 env=self._env,
-                preexec_fn=child_preexec(os.getpid()),
+                preexec_fn=child_preexec(os.getpid(), self.spec.death_signal),
             )
         self.started_at = time.time()
         self.ready_at = None

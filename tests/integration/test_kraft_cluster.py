@@ -39,6 +39,17 @@ def nodes(control: str) -> dict[str, dict]:
     return {i["name"]: i for i in instances}
 
 
+def prometheus_values(stack, query: str) -> dict[str, float]:
+    """pod → value of an instant query per Kafka node."""
+    result = httpx.get(stack.endpoints["prometheus"] + "/api/v1/query", params={"query": query},
+                       timeout=5).json()["data"]["result"]
+    return {r["metric"].get("pod", ""): float(r["value"][1]) for r in result}
+
+
+def under_replicated(stack) -> float:
+    return sum(prometheus_values(stack, 'kafka_server_replicamanager_underreplicatedpartitions{job="kafka"}').values())
+
+
 def replicas(bootstrap: str) -> dict[tuple[str, int], tuple[int, list[int], list[int]]]:
     """(topic, partition) → (leader, replicas, in-sync replicas), for the contract's topics."""
     metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
@@ -68,6 +79,23 @@ def test_three_nodes_each_behind_its_proxy_replicate_every_topic_three_ways(stac
     assert report["lost"] == 0 and report["checked"] > 0, report
 
 
+def links(control: str) -> set[tuple[str, str]]:
+    body = httpx.get(control + "/faults/kafka-partition", timeout=5).json()
+    return {(link["source"], link["destination"]) for link in body["links"]}
+
+
+def test_replication_and_the_quorum_cross_the_proxy_attributed_to_their_node(stack):
+    control = stack.endpoints["control"]
+    # On a fresh cluster every node leads some partitions and follows the rest, so each follower fetches from each
+    # leader: all six directed links show up, each attributed to the node that opened it.
+    between_nodes = {(f"kafka-{a}", f"kafka-{b}") for a in (1, 2, 3) for b in (1, 2, 3) if a != b}
+    seen = wait_for(lambda: between_nodes <= (found := links(control)) and found, 30,
+                    "connections between every pair of nodes through the proxy", interval=0.5)
+    assert {("processor", f"kafka-{n}") for n in (1, 2, 3)} & seen, seen
+    kafka_metrics = prometheus_values(stack, 'kafka_server_replicamanager_leadercount{job="kafka"}')
+    assert sorted(kafka_metrics) == ["kafka-1", "kafka-2", "kafka-3"] and all(kafka_metrics.values()), kafka_metrics
+
+
 def test_a_sigkilled_node_stops_nothing_and_catches_up_after_its_restart(stack):
     control, bootstrap = stack.endpoints["control"], stack.endpoints["kafka_bootstrap"]
     leaders = Counter(leader for leader, _, _ in replicas(bootstrap).values())
@@ -87,6 +115,52 @@ def test_a_sigkilled_node_stops_nothing_and_catches_up_after_its_restart(stack):
     assert caught_up
     report = delivery_report(since="start", settle_timeout=60, configuration={"local_control_url": control})
     assert report["lost"] == 0 and report["lost_events"] == [], report
+
+
+def test_an_isolated_node_loses_its_leaderships_and_catches_up_after_the_heal(stack):
+    control, bootstrap = stack.endpoints["control"], stack.endpoints["kafka_bootstrap"]
+    leaders = Counter(leader for leader, _, _ in replicas(bootstrap).values())
+    busiest_id = leaders.most_common(1)[0][0]
+    busiest = f"kafka-{busiest_id}"
+    pid = nodes(control)[busiest]["pid"]
+    applied = httpx.put(control + "/faults/kafka-partition", json={"isolate": busiest, "ttl_seconds": 40}, timeout=5)
+    assert applied.status_code == 200, applied.text
+    fault = applied.json()
+    assert fault["isolate"] == busiest and len(fault["links"]) == 2 and fault["between"] == [], fault
+    started = fault["applied_at"]
+
+    def led_elsewhere() -> bool:
+        layout = replicas(bootstrap)
+        return all(leader != busiest_id and busiest_id not in isr for leader, _, isr in layout.values())
+
+    wait_for(led_elsewhere, 35, f"every partition led by another node and {busiest} out of every ISR", interval=0.5)
+    moved_in = time.time() - started
+    # The brokers' own gauges, as Prometheus scraped them, say so too: what the SLO alerts read.
+    wait_for(lambda: under_replicated(stack) > 0, 15, "under-replicated partitions on Prometheus", interval=0.5)
+    during = delivery_report(since=started, settle_timeout=30, configuration={"local_control_url": control})
+    print("during isolation:", {k: during[k] for k in ("checked", "lost", "duplicated", "lost_events")})
+    healed = httpx.delete(control + "/faults/kafka-partition", timeout=5).json()
+    assert healed["was_active"] is True
+    wait_for(lambda: all(isr == [1, 2, 3] for _, _, isr in replicas(bootstrap).values()), 90,
+             f"{busiest} back in every ISR after the heal", interval=0.5)
+    caught_up_in = time.time() - healed["healed_at"]
+    wait_for(lambda: under_replicated(stack) == 0, 15, "no under-replicated partition on Prometheus", interval=0.5)
+    print(f"{busiest} isolated: leaderships moved and ISRs shrank in {moved_in:.1f} s; in sync again "
+          f"{caught_up_in:.1f} s after the heal")
+    node = nodes(control)[busiest]
+    assert node["pid"] == pid and node["ready"], node  # cut off, not crashed: the same process caught up
+    report = delivery_report(since=started, settle_timeout=60, configuration={"local_control_url": control})
+    assert report["lost"] == 0 and report["lost_events"] == [], report
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"isolate": "kafka-4", "ttl_seconds": 5}, "isolate: unknown Kafka node 'kafka-4'; this cluster has kafka-1, kafka-2, kafka-3"),
+    ({"links": [["kafka-1", "kafka-1"]], "ttl_seconds": 5}, "joins a node to itself"),
+])
+def test_an_unknown_link_is_named_and_refused(stack, body, message):
+    response = httpx.put(stack.endpoints["control"] + "/faults/kafka-partition", json=body, timeout=5)
+    assert response.status_code == 400 and message in response.json()["detail"], response.text
+    assert httpx.get(stack.endpoints["control"] + "/faults/kafka-partition", timeout=5).json()["active"] is None
 
 
 @pytest.mark.parametrize("args, message", [

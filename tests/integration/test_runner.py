@@ -100,7 +100,8 @@ def test_prometheus_scrapes_the_runner_and_the_processors(local_stack):
         targets = httpx.get(f"{prometheus}/api/v1/targets").json()["data"]["activeTargets"]
         up = {(t["labels"]["job"], t["labels"].get("pod")) for t in targets if t["health"] == "up"}
         wanted = {
-            ("stack-runner", None), ("processor", "processor-0"), ("processor", "processor-1"), ("producers", None)
+            ("stack-runner", None), ("processor", "processor-0"), ("processor", "processor-1"), ("producers", None),
+            ("kafka", "kafka-1"),
         }
         return wanted <= up
 

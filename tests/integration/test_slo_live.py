@@ -91,3 +91,13 @@ def test_gameday_slo_check_passes_on_the_running_stack(config, capsys):
 
     assert main(["slo", "check", "--control-url", config["local_control_url"]]) == 0
     assert capsys.readouterr().out.startswith("PASS: 8 selectors of 5 SLOs")
+
+
+def test_the_kafka_slos_select_the_brokers_own_gauges(config, capsys):
+    from chaoslib_ext.cli import main
+
+    # Each KRaft node's JMX exporter is scraped as job "kafka": the platform SLOs' alerts can fire.
+    assert main(["slo", "check", "--control-url", config["local_control_url"], "--services", "kafka"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("PASS: 3 selectors of 3 SLOs (kafka-offline-partitions, kafka-under-min-isr, "
+                          "kafka-under-replicated-partitions)"), out

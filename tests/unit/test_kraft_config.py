@@ -24,6 +24,19 @@ def test_three_nodes_replicate_three_ways_and_need_two_in_sync(tmp_path):
     assert props["offsets.topic.replication.factor"] == "3"
 
 
+def test_behind_proxies_clients_replicas_and_voters_are_sent_to_the_proxy_ports(tmp_path):
+    import dataclasses
+    planned = plan_nodes(3, "127.0.0.1", list(range(30000, 30006)), tmp_path)
+    cluster = [dataclasses.replace(node, advertised_port=31000 + i, voter_port=32000 + i)
+               for i, node in enumerate(planned)]
+    props = node_properties(cluster[2], cluster)
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:32000,2@127.0.0.1:32001,3@127.0.0.1:32002"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:31002"
+    # The node still listens on its own ports; only the proxy connects there.
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:30004,CONTROLLER://127.0.0.1:30005"
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
+
+
 def test_one_node_for_quick_work_keeps_one_copy(tmp_path):
     (node,) = plan_nodes(1, "127.0.0.1", [30000, 30001], tmp_path)
     props = node_properties(node, [node])
@@ -73,15 +86,16 @@ def test_a_three_node_stack_gives_each_node_its_own_ports_inside_the_stack_range
     from stack.local.layout import StackLayout
 
     layout = StackLayout(20000, tmp_path, kafka_brokers=3)
-    nodes = [(layout.kafka_proxy_port(n), layout.kafka_listener_port(n), layout.kafka_controller_port(n))
-             for n in layout.kafka_nodes]
-    assert nodes == [(20001, 20002, 20008), (20026, 20028, 20030), (20027, 20029, 20031)]
+    nodes = [(layout.kafka_proxy_port(n), layout.kafka_listener_port(n), layout.kafka_controller_port(n),
+              layout.kafka_controller_proxy_port(n), layout.kafka_metrics_port(n)) for n in layout.kafka_nodes]
+    assert nodes == [(20001, 20002, 20008, 20032, 20035), (20026, 20028, 20030, 20033, 20036),
+                     (20027, 20029, 20031, 20034, 20037)]
     others = {layout.control_port, layout.mongo_port, layout.prometheus_port, layout.alertmanager_port,
               layout.processor_api_port, layout.producers_port, layout.processor_port(0), layout.processor_port(1),
               layout.loadgen_port, layout.provider_simulator_port, layout.ai_decision_port, layout.market_data_port,
               layout.backup_port}
     kafka = {port for node in nodes for port in node}
-    assert len(kafka) == 9 and not kafka & others and all(20000 <= p < 20040 for p in kafka)
+    assert len(kafka) == 15 and not kafka & others and all(20000 <= p < 20040 for p in kafka)
     assert layout.kafka_bootstrap == "127.0.0.1:20001,127.0.0.1:20026,127.0.0.1:20027"
     assert StackLayout(20000, tmp_path).kafka_bootstrap == "127.0.0.1:20001"
 

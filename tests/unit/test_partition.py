@@ -2,6 +2,7 @@
 failover measurement over write times. No sockets, no sleeping: clocks are passed in."""
 from __future__ import annotations
 
+import re
 import struct
 
 import pytest
@@ -51,6 +52,8 @@ def test_malformed_headers_are_refused(frame, message):
 @pytest.mark.parametrize("client_id, service", [
     ("processor-0", "processor"), ("processor-1-dlq", "processor"), ("producer-0-ab12", "producers"),
     ("rdkafka", "other"), ("", "other"),
+    ("broker-2-fetcher-0", "kafka-2"), ("raft-client-3", "kafka-3"),
+    ("broker-1-to-controller-heartbeat-channel-manager", "kafka-1"), ("raft-client-x", "other"),
 ])
 def test_client_ids_map_to_services(client_id, service):
     assert service_of(client_id) == service
@@ -65,7 +68,13 @@ def test_a_valid_partition_request():
 @pytest.mark.parametrize("body, message", [
     (None, "body must be a JSON object"),
     ({"between": ["processor"]}, "ttl_seconds: is required"),
-    ({"ttl_seconds": 5}, "between: is required"),
+    ({"ttl_seconds": 5}, "between: is required (or isolate, or links"),
+    ({"between": ["kafka-1"], "ttl_seconds": 5}, "to cut brokers from each other use isolate or links"),
+    ({"isolate": "kafka-4", "ttl_seconds": 5}, "isolate: unknown Kafka node 'kafka-4'; this cluster has kafka-1, kafka-2, kafka-3"),
+    ({"links": [["kafka-1", "kafka-9"]], "ttl_seconds": 5}, "links: unknown Kafka node 'kafka-9'"),
+    ({"links": [["kafka-1", "kafka-1"]], "ttl_seconds": 5}, "joins a node to itself"),
+    ({"links": [["kafka-1"]], "ttl_seconds": 5}, "each link is a pair of nodes"),
+    ({"links": "kafka-1", "ttl_seconds": 5}, "links: must be a non-empty list of node pairs"),
     ({"between": [], "ttl_seconds": 5}, "between: must be a non-empty list"),
     ({"between": ["kafka"], "ttl_seconds": 5}, "between: unknown service 'kafka'"),
     ({"between": ["processor"], "ttl_seconds": 5, "mode": "cut"}, "mode: must be one of"),
@@ -78,27 +87,58 @@ def test_a_valid_partition_request():
     ({"between": ["processor"], "ttl_seconds": 5, "extra": 1}, "extra: unknown field"),
 ])
 def test_bad_partition_requests_name_the_field(body, message):
-    with pytest.raises(PartitionRequestError, match=message):
-        parse_partition(body, now=0.0)
+    with pytest.raises(PartitionRequestError, match=re.escape(message)):
+        parse_partition(body, now=0.0, brokers=3)
+
+
+def test_isolating_the_only_node_is_refused():
+    with pytest.raises(PartitionRequestError, match="no other node to be cut from on a one-node cluster"):
+        parse_partition({"isolate": "kafka-1", "ttl_seconds": 5}, now=0.0, brokers=1)
+
+
+def test_an_isolated_node_loses_its_peers_but_not_its_clients():
+    fault = parse_partition({"isolate": "kafka-2", "ttl_seconds": 30}, now=0.0, brokers=3)
+    assert fault.applies_to("kafka-1", "kafka-2", 1.0) and fault.applies_to("kafka-2", "kafka-3", 1.0)
+    assert fault.applies_to("kafka-2", "kafka-1", 1.0)
+    assert not fault.applies_to("kafka-1", "kafka-3", 1.0)
+    assert not fault.applies_to("kafka-2", "kafka-2", 1.0)  # its own quorum client reaching itself
+    assert not fault.applies_to("processor", "kafka-2", 1.0) and not fault.applies_to("producers", "kafka-2", 1.0)
+    described = fault.describe(1.0)
+    assert described["isolate"] == "kafka-2"
+    assert described["links"] == [["kafka-1", "kafka-2"], ["kafka-2", "kafka-3"]]
+    assert described["between"] == []
+
+
+def test_one_link_is_cut_both_ways_and_can_be_combined_with_services():
+    fault = parse_partition({"links": [["kafka-3", "kafka-1"]], "between": ["producers"], "mode": "reset",
+                             "ttl_seconds": 30}, now=0.0, brokers=3)
+    assert fault.applies_to("kafka-1", "kafka-3", 1.0) and fault.applies_to("kafka-3", "kafka-1", 1.0)
+    assert not fault.applies_to("kafka-2", "kafka-1", 1.0)
+    assert fault.applies_to("producers", "kafka-2", 1.0) and not fault.applies_to("processor", "kafka-2", 1.0)
+    assert not fault.applies_to("kafka-1", "kafka-3", 30.0)
 
 
 def test_a_fault_expires_at_its_ttl_with_an_injected_clock():
     fault = parse_partition({"between": ["producers"], "mode": "drop", "ttl_seconds": 2.5}, now=100.0)
-    assert fault.applies_to("producers", 102.49)
-    assert not fault.applies_to("processor", 101.0)
-    assert not fault.applies_to("producers", 102.5)
+    assert fault.applies_to("producers", "kafka-1", 102.49)
+    assert not fault.applies_to("processor", "kafka-1", 101.0)
+    assert not fault.applies_to("producers", "kafka-1", 102.5)
     assert fault.describe(101.0)["expires_in"] == 1.5
     assert fault.describe(200.0)["expires_in"] == 0.0
 
 
 def test_partial_faults_delay_chunks_only_while_active():
     latency = parse_partition({"between": ["processor"], "mode": "latency", "latency_ms": 250, "ttl_seconds": 10}, 0.0)
-    assert chunk_delay(latency, "processor", 100, 5.0) == 0.25
-    assert chunk_delay(latency, "processor", 100, 10.0) == 0.0
-    assert chunk_delay(latency, "producers", 100, 5.0) == 0.0
+    assert chunk_delay(latency, "processor", "kafka-1", 100, 5.0) == 0.25
+    assert chunk_delay(latency, "processor", "kafka-1", 100, 10.0) == 0.0
+    assert chunk_delay(latency, "producers", "kafka-1", 100, 5.0) == 0.0
     capped = parse_partition({"between": ["processor"], "mode": "bandwidth", "bandwidth_kbps": 100, "ttl_seconds": 10}, 0.0)
-    assert chunk_delay(capped, "processor", 50_000, 1.0) == 0.5
-    assert chunk_delay(None, "processor", 50_000, 1.0) == 0.0
+    assert chunk_delay(capped, "processor", "kafka-1", 50_000, 1.0) == 0.5
+    assert chunk_delay(None, "processor", "kafka-1", 50_000, 1.0) == 0.0
+    slow_link = parse_partition({"links": [["kafka-1", "kafka-2"]], "mode": "latency", "latency_ms": 100,
+                                 "ttl_seconds": 10}, 0.0, brokers=2)
+    assert chunk_delay(slow_link, "kafka-2", "kafka-1", 10, 1.0) == 0.1
+    assert chunk_delay(slow_link, "processor", "kafka-1", 10, 1.0) == 0.0
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -32,11 +32,13 @@ def test_the_committed_spec_loads_every_seed_slo():
         "processor-availability", "processor-latency", "pipeline-throughput", "pipeline-end-to-end",
         "processor-restarts", "api-gateway-latency", "ai-decision-latency", "llm-fallback-success",
         "market-data-quote-latency", "market-data-staleness",
+        "kafka-offline-partitions", "kafka-under-min-isr", "kafka-under-replicated-partitions",
     ]
     assert catalog.version == "gameday/v1"
     assert {s.name for s in catalog.served} == {
-        "processor-availability", "processor-latency", "pipeline-throughput", "pipeline-end-to-end", "processor-restarts"}
-    assert catalog.services == ("processor", "api-gateway", "ai-decision", "market-data")
+        "processor-availability", "processor-latency", "pipeline-throughput", "pipeline-end-to-end", "processor-restarts",
+        "kafka-offline-partitions", "kafka-under-min-isr", "kafka-under-replicated-partitions"}
+    assert catalog.services == ("processor", "api-gateway", "ai-decision", "market-data", "kafka")
     availability = catalog.slo("processor-availability")
     assert availability.objective == Decimal("99.5") and availability.error_budget == Decimal("0.005")
     assert isinstance(availability.sli, EventsSLI) and availability.period == Duration.parse("30d")
@@ -51,7 +53,9 @@ def test_a_check_can_skip_slos_whose_service_is_not_deployed():
     assert {s.service for s in catalog.for_services(["processor"])} == {"processor"}
     assert [s.name for s in catalog.for_services(["market-data"])] == ["market-data-quote-latency", "market-data-staleness"]
     assert catalog.for_services([]) == ()
-    assert all(not s.served for s in catalog.slos if s.service != "processor")
+    assert [s.name for s in catalog.for_services(["kafka"])] == [
+        "kafka-offline-partitions", "kafka-under-min-isr", "kafka-under-replicated-partitions"]
+    assert all(not s.served for s in catalog.slos if s.service not in ("processor", "kafka"))
 
 
 @pytest.mark.parametrize("value, shown", [(100.5, "100.5"), (100, "100"), (0, "0"), (-1, "-1")])
