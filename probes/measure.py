@@ -96,3 +96,18 @@ def share_within(lags: Iterable[float], budget: float) -> float | None:
     if not values:
         return None
     return sum(1 for v in values if v <= budget) / len(values)
+
+
+def write_gap_across(appends: Iterable[float], fault_at: float) -> float | None:
+    """Seconds from a partition's last append at or before ``fault_at`` to its first append after it: how long
+    nobody could write to it across the fault. None until it has an append after the fault, or when it had
+    none before it (nothing to measure from)."""
+    before = after = None
+    for at in appends:
+        if at <= fault_at:
+            before = at if before is None else max(before, at)
+        else:
+            after = at if after is None else min(after, at)
+    if before is None or after is None:
+        return None
+    return after - before

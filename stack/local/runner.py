@@ -61,7 +61,7 @@ from stack.local.proxy import KafkaProxy
 from stack.local.restart_policy import RestartPolicy
 from stack.local.supervisor import Instance, StartFailed
 from stack.local.kraft import KafkaNotInstalled, NodePorts, copies, prepare_stack_cluster
-from stack.local.topics import ensure_topics
+from stack.local.topics import APPEND_TIME, ensure_topics
 
 log = logging.getLogger("stack.local.runner")
 
@@ -269,7 +269,9 @@ class Runner:
         log.info("stack ready in %.2f s: %s", time.monotonic() - t0, self.layout.control_url)
 
     async def _recreate_topics(self) -> None:
-        await ensure_topics(self.layout.kafka_bootstrap, replication_factor=copies(self.layout.kafka_brokers)[0])
+        # Tansu has no topic configuration; Apache Kafka stamps append times (what a broker fault is measured by).
+        await ensure_topics(self.layout.kafka_bootstrap, replication_factor=copies(self.layout.kafka_brokers)[0],
+                            config=APPEND_TIME if self.kafka_argvs is not None else None)
         self.proxy.admit = None
 
     def _on_spawn(self, instance: Instance) -> None:

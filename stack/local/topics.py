@@ -13,13 +13,20 @@ log = logging.getLogger(__name__)
 TOPICS = {"gpu-events": 4, "token-events": 2, "events-dlq": 1}
 """Topic name → partition count."""
 
+APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
+"""Each record's timestamp is when its leader appended it, not when the producer made it: the time it entered
+Kafka (the seed's ``ts_kafka_ingest``), so a gap in a partition's timestamps is a gap in its writes."""
 
-def create_topics(bootstrap: str, timeout: float = 5.0, replication_factor: int = 1) -> list[str]:
-    """Create every missing topic. Returns the names created; an existing topic is left as it is."""
+
+def create_topics(bootstrap: str, timeout: float = 5.0, replication_factor: int = 1,
+                  config: dict[str, str] | None = None) -> list[str]:
+    """Create every missing topic with ``config``. Returns the names created; an existing topic is left as it
+    is."""
     # log_level 4 (warning): librdkafka's info lines about its own teardown are noise in the runner's log.
     admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000), "log_level": 4})
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=n, replication_factor=replication_factor) for name, n in TOPICS.items()],
+        [NewTopic(name, num_partitions=n, replication_factor=replication_factor, config=dict(config or {}))
+         for name, n in TOPICS.items()],
         request_timeout=timeout,
         operation_timeout=timeout,
     )
@@ -34,10 +41,11 @@ def create_topics(bootstrap: str, timeout: float = 5.0, replication_factor: int 
     return created
 
 
-async def ensure_topics(bootstrap: str, replication_factor: int = 1) -> list[str]:
+async def ensure_topics(bootstrap: str, replication_factor: int = 1, config: dict[str, str] | None = None) -> list[str]:
     """One attempt, off the event loop (librdkafka blocks). The supervisor retries it at each readiness probe
     until it succeeds, and keeps the broker not ready meanwhile: in a cluster, until enough brokers are up for
     ``replication_factor`` copies."""
-    created = await asyncio.to_thread(create_topics, bootstrap, replication_factor=replication_factor)
+    created = await asyncio.to_thread(create_topics, bootstrap, replication_factor=replication_factor,
+                                      config=config)
     log.info("topics ready on %s (created: %s)", bootstrap, ", ".join(created) or "none")
     return created

@@ -34,6 +34,8 @@ class Record:
     key: bytes | None = None
     timestamp: float | None = None
     """Kafka message timestamp in seconds, or None when the broker gave none."""
+    timestamp_type: str | None = None
+    """``append`` (the leader's append time, LogAppendTime) or ``create`` (the producer's, CreateTime)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ def plan_batch(records: list[Record], consumed_at: float) -> BatchPlan:
                 kafka_partition=record.partition,
                 kafka_offset=record.offset,
                 kafka_ts=record.timestamp,
+                kafka_ts_type=record.timestamp_type,
                 consumed_at=consumed_at,
             )
             plan.event_docs[key] = doc

@@ -15,7 +15,16 @@ import time
 from collections.abc import Callable
 
 import pymongo
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_LOG_APPEND_TIME,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
@@ -37,8 +46,11 @@ class DeadLetterError(RuntimeError):
     """The dead-letter topic did not acknowledge every dead letter of the batch."""
 
 
+TIMESTAMP_TYPES = {TIMESTAMP_CREATE_TIME: "create", TIMESTAMP_LOG_APPEND_TIME: "append"}
+
+
 def to_record(msg: Message) -> Record:
-    _ts_type, ts_ms = msg.timestamp()
+    ts_type, ts_ms = msg.timestamp()
     return Record(
         topic=msg.topic(),
         partition=msg.partition(),
@@ -46,6 +58,7 @@ def to_record(msg: Message) -> Record:
         value=msg.value(),
         key=msg.key(),
         timestamp=None if ts_ms is None or ts_ms < 0 else ts_ms / 1000.0,
+        timestamp_type=TIMESTAMP_TYPES.get(ts_type),
     )
 
 

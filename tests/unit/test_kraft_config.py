@@ -22,6 +22,8 @@ def test_three_nodes_replicate_three_ways_and_need_two_in_sync(tmp_path):
     assert props["log.dirs"] == str(tmp_path / "kafka-2" / "logs")
     assert (props["default.replication.factor"], props["min.insync.replicas"]) == ("3", "2")
     assert props["offsets.topic.replication.factor"] == "3"
+    # Fenced after 4 missed heartbeats of 1 s: a crashed leader's partitions move within the event bus's 10 s.
+    assert (props["broker.session.timeout.ms"], props["broker.heartbeat.interval.ms"]) == ("4000", "1000")
 
 
 def test_behind_proxies_clients_replicas_and_voters_are_sent_to_the_proxy_ports(tmp_path):

@@ -1,0 +1,108 @@
+"""Kafka broker faults: crash the broker that leads the most partitions, and wait for the cluster to be whole.
+
+Which broker leads what comes from each broker's own ``LeaderCount`` gauge, as Prometheus scraped it (job
+``kafka``, one series per node, label ``pod: kafka-N``): the same numbers on every target, and no Kafka client
+in the framework.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chaoslib.types import Configuration, Secrets
+
+from chaoslib_ext import timeline
+from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
+from chaoslib_ext.targets import ALLOWED_SIGNALS, Target, from_configuration
+from chaoslib_ext.targets.prometheus import prometheus_query
+
+__all__ = ["kill_kafka_broker", "wait_for_kafka_brokers"]
+
+COMPONENT = "kafka"
+BUSIEST = "busiest-leader"
+LEADER_COUNT = 'kafka_server_replicamanager_leadercount{job="kafka"}'
+
+
+def leader_counts(target: Target) -> dict[str, int]:
+    """Node (``kafka-N``) → partitions it leads, from the brokers' gauges on Prometheus."""
+    rows = prometheus_query(target, LEADER_COUNT)
+    counts = {r["metric"].get("pod", ""): int(float(r["value"][1])) for r in rows}
+    if not counts:
+        raise NoData(f"Prometheus has no {LEADER_COUNT}: are the brokers' JMX exporters scraped?")
+    return counts
+
+
+def _instance_of(node: str, names: list[str]) -> str:
+    # A one-node stack names its only instance "kafka"; its gauges still say pod="kafka-1".
+    if node in names:
+        return node
+    if names == [COMPONENT] and node == "kafka-1":
+        return COMPONENT
+    raise InvalidArgument(f"no Kafka instance {node!r}; the stack runs {', '.join(names) or 'none'}")
+
+
+def _validate(which: Any, signal: Any) -> None:
+    if not isinstance(which, str) or not which:
+        raise InvalidArgument(f"which must be {BUSIEST!r} or a node name like 'kafka-2', got {which!r}")
+    if signal not in ALLOWED_SIGNALS:
+        raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
+
+
+def kill_kafka_broker(
+    which: str = BUSIEST,
+    signal: str = "SIGKILL",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """Send ``signal`` to one Kafka broker: ``busiest-leader`` (the one leading the most partitions; a tie goes
+    to the lowest node id) or a node by name (``kafka-2``). SIGKILL is a crash: its partitions have no leader
+    until the controller fences the broker and elects another from the in-sync replicas. The supervisor
+    restarts it with its data, and it catches up as a follower.
+
+    Refused (InvalidArgument, before anything is killed) on a one-node cluster, where a crash is an outage and
+    not a failover, and when the chosen broker is not ready. Records ``fault.kill`` with the broker, the
+    partitions it led and every node's leader count. Returns ``{"name", "pid", "signal", "killed_at",
+    "led_partitions", "leader_counts"}``."""
+    _validate(which, signal)
+    target = from_configuration(configuration, secrets)
+    try:
+        instances = {i.name: i for i in target.instances(COMPONENT)}
+        if len(instances) < 2:
+            raise InvalidArgument(f"the cluster has {len(instances)} Kafka node(s): a broker crash needs at least 2 "
+                                  "(start the stack with --kafka-brokers 3)")
+        counts = leader_counts(target)
+        node = min(counts, key=lambda n: (-counts[n], n)) if which == BUSIEST else which
+        name = _instance_of(node, sorted(instances))
+        if not instances[name].ready:
+            raise InvalidArgument(f"Kafka node {name} is not ready; kill a ready broker")
+        killed = target.kill(name, signal)
+        timeline.record("fault.kill", configuration, at=killed.killed_at, target=target.kind, instance=killed.name,
+                        component=COMPONENT, pid=killed.pid, signal=killed.signal,
+                        restart_expected=killed.restart_expected, led_partitions=counts.get(node, 0),
+                        leader_counts=counts)
+        return {"name": killed.name, "pid": killed.pid, "signal": killed.signal, "killed_at": killed.killed_at,
+                "led_partitions": counts.get(node, 0), "leader_counts": counts}
+    finally:
+        target.close()
+
+
+def wait_for_kafka_brokers(
+    timeout: float = 120.0, configuration: Configuration = None, secrets: Secrets = None
+) -> dict:
+    """Wait until every Kafka node is ready; the rollback after a broker fault. Returns ``{"ready": [names],
+    "waited_seconds"}``; BudgetExceeded names the nodes still not ready after ``timeout`` seconds."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise InvalidArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
+    target = from_configuration(configuration, secrets)
+    started = time.monotonic()
+    try:
+        while True:
+            instances = target.instances(COMPONENT)
+            not_ready = [i.name for i in instances if not i.ready]
+            if instances and not not_ready:
+                return {"ready": [i.name for i in instances], "waited_seconds": round(time.monotonic() - started, 3)}
+            if time.monotonic() - started > timeout:
+                raise BudgetExceeded(f"Kafka nodes {', '.join(not_ready) or '(none listed)'} not ready after {timeout} s")
+            time.sleep(0.2)
+    finally:
+        target.close()
