@@ -110,7 +110,7 @@ def slo_generate(rest: list[str]) -> int:
     return slo_main(["generate", *rest])
 
 
-# ---- issue 8: feedback, blast radius, redaction, report, sweep, schedule ------------------------------------------
+# ---- feedback, blast radius, redaction, report, sweep, schedule ------------------------------------------------------
 # (kept in one block; the commands register themselves through _add_gameday_commands)
 
 
@@ -300,7 +300,7 @@ def _add_gameday_commands(sub) -> None:
     report.set_defaults(func=cmd_report)
 
 
-# ---- end of issue 8 block -------------------------------------------------------------------------------------------
+# ---- end of the game-day commands ------------------------------------------------------------------------------------
 
 
 DEFAULT_SUITE = "experiments/suites/gate.yaml"
@@ -421,7 +421,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return _run_and_report(entries, run_root, args, cli_vars)
 
 
-# `gameday restore` (issue 6): one self-contained block.
+# `gameday restore`: one self-contained block.
 def cmd_restore(args: argparse.Namespace) -> int:
     from chaoslib_ext.errors import GamedayError
     from chaoslib_ext.gameday.restore import run_restore

@@ -101,8 +101,8 @@ class Target(abc.ABC):
         ``bandwidth_kbps`` for the partial modes. The fault must end by itself at its expiry, even if nobody
         heals it. Returns at least ``{"between", "mode", "ttl_seconds", "applied_at", "expires_at"}``.
 
-        Locally the fault proxy in front of the broker does it (stack.local.partition). On Kubernetes (issue 7)
-        the driver must create a NetworkPolicy in the app namespace that selects the pods of ``between`` and
+        Locally the fault proxy in front of the brokers does it (stack.local.partition). On Kubernetes the
+        driver creates a NetworkPolicy in the app namespace that selects the pods of ``between`` and
         denies their egress to the broker's pods and port (``hold``/``drop`` are the same there: packets are
         dropped; ``reset`` needs a CNI that rejects, or is refused as InvalidArgument; the partial modes need a
         CNI/mesh fault and may be refused), labelled ``app.kubernetes.io/managed-by=chaos-made`` and annotated
@@ -129,7 +129,7 @@ class Target(abc.ABC):
         """Faults in force now: ``[{"kind", ..., "applied_at", "expires_at"}]``, provider faults included
         (``"kind": "provider"``, with ``provider`` and ``mode``)."""
 
-    # --- provider faults (issue 5) ---
+    # --- provider faults ---
     @abc.abstractmethod
     def fail_provider(self, provider: str, mode: str, ttl_seconds: float, **params: float) -> dict:
         """Make the provider simulator fail ``provider`` (one of PROVIDERS) with ``mode`` (PROVIDER_FAULT_MODES)
@@ -139,7 +139,7 @@ class Target(abc.ABC):
         "expires_at"}`` (Unix seconds; ``applied_at`` is the onset failover is measured from).
 
         Locally the runner passes it to the simulator (``PUT /faults/providers/{provider}``). On Kubernetes
-        (issue 7) the simulator runs in the cluster (deploy/k8s/) and the driver must call the same fault API
+        the simulator runs in the cluster (deploy/k8s/) and the driver calls the same fault API
         through the simulator's Service (API-server service proxy or port-forward), with the fault token read
         from the simulator's Secret and sent as ``X-Gameday-Token``; the simulator enforces the TTL, so the
         fault ends even when `chaos run` is killed."""
@@ -158,7 +158,7 @@ class Target(abc.ABC):
         """Release connections. Targets are cheap and made fresh for every activity."""
 
 
-# --- sweep: heal every fault in force (issue 8) ---
+# --- sweep: heal every fault in force ---
 SWEEP_HEALERS = {
     "http-errors": "heal_http_errors",
     "kafka-partition": "heal_partition",
@@ -209,7 +209,7 @@ def sweep_faults(target: Target) -> dict:
         else:
             healed.append(fault)
     return {"healed": healed, "failed": failed}
-# --- provider faults (issue 5) ---
+# --- provider faults ---
 LLM_PROVIDERS = ("openai", "groq", "together")
 """The AI decision service's LLM chain, in fallback order (seed: primary, secondary, tertiary)."""
 DATA_PROVIDERS = ("alpaca", "finnhub", "polygon", "coingecko", "newsapi", "gdelt")
@@ -280,8 +280,7 @@ def validate_provider_fault(provider: object, mode: object, ttl_seconds: object,
             raise InvalidArgument(f"error_rate must be within (0, 1], got {given['error_rate']!r}")
         body["error_rate"] = rate
     return body
-# Disaster recovery (issue 6): the database, its backups, and restores. One block, so the Kubernetes driver's
-# methods (issue 7) merge beside it.
+# Disaster recovery: the database, its backups, and restores, in one block.
 DATA_SCOPES = ("database", "data-directory")
 """database: drop the processor's database; data-directory: delete the database server's data (the PVC)."""
 CORRUPTION_MODES = ("truncate", "flip")

@@ -125,7 +125,7 @@ class LocalTarget(Target, DisasterRecovery):
     def close(self) -> None:
         self._http.close()
 
-    # --- provider faults (issue 5): the runner passes them to the provider simulator ---
+    # --- provider faults: the runner passes them to the provider simulator ---
     def fail_provider(self, provider: str, mode: str, ttl_seconds: float, **params: float) -> dict:
         body = validate_provider_fault(provider, mode, ttl_seconds, **params)
         return self._json("PUT", f"/faults/providers/{provider}", json=body)
@@ -137,7 +137,7 @@ class LocalTarget(Target, DisasterRecovery):
 
     def restore_all_providers(self) -> dict:
         return self._json("DELETE", "/faults/providers")
-    # Disaster recovery (issue 6): the runner's component holds and the backup agent (docs/local-stack-contract.md).
+    # Disaster recovery: the runner's component holds and the backup agent (docs/local-stack-contract.md).
     RESTORE_HOLD_SECONDS = 900.0
     """How long the processors stay cut from Kafka while a restore runs, at most: the 15 min RTO target. The fault
     proxy heals the cut at its expiry even if this process dies mid-restore."""

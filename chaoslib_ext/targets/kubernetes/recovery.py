@@ -1,4 +1,4 @@
-"""Disaster recovery on Kubernetes: destroy data, hold components, and drive the backup agent (issue 6's interface).
+"""Disaster recovery on Kubernetes: destroy data, hold components, and drive the backup agent (the interface of ``Target``).
 
 Mixed into the driver, which provides ``namespace``, ``settings``, ``endpoint``, ``mongo_uri``, ``_api``, ``_call``,
 ``_batch`` and ``_delete_job``.
