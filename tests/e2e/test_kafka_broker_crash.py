@@ -1,13 +1,13 @@
 """kafka-broker-crash.yaml through the real `chaos run` CLI, on a stack of three Apache Kafka nodes: the busiest
 leader is SIGKILLed, and the journal holds the measured write unavailability per partition, the time until every
-replica is in sync again, and zero lost events. Then a planted budget too tight to meet must deviate."""
+replica is in sync again, and zero lost events. Each is asserted on its measured value, so the experiment's
+tolerances are checked against what was measured, not only its verdict."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from test_processor_pod_kill import wait_until_warm
 
 from stack.local.api import LocalStack
@@ -63,14 +63,3 @@ def test_the_busiest_leader_crashes_and_the_cluster_heals_with_nothing_lost(stac
     assert node["restarts"] == 1 and node["ready"], node
     print(f"{killed['name']} (leading {killed['led_partitions']}) killed: write gaps {gaps['partitions']} s, "
           f"{gaps['producer_errors']} producer errors, in sync again after {in_sync['seconds']} s")
-
-
-def test_a_write_budget_too_tight_to_meet_deviates(stack, tmp_path, chaos_run):
-    experiment = yaml.safe_load(EXPERIMENT.read_text())
-    for probe in experiment["steady-state-hypothesis"]["probes"]:
-        if probe["name"] == "partition-write-unavailability-p95-within-10s":
-            probe["tolerance"]["range"] = [0, 0.001]
-    planted = tmp_path / "too-tight.yaml"
-    planted.write_text(yaml.safe_dump(experiment, sort_keys=False))
-    proc, journal = chaos_run(planted, tmp_path / "run", stack.endpoints["control"], timeout=420)
-    assert journal["deviated"] is True and proc.returncode == 1, proc.stdout[-3000:]

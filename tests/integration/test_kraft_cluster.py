@@ -117,42 +117,6 @@ def test_a_sigkilled_node_stops_nothing_and_catches_up_after_its_restart(stack):
     assert report["lost"] == 0 and report["lost_events"] == [], report
 
 
-def test_an_isolated_node_loses_its_leaderships_and_catches_up_after_the_heal(stack):
-    control, bootstrap = stack.endpoints["control"], stack.endpoints["kafka_bootstrap"]
-    leaders = Counter(leader for leader, _, _ in replicas(bootstrap).values())
-    busiest_id = leaders.most_common(1)[0][0]
-    busiest = f"kafka-{busiest_id}"
-    pid = nodes(control)[busiest]["pid"]
-    applied = httpx.put(control + "/faults/kafka-partition", json={"isolate": busiest, "ttl_seconds": 40}, timeout=5)
-    assert applied.status_code == 200, applied.text
-    fault = applied.json()
-    assert fault["isolate"] == busiest and len(fault["links"]) == 2 and fault["between"] == [], fault
-    started = fault["applied_at"]
-
-    def led_elsewhere() -> bool:
-        layout = replicas(bootstrap)
-        return all(leader != busiest_id and busiest_id not in isr for leader, _, isr in layout.values())
-
-    wait_for(led_elsewhere, 35, f"every partition led by another node and {busiest} out of every ISR", interval=0.5)
-    moved_in = time.time() - started
-    # The brokers' own gauges, as Prometheus scraped them, say so too: what the SLO alerts read.
-    wait_for(lambda: under_replicated(stack) > 0, 15, "under-replicated partitions on Prometheus", interval=0.5)
-    during = delivery_report(since=started, settle_timeout=30, configuration={"local_control_url": control})
-    print("during isolation:", {k: during[k] for k in ("checked", "lost", "duplicated", "lost_events")})
-    healed = httpx.delete(control + "/faults/kafka-partition", timeout=5).json()
-    assert healed["was_active"] is True
-    wait_for(lambda: all(isr == [1, 2, 3] for _, _, isr in replicas(bootstrap).values()), 90,
-             f"{busiest} back in every ISR after the heal", interval=0.5)
-    caught_up_in = time.time() - healed["healed_at"]
-    wait_for(lambda: under_replicated(stack) == 0, 15, "no under-replicated partition on Prometheus", interval=0.5)
-    print(f"{busiest} isolated: leaderships moved and ISRs shrank in {moved_in:.1f} s; in sync again "
-          f"{caught_up_in:.1f} s after the heal")
-    node = nodes(control)[busiest]
-    assert node["pid"] == pid and node["ready"], node  # cut off, not crashed: the same process caught up
-    report = delivery_report(since=started, settle_timeout=60, configuration={"local_control_url": control})
-    assert report["lost"] == 0 and report["lost_events"] == [], report
-
-
 @pytest.mark.parametrize("body, message", [
     ({"isolate": "kafka-4", "ttl_seconds": 5}, "isolate: unknown Kafka node 'kafka-4'; this cluster has kafka-1, kafka-2, kafka-3"),
     ({"links": [["kafka-1", "kafka-1"]], "ttl_seconds": 5}, "joins a node to itself"),
