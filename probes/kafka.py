@@ -25,7 +25,10 @@ __all__ = ["partition_write_unavailability", "replicas_back_in_sync"]
 POLL_SECONDS = 0.5
 LOOKBACK_SECONDS = 30.0
 """Appends this long before the fault are read: every active partition has several."""
-UNDER_REPLICATED = 'sum(kafka_server_replicamanager_underreplicatedpartitions{job="kafka"})'
+UNDER_REPLICATED_SERIES = 'kafka_server_replicamanager_underreplicatedpartitions{job="kafka"}'
+"""One series per broker: the partitions it leads that are under-replicated."""
+UNDER_REPLICATED = f"sum({UNDER_REPLICATED_SERIES})"
+BROKERS_REPORTING = f"count({UNDER_REPLICATED_SERIES})"
 STABLE_STEPS = 5
 """1 s steps of nothing under-replicated after which the cluster counts as back in sync."""
 
@@ -134,10 +137,9 @@ def replicas_back_in_sync(
             return {"phase": "before", "seconds": 0.0, "under_replicated": float(rows[0]["value"][1])}
         killed_at = float(kill["at"])
         brokers = len(kill.get("leader_counts") or {}) or 1
-        reporting_query = UNDER_REPLICATED.replace("sum(", "count(", 1)
         while True:
             under = _history(target, UNDER_REPLICATED, killed_at)
-            reporting = _history(target, reporting_query, killed_at)
+            reporting = _history(target, BROKERS_REPORTING, killed_at)
             steps = sorted(at for at in set(under) | set(reporting) if at >= killed_at)
             bad = [at for at in steps if under.get(at, 1.0) > 0 or reporting.get(at, 0.0) < brokers]
             # In sync at the first good step after the last bad one; the kill itself always makes a bad step (the

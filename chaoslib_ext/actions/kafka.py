@@ -6,13 +6,13 @@ in the framework.
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
-from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
+from chaoslib_ext.actions._ready import wait_until_ready
+from chaoslib_ext.errors import InvalidArgument, NoData
 from chaoslib_ext.targets import ALLOWED_SIGNALS, Target, from_configuration
 from chaoslib_ext.targets.prometheus import prometheus_query
 
@@ -93,16 +93,4 @@ def wait_for_kafka_brokers(
     "waited_seconds"}``; BudgetExceeded names the nodes still not ready after ``timeout`` seconds."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise InvalidArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
-    target = from_configuration(configuration, secrets)
-    started = time.monotonic()
-    try:
-        while True:
-            instances = target.instances(COMPONENT)
-            not_ready = [i.name for i in instances if not i.ready]
-            if instances and not not_ready:
-                return {"ready": [i.name for i in instances], "waited_seconds": round(time.monotonic() - started, 3)}
-            if time.monotonic() - started > timeout:
-                raise BudgetExceeded(f"Kafka nodes {', '.join(not_ready) or '(none listed)'} not ready after {timeout} s")
-            time.sleep(0.2)
-    finally:
-        target.close()
+    return wait_until_ready(COMPONENT, "Kafka nodes", timeout, configuration, secrets)

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import random
-import time
 from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
-from chaoslib_ext.errors import BudgetExceeded, InvalidArgument
+from chaoslib_ext.actions._ready import wait_until_ready
+from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets import ALLOWED_SIGNALS, from_configuration
 
 __all__ = ["kill_processor_pods", "wait_for_processor_replicas"]
@@ -77,18 +77,4 @@ def wait_for_processor_replicas(
     """
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise InvalidArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
-    target = from_configuration(configuration, secrets)
-    started = time.monotonic()
-    try:
-        while True:
-            instances = target.instances(COMPONENT)
-            not_ready = [i.name for i in instances if not i.ready]
-            if instances and not not_ready:
-                return {"ready": [i.name for i in instances], "waited_seconds": round(time.monotonic() - started, 3)}
-            if time.monotonic() - started > timeout:
-                raise BudgetExceeded(
-                    f"processor replicas {', '.join(not_ready) or '(none listed)'} not ready after {timeout} s"
-                )
-            time.sleep(0.2)
-    finally:
-        target.close()
+    return wait_until_ready(COMPONENT, "processor replicas", timeout, configuration, secrets)

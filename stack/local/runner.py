@@ -123,6 +123,8 @@ class Runner:
     ):
         self.layout = layout
         self.kafka_argvs = kafka_argvs
+        self.apache_kafka = kafka_argvs is not None
+        """Apache Kafka nodes (KRaft); otherwise Tansu, which has no controller, topic configuration or metrics."""
         self.keep_metrics = keep_metrics
         self.binaries = binaries
         self.rate = rate
@@ -136,7 +138,7 @@ class Runner:
         self.proxy = KafkaProxy(LOOPBACK, layout.proxy_port, LOOPBACK, layout.broker_port)
         for node in layout.kafka_nodes[1:]:
             self.proxy.add_route(layout.kafka_proxy_port(node), layout.kafka_listener_port(node), node)
-        if kafka_argvs is not None:  # KRaft's quorum crosses the proxy too (Tansu has no controller)
+        if self.apache_kafka:  # the KRaft quorum crosses the proxy too
             for node in layout.kafka_nodes:
                 self.proxy.add_route(layout.kafka_controller_proxy_port(node), layout.kafka_controller_port(node), node)
         self.balancer = RoundRobinBalancer(LOOPBACK, layout.processor_api_port, self._ready_processors)
@@ -191,7 +193,7 @@ class Runner:
         else:
             for path in monitoring.fresh_stores(self.layout):
                 log.info("deleted %s, left by an earlier stack (--keep-metrics keeps it)", path)
-        monitoring.write_configs(self.layout, kafka_metrics=self.kafka_argvs is not None)
+        monitoring.write_configs(self.layout, kafka_metrics=self.apache_kafka)
         self._http = httpx.AsyncClient(timeout=1.0)
         server = make_server(create_app(self), LOOPBACK, self.layout.control_port, self.log_level)
         server_task = asyncio.create_task(server.serve(sockets=[control_socket]))
@@ -269,13 +271,13 @@ class Runner:
         log.info("stack ready in %.2f s: %s", time.monotonic() - t0, self.layout.control_url)
 
     async def _recreate_topics(self) -> None:
-        # Tansu has no topic configuration; Apache Kafka stamps append times (what a broker fault is measured by).
+        # Apache Kafka stamps append times: what a broker fault is measured by.
         await ensure_topics(self.layout.kafka_bootstrap, replication_factor=copies(self.layout.kafka_brokers)[0],
-                            config=APPEND_TIME if self.kafka_argvs is not None else None)
+                            config=APPEND_TIME if self.apache_kafka else None)
         self.proxy.admit = None
 
     def _on_spawn(self, instance: Instance) -> None:
-        if instance.spec.component == "kafka" and self.kafka_argvs is None:
+        if instance.spec.component == "kafka" and not self.apache_kafka:
             # Tansu restarts empty: until _recreate_topics is done, only the runner's own admin client may reach it.
             self.proxy.admit = lambda peer: connects_from_this_process(peer, self.layout.proxy_port)
         self._record_pids()
