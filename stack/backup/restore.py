@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import bson
@@ -169,16 +169,17 @@ def load_snapshot(client: MongoClient, store: BackupStore, manifest: dict) -> di
                 if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
                     raise
             count += len(batch)
-        indexes = []
-        for index in meta.get("indexes", []):
-            if index.get("name") == "_id_":
-                continue
-            options = {k: v for k, v in index.items() if k not in ("key", "v", "ns")}
-            indexes.append(IndexModel(list(index["key"].items()), **options))
+        indexes = index_models(meta.get("indexes", []))
         if indexes:
             collection.create_indexes(indexes)
         restored[name] = count
     return restored
+
+
+def index_models(specs: Iterable[Mapping]) -> list[IndexModel]:
+    """``listIndexes`` output (as a snapshot's meta keeps it) as models ``create_indexes`` takes, ``_id_`` left out."""
+    return [IndexModel(list(spec["key"].items()), **{k: v for k, v in spec.items() if k not in ("key", "v", "ns")})
+            for spec in specs if spec.get("name") != "_id_"]
 
 
 def _operation(record: dict):
@@ -198,10 +199,21 @@ def _operation(record: dict):
 
 
 def apply_changes(client: MongoClient, database: str, records: Iterable[dict]) -> tuple[int, float | None]:
-    """Apply records in order, batching consecutive ones of the same collection. Returns (applied, last wall)."""
+    """Apply records in order, batching consecutive ones of the same collection. Returns (applied, last wall).
+
+    The change log holds data changes, not index definitions. A replayed drop (an earlier restore's) would leave
+    the collection that later inserts re-create with ``_id_`` alone, and the application's first restart would
+    then build its indexes while it serves, holding a database that answers one request at a time. So the
+    indexes a replayed drop removed are built again at the end, here, while the writers are still frozen."""
     db = client[database]
     applied, last_wall = 0, None
     run_coll, run_ops = None, []
+    dropped_indexes: dict[str, list[IndexModel]] = {}
+
+    def remember_indexes(names: Iterable[str]) -> None:
+        for name in names:
+            if name not in dropped_indexes:
+                dropped_indexes[name] = index_models(db[name].list_indexes())
 
     def flush() -> None:
         if run_ops:
@@ -214,8 +226,10 @@ def apply_changes(client: MongoClient, database: str, records: Iterable[dict]) -
             # Only reachable inside a restore window (earlier restores): replay them as they happened.
             flush()
             if record["op"] == "drop" and record.get("coll"):
+                remember_indexes([record["coll"]])
                 db.drop_collection(record["coll"])
             elif record["op"] == "dropDatabase":
+                remember_indexes(db.list_collection_names())
                 client.drop_database(database)
             applied += 1
             continue
@@ -228,6 +242,10 @@ def apply_changes(client: MongoClient, database: str, records: Iterable[dict]) -
         run_ops.append(operation)
         applied += 1
     flush()
+    existing = set(db.list_collection_names()) if dropped_indexes else set()
+    for name, models in dropped_indexes.items():
+        if models and name in existing:
+            db[name].create_indexes(models)
     return applied, last_wall
 
 

@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -142,22 +141,22 @@ def test_the_game_days_partition_stalls_then_drains_with_nothing_lost(gameday):
     assert "fault.partition" in kinds and "fault.healed" in kinds
 
 
-OPEN_FINDING_PROBES = {"cuj1-served-while-a-replica-was-down"}
-"""An open finding, reported rather than asserted here. Once a game day has filled the database, CUJ-1 over the
-second gate's pod kill has read a served p95 of 0.3 to 0.8 s, against SLO-2's 0.2 s, in most CI runs. The backup
-agent's snapshots were one cause: one query over every event held the database for up to 0.8 s (they read in
-short ranges now). The rest is not known yet; docs/benchmarks.md has what was measured."""
-
-
 def _unmet(journal: dict, phase: str) -> dict[str, object]:
     return {run["activity"]["name"]: run.get("output") for run in
             (journal["steady_states"].get(phase) or {}).get("probes", []) if not run.get("tolerance_met")}
 
 
 @pytest.mark.timeout(600)
-def test_the_gate_passes_again_on_the_same_stack(stack, tmp_path):
+def test_the_gate_passes_again_on_the_same_stack(stack, gameday, tmp_path):
     """What the game day left behind must not fail the next gate: every baseline is met, the alert drills pass,
-    and the pod kill recovers, loses nothing and restarts nothing more than it killed."""
+    and the pod kill recovers, loses nothing, restarts nothing more than it killed, and CUJ-1 is served through
+    it. The DR experiments' restores must leave the processor's indexes in place: when a replayed drop lost them,
+    the restarted replica built them while serving, and the database held every /gpu/info read for seconds."""
+    from pymongo import MongoClient
+
+    with MongoClient(stack.endpoints["mongo_uri"], serverSelectionTimeoutMS=10000) as client:
+        indexes = {ix["name"] for ix in client["ca3"]["events"].list_indexes()}
+    assert {"produced_at_1", "written_at_1", "producer_id_1_seq_1"} <= indexes, indexes
     run_dir = tmp_path / "gate"
     with ProcSampler(stack.endpoints["control"], tmp_path / "mongo-proc-samples.jsonl") as sampler:
         result = _gate(stack, run_dir, timeout=500, quiet=False)
@@ -166,25 +165,19 @@ def test_the_gate_passes_again_on_the_same_stack(stack, tmp_path):
     rows = {name: outcome for outcome, _, name in VERDICT_ROW.findall(result.stdout)}
     assert list(rows) == ["processor-pod-kill.yaml", "burn-rate-alert-negative.yaml", "burn-rate-alert.yaml"], (
         _failure(result, run_dir))
-    assert rows["burn-rate-alert-negative.yaml"] == rows["burn-rate-alert.yaml"] == "PASS", _failure(result, run_dir)
     for experiment in sorted(p for p in run_dir.iterdir() if p.is_dir()):
         journal = json.loads((experiment / "journal.json").read_text())
         assert journal["steady_states"]["before"]["steady_state_met"] is True, (experiment.name, _unmet(journal, "before"))
 
     journal = json.loads((run_dir / "01-processor-pod-kill" / "journal.json").read_text())
     assert journal["experiment"]["title"].startswith("A processor replica crashes")
-    unmet = _unmet(journal, "after")
     cuj1 = _output(journal, "after", "cuj1-served-while-a-replica-was-down") or {}
     window = cuj1.get("window") or {"start": sampler.samples[0]["at"], "end": sampler.samples[-1]["at"]}
     database = "\n".join(sampler.around(window["start"], window["end"]))
-    print(f"CUJ-1 during the second gate's pod kill: {json.dumps(cuj1)[:2000]}\n"
-          f"the database process meanwhile (from the kill):\n{database}")
-    assert set(unmet) <= OPEN_FINDING_PROBES, unmet
-    if unmet:
-        warnings.warn(f"open finding, CUJ-1 during the second gate's pod kill: {json.dumps(unmet)[:1500]}\n"
-                      f"the database process meanwhile (from the kill):\n{database[:4000]}")
-    assert rows["processor-pod-kill.yaml"] == ("DEVIATED" if unmet else "PASS")
-    assert result.returncode == (1 if unmet else 0), _failure(result, run_dir)
+    print(f"CUJ-1 during the second gate's pod kill: {json.dumps(cuj1)[:2000]}")
+    assert _unmet(journal, "after") == {}, f"{_unmet(journal, 'after')}\nthe database meanwhile:\n{database[:4000]}"
+    assert cuj1["verdict"] == "PASS" and cuj1["server_p95_s"] <= 0.2 and cuj1["client_availability"] >= 0.995, cuj1
+    assert set(rows.values()) == {"PASS"} and result.returncode == 0, _failure(result, run_dir)
     recovered = [p for p in journal["steady_states"]["after"]["probes"]
                  if p["activity"]["name"] == "processor-recovered-within-failover-budget"][0]
     assert 0.5 < recovered["output"] <= 30
