@@ -1,4 +1,5 @@
-"""Kafka broker faults: crash the broker that leads the most partitions, and wait for the cluster to be whole.
+"""Kafka broker faults: crash the broker that leads the most partitions, or isolate it from the other nodes, and
+wait for the cluster to be whole.
 
 Which broker leads what comes from each broker's own ``LeaderCount`` gauge, as Prometheus scraped it (job
 ``kafka``, one series per node, label ``pod: kafka-N``): the same numbers on every target, and no Kafka client
@@ -12,14 +13,17 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
 from chaoslib_ext.actions._ready import wait_until_ready
+from chaoslib_ext.actions.network import check_duration, heal_at_expiry
 from chaoslib_ext.errors import InvalidArgument, NoData
 from chaoslib_ext.targets import ALLOWED_SIGNALS, Target, from_configuration
 from chaoslib_ext.targets.prometheus import prometheus_query
 
-__all__ = ["kill_kafka_broker", "wait_for_kafka_brokers"]
+__all__ = ["kill_kafka_broker", "isolate_kafka_broker", "wait_for_kafka_brokers"]
 
 COMPONENT = "kafka"
 BUSIEST = "busiest-leader"
+ISOLATION_MODES = ("hold", "drop", "reset")
+"""The partition modes that cut a link; latency and bandwidth only slow one."""
 LEADER_COUNT = 'kafka_server_replicamanager_leadercount{job="kafka"}'
 
 
@@ -41,9 +45,28 @@ def _instance_of(node: str, names: list[str]) -> str:
     raise InvalidArgument(f"no Kafka instance {node!r}; the stack runs {', '.join(names) or 'none'}")
 
 
-def _validate(which: Any, signal: Any) -> None:
+def _choose(target: Target, which: str, fault: str) -> tuple[str, str, dict[str, int]]:
+    """The instance to fault, its node name and every node's leader count; refuses a cluster of one node and a
+    node that is not ready."""
+    instances = {i.name: i for i in target.instances(COMPONENT)}
+    if len(instances) < 2:
+        raise InvalidArgument(f"the cluster has {len(instances)} Kafka node(s): {fault} needs at least 2 "
+                              "(start the stack with --kafka-brokers 3)")
+    counts = leader_counts(target)
+    node = min(counts, key=lambda n: (-counts[n], n)) if which == BUSIEST else which
+    name = _instance_of(node, sorted(instances))
+    if not instances[name].ready:
+        raise InvalidArgument(f"Kafka node {name} is not ready; fault a ready broker")
+    return name, node, counts
+
+
+def _validate_which(which: Any) -> None:
     if not isinstance(which, str) or not which:
         raise InvalidArgument(f"which must be {BUSIEST!r} or a node name like 'kafka-2', got {which!r}")
+
+
+def _validate(which: Any, signal: Any) -> None:
+    _validate_which(which)
     if signal not in ALLOWED_SIGNALS:
         raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
 
@@ -66,15 +89,7 @@ def kill_kafka_broker(
     _validate(which, signal)
     target = from_configuration(configuration, secrets)
     try:
-        instances = {i.name: i for i in target.instances(COMPONENT)}
-        if len(instances) < 2:
-            raise InvalidArgument(f"the cluster has {len(instances)} Kafka node(s): a broker crash needs at least 2 "
-                                  "(start the stack with --kafka-brokers 3)")
-        counts = leader_counts(target)
-        node = min(counts, key=lambda n: (-counts[n], n)) if which == BUSIEST else which
-        name = _instance_of(node, sorted(instances))
-        if not instances[name].ready:
-            raise InvalidArgument(f"Kafka node {name} is not ready; kill a ready broker")
+        name, node, counts = _choose(target, which, "a broker crash")
         killed = target.kill(name, signal)
         timeline.record("fault.kill", configuration, at=killed.killed_at, target=target.kind, instance=killed.name,
                         component=COMPONENT, pid=killed.pid, signal=killed.signal,
@@ -82,6 +97,43 @@ def kill_kafka_broker(
                         leader_counts=counts)
         return {"name": killed.name, "pid": killed.pid, "signal": killed.signal, "killed_at": killed.killed_at,
                 "led_partitions": counts.get(node, 0), "leader_counts": counts}
+    finally:
+        target.close()
+
+
+def isolate_kafka_broker(
+    which: str = BUSIEST,
+    duration: float = 30.0,
+    mode: str = "hold",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """Cut one Kafka node from the other nodes for ``duration`` seconds, then heal it: ``busiest-leader`` (the
+    one leading the most partitions) or a node by name (``kafka-2``). Replication and the controller quorum are
+    cut both ways; clients still reach the node. The controller fences it once its heartbeats stop, and elects
+    new leaders for its partitions; the isolated node still answers clients with its last view of the cluster,
+    so clients that ask it keep trying it. After the heal it truncates what it appended alone and catches up.
+
+    ``mode`` is ``hold`` (connections kept, nothing forwarded), ``drop`` or ``reset``. The fault's time-to-live
+    is ``duration``: it ends by itself even if this process dies. Refused (InvalidArgument, before any fault) on
+    a one-node cluster and for a node that is not ready. Records ``fault.partition`` with ``isolate`` (the node),
+    the partitions it led and every node's leader count, then ``fault.healed``. Returns ``{"isolate", "mode",
+    "applied_at", "expires_at", "healed_at", "led_partitions", "leader_counts"}``."""
+    _validate_which(which)
+    duration = check_duration(duration)
+    if mode not in ISOLATION_MODES:
+        raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(ISOLATION_MODES)}")
+    target = from_configuration(configuration, secrets)
+    try:
+        name, node, counts = _choose(target, which, "isolating a broker")
+        fault = target.isolate_kafka_node(name, mode, duration)
+        applied_at, expires_at = float(fault["applied_at"]), float(fault["expires_at"])
+        timeline.record("fault.partition", configuration, at=applied_at, target=target.kind, isolate=name,
+                        component=COMPONENT, mode=mode, ttl_seconds=duration, expires_at=expires_at,
+                        led_partitions=counts.get(node, 0), leader_counts=counts)
+        healed_at = heal_at_expiry(target, expires_at, configuration)
+        return {"isolate": name, "mode": mode, "applied_at": applied_at, "expires_at": expires_at,
+                "healed_at": healed_at, "led_partitions": counts.get(node, 0), "leader_counts": counts}
     finally:
         target.close()
 

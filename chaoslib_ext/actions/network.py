@@ -14,7 +14,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
 from chaoslib_ext.errors import InvalidArgument
-from chaoslib_ext.targets import from_configuration
+from chaoslib_ext.targets import Target, from_configuration
 from chaoslib_ext.targets.base import PARTITION_MODES, PARTITION_SERVICES
 
 __all__ = ["partition_kafka", "heal_kafka"]
@@ -30,9 +30,7 @@ def _validate(between: Any, duration: Any, mode: Any, latency_ms: Any, bandwidth
     unknown = [s for s in between if s not in PARTITION_SERVICES]
     if unknown:
         raise InvalidArgument(f"between names {unknown[0]!r}, which is not one of {', '.join(PARTITION_SERVICES)}")
-    if (isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration)
-            or not 0 < duration <= MAX_DURATION_SECONDS):
-        raise InvalidArgument(f"duration must be > 0 and <= {MAX_DURATION_SECONDS:g} seconds, got {duration!r}")
+    check_duration(duration)
     if mode not in PARTITION_MODES:
         raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(PARTITION_MODES)}")
     params: dict = {}
@@ -44,6 +42,24 @@ def _validate(between: Any, duration: Any, mode: Any, latency_ms: Any, bandwidth
         elif value is not None:
             raise InvalidArgument(f"{name} only applies to mode {wanted!r}, not {mode!r}")
     return sorted(set(between)), params
+
+
+def check_duration(duration: Any) -> float:
+    if (isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration)
+            or not 0 < duration <= MAX_DURATION_SECONDS):
+        raise InvalidArgument(f"duration must be > 0 and <= {MAX_DURATION_SECONDS:g} seconds, got {duration!r}")
+    return float(duration)
+
+
+def heal_at_expiry(target: Target, expires_at: float, configuration: Configuration) -> float:
+    """Wait for a partition's expiry, heal it, record ``fault.healed``, and return when it ended."""
+    time.sleep(max(0.0, expires_at - time.time()))
+    healed = target.heal_partition()
+    # Healed by us, or (a moment earlier) by its own expiry: either way it ended at the earlier moment.
+    healed_at = min(float(healed["healed_at"]), expires_at)
+    timeline.record("fault.healed", configuration, at=healed_at, target=target.kind, fault="kafka-partition",
+                    was_active=bool(healed["was_active"]))
+    return healed_at
 
 
 def partition_kafka(
@@ -79,13 +95,7 @@ def partition_kafka(
         result = {"between": services, "mode": mode, "applied_at": applied_at, "expires_at": expires_at,
                   "healed_at": None, **params}
         if wait:
-            time.sleep(max(0.0, expires_at - time.time()))
-            healed = target.heal_partition()
-            # Healed by us, or (a moment earlier) by its own expiry: either way it ended at the earlier moment.
-            healed_at = min(float(healed["healed_at"]), expires_at)
-            timeline.record("fault.healed", configuration, at=healed_at, target=target.kind, fault="kafka-partition",
-                            was_active=bool(healed["was_active"]))
-            result["healed_at"] = healed_at
+            result["healed_at"] = heal_at_expiry(target, expires_at, configuration)
         return result
     finally:
         target.close()

@@ -5,7 +5,7 @@ import abc
 import math
 from dataclasses import dataclass
 
-from chaoslib_ext.errors import InvalidArgument
+from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured
 
 ALLOWED_SIGNALS = ("SIGKILL", "SIGTERM")
 """Signals a pod-kill fault may send: a crash (SIGKILL) or a graceful stop (SIGTERM)."""
@@ -109,6 +109,17 @@ class Target(abc.ABC):
         with its expiry (``gameday/expires-at``, Unix seconds), and it must delete it at the expiry itself
         (a Job or CronJob it creates with the policy, so the fault never outlives a killed `chaos run`).
         """
+
+    def isolate_kafka_node(self, node: str, mode: str = "hold", ttl_seconds: float = 30.0) -> dict:
+        """Cut every link between Kafka node ``node`` (``kafka-N``) and the other nodes, replication and the
+        controller quorum alike, for ``ttl_seconds``, while clients still reach it: the controller fences it and
+        its leaderships move, and it keeps answering clients with its last view of the cluster. ``heal_partition``
+        ends it early, and it ends by itself at its expiry. Returns at least ``{"isolate", "mode", "ttl_seconds",
+        "applied_at", "expires_at"}``.
+
+        Locally the fault proxy does it (the node's controller and replication links cross it). A target that
+        cannot cut links between brokers raises TargetMisconfigured."""
+        raise TargetMisconfigured(f"the {self.kind} target cannot isolate one Kafka node from the others")
 
     @abc.abstractmethod
     def heal_partition(self) -> dict:

@@ -119,6 +119,10 @@ class LocalTarget(Target, DisasterRecovery):
         return self._json("PUT", "/faults/kafka-partition",
                           json={"between": list(between), "mode": mode, "ttl_seconds": ttl_seconds, **params})
 
+    def isolate_kafka_node(self, node: str, mode: str = "hold", ttl_seconds: float = 30.0) -> dict:
+        return self._json("PUT", "/faults/kafka-partition",
+                          json={"isolate": node, "mode": mode, "ttl_seconds": ttl_seconds})
+
     def heal_partition(self) -> dict:
         return self._json("DELETE", "/faults/kafka-partition")
 

@@ -8,8 +8,9 @@ correlation_id int32, client_id nullable string (int16 length)``. The proxy read
 forwards anything, and maps ``client.id`` to a source by prefix (``SERVICE_PREFIXES``). The processor sets
 ``client.id`` to its replica name (``processor-N`` and ``processor-N-dlq``), each producer to its producer id
 (``producer-<i>-<boot id>``). Apache Kafka's own clients name their node (``BROKER_CLIENT_IDS``): a follower's
-replica fetcher, the KRaft quorum client and the broker's channels to the controller, so a connection between
-two nodes is attributed to the node that opened it, and the proxy route it came through names the other end.
+replica fetcher, the KRaft quorum client and the broker's channels to the controller (the bare node id), so a
+connection between two nodes is attributed to the node that opened it, and the proxy route it came through names
+the other end.
 Anything else (the runner's admin client is ``rdkafka``) is ``other``, which a partition never cuts.
 
 What a fault cuts: the services in ``between`` from every node, and each broker↔broker link in ``links`` in
@@ -42,8 +43,13 @@ SERVICE_PREFIXES = (("processor", "processor"), ("producer", "producers"))
 """client.id prefix → service. The processor's replicas are processor-N (and processor-N-dlq)."""
 OTHER = "other"
 BROKER_CLIENT_IDS = (
-    re.compile(r"^broker-(\d+)-"),       # broker-N-fetcher-K (replication), broker-N-to-controller-… channels
+    re.compile(r"^broker-(\d+)-"),       # broker-N-fetcher-K: replication
     re.compile(r"^raft-client-(\d+)$"),  # the KRaft quorum client of node N
+    # A node's channels to the active controller (heartbeats, AlterPartition, forwarding, controller registration)
+    # send the node id alone: NodeToControllerChannelManager's client.id. Their thread is named
+    # broker-N-to-controller-…, which is easy to mistake for the client id; missing them left a cut node
+    # heartbeating, so the controller never fenced it.
+    re.compile(r"^(\d+)$"),
 )
 """Apache Kafka's inter-node clients, each with the id of the node that runs it."""
 MAX_TTL_SECONDS = 3600.0

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from stack.kafka_client import LEADER_DISCOVERY
+
 SOURCE_TOPICS = ("gpu-events", "token-events")
 
 
@@ -64,6 +66,7 @@ class ProcessorSettings:
             "socket.timeout.ms": self.socket_timeout_ms,
             "max.poll.interval.ms": self.max_poll_interval_ms,
             "partition.assignment.strategy": self.assignment_strategy,
+            **LEADER_DISCOVERY,
         }
 
     def producer_config(self) -> dict[str, Any]:
@@ -79,4 +82,5 @@ class ProcessorSettings:
             "linger.ms": 5,
             # Bounded, so a dead-letter send fails (and the batch is retried) instead of waiting 5 minutes.
             "delivery.timeout.ms": 10000,
+            **LEADER_DISCOVERY,
         }

@@ -12,6 +12,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from stack.events import Event, encode_event, gpu_event, token_event
+from stack.kafka_client import LEADER_DISCOVERY
 from stack.producers import metrics
 from stack.producers.ledger import AckLedger
 from stack.producers.pacing import Pacer
@@ -37,6 +38,11 @@ class ProducerSettings:
     delivery_timeout_ms: int = 30000
     """How long librdkafka retries one event before reporting it failed: short enough that a chaos
     experiment sees failures, long enough to ride out a broker restart."""
+    request_timeout_ms: int = 5000
+    """How long a broker may hold an acks=all write before answering REQUEST_TIMED_OUT, after which the producer
+    retries, against the leader its latest metadata names (see ``LEADER_DISCOVERY``). librdkafka's 30 s default
+    would leave a write with a broker cut from the rest of the cluster for the whole of the event's delivery
+    timeout."""
     stall_timeout_s: float = 5.0
     """No delivery report for this long, with events outstanding and the broker answering metadata:
     the idempotent producer is wedged and is replaced (see ``ProducerWorker._check_stall``)."""
@@ -48,6 +54,8 @@ class ProducerSettings:
             "enable.idempotence": True,
             "linger.ms": self.linger_ms,
             "delivery.timeout.ms": self.delivery_timeout_ms,
+            "request.timeout.ms": self.request_timeout_ms,
+            **LEADER_DISCOVERY,
         }
 
 

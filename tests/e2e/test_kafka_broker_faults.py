@@ -1,9 +1,11 @@
-"""kafka-broker-crash.yaml through the real `chaos run` CLI, on a stack of three Apache Kafka nodes: the busiest
-leader is SIGKILLed, and the journal holds the measured write unavailability per partition, the time until every
-replica is in sync again, and zero lost events. Each is asserted on its measured value, so the experiment's
-tolerances are checked against what was measured, not only its verdict."""
+"""The broker experiments through the real `chaos run` CLI, on one stack of three Apache Kafka nodes: the busiest
+leader is SIGKILLed (kafka-broker-crash.yaml), then isolated from the other nodes (kafka-broker-isolated.yaml). Each
+journal holds the measured write unavailability per partition, the time until every replica is in sync again, and
+zero lost events. Each is asserted on its measured value, so the experiments' tolerances are checked against what
+was measured, not only their verdicts."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import httpx
@@ -28,7 +30,8 @@ if MISSING:
     pytestmark.append(pytest.mark.skip(reason=f"no Kafka cluster here: {MISSING}"))
 
 REPO = Path(__file__).resolve().parents[2]
-EXPERIMENT = REPO / "experiments" / "kafka-broker-crash.yaml"
+CRASH = REPO / "experiments" / "kafka-broker-crash.yaml"
+ISOLATION = REPO / "experiments" / "kafka-broker-isolated.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +50,7 @@ def probe_output(journal: dict, name: str) -> dict:
 
 def test_the_busiest_leader_crashes_and_the_cluster_heals_with_nothing_lost(stack, tmp_path, chaos_run):
     control = stack.endpoints["control"]
-    proc, journal = chaos_run(EXPERIMENT, tmp_path / "run", control, timeout=420)
+    proc, journal = chaos_run(CRASH, tmp_path / "run", control, timeout=420)
     assert journal["status"] == "completed" and journal["deviated"] is False, proc.stdout[-3000:]
     assert proc.returncode == 0
     killed = journal["run"][0]["output"]
@@ -63,3 +66,39 @@ def test_the_busiest_leader_crashes_and_the_cluster_heals_with_nothing_lost(stac
     assert node["restarts"] == 1 and node["ready"], node
     print(f"{killed['name']} (leading {killed['led_partitions']}) killed: write gaps {gaps['partitions']} s, "
           f"{gaps['producer_errors']} producer errors, in sync again after {in_sync['seconds']} s")
+
+
+OPEN_FINDING = "partition-write-unavailability-p95-within-10s"
+"""Reported, not asserted, while it stays open: in about half the runs a producer whose partition the isolated
+node led stays wedged on it (the idempotent producer cannot move its in-flight batches) until the stall check
+replaces it, 25 to 31 s into the 30 s isolation; in the others the writes move within 4 to 5 s, when the
+controller fences the node (docs/benchmarks.md, "An isolated broker")."""
+
+
+def test_the_busiest_leader_is_isolated_fenced_and_catches_up_with_nothing_lost(stack, tmp_path, chaos_run):
+    control = stack.endpoints["control"]
+    proc, journal = chaos_run(ISOLATION, tmp_path / "run", control, timeout=420)
+    assert journal["status"] == "completed", proc.stdout[-3000:]
+    unmet = [r["activity"]["name"] for r in journal["steady_states"]["after"]["probes"] if not r["tolerance_met"]]
+    assert set(unmet) <= {OPEN_FINDING}, proc.stdout[-3000:]
+    assert proc.returncode == (1 if unmet else 0)
+    isolated = journal["run"][0]["output"]
+    assert isolated["led_partitions"] == max(isolated["leader_counts"].values()), isolated
+    assert 29.5 <= isolated["healed_at"] - isolated["applied_at"] <= 31, isolated
+    gaps = probe_output(journal, OPEN_FINDING)
+    assert gaps["phase"] == "after" and gaps["fault"]["kind"] == "isolation", gaps
+    assert gaps["fault"]["instance"] == isolated["isolate"] and 0 < gaps["p95"] <= 60, gaps
+    in_sync = probe_output(journal, "replicas-back-in-sync-within-60s-of-the-heal")
+    assert in_sync["fault"] == "isolation" and 0 <= in_sync["seconds"] <= 60, in_sync
+    # The controller fenced the cut node, and the new leaders left it out of their in-sync replicas within the fault.
+    assert in_sync["max_fenced"] == 1 and 0 < in_sync["shrank_after"] < 30, in_sync
+    assert in_sync["max_under_replicated"] >= 1, in_sync
+    assert probe_output(journal, "no-acknowledged-event-lost")["lost"] == 0
+    partition = httpx.get(control + "/faults/kafka-partition").json()
+    assert not partition.get("active"), partition
+    summary = (f"{isolated['isolate']} (leading {isolated['led_partitions']}) isolated for 30 s: write gaps "
+               f"{gaps['partitions']} s, {gaps['producer_errors']} producer errors, ISRs shrank after "
+               f"{in_sync['shrank_after']} s, in sync {in_sync['seconds']} s after the heal")
+    print(summary)
+    if unmet:
+        warnings.warn(f"open finding, a producer wedged on the isolated leader: {summary}")

@@ -54,6 +54,8 @@ def test_malformed_headers_are_refused(frame, message):
     ("rdkafka", "other"), ("", "other"),
     ("broker-2-fetcher-0", "kafka-2"), ("raft-client-3", "kafka-3"),
     ("broker-1-to-controller-heartbeat-channel-manager", "kafka-1"), ("raft-client-x", "other"),
+    # a node's channels to the active controller (heartbeats, AlterPartition) send its bare node id
+    ("2", "kafka-2"), ("12", "kafka-12"), ("2a", "other"), ("-1", "other"),
 ])
 def test_client_ids_map_to_services(client_id, service):
     assert service_of(client_id) == service

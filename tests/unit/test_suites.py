@@ -14,7 +14,7 @@ def test_every_experiment_is_in_the_gameday_suite_or_needs_a_kafka_cluster():
     on_disk = {p.resolve() for p in EXPERIMENTS.glob("*.yaml")}
     assert on_disk - in_suite - cluster_only == set(), "experiments missing from suites/gameday.yaml"
     assert not in_suite & cluster_only
-    assert {p.name for p in cluster_only} == {"kafka-broker-crash.yaml"}
+    assert {p.name for p in cluster_only} == {"kafka-broker-crash.yaml", "kafka-broker-isolated.yaml"}
 
 
 def test_the_gate_is_a_subset_of_the_gameday():
