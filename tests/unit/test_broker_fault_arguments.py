@@ -1,4 +1,4 @@
-"""Which Kafka broker fault a probe measures from, and the broker-fault actions' refusals, before any side effect."""
+"""The broker-fault actions' refusals before any side effect, and which Kafka broker fault a probe measures from."""
 from __future__ import annotations
 
 import pytest
