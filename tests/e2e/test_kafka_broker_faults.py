@@ -69,10 +69,10 @@ def test_the_busiest_leader_crashes_and_the_cluster_heals_with_nothing_lost(stac
 
 
 OPEN_FINDING = "partition-write-unavailability-p95-within-10s"
-"""Reported, not asserted, while it stays open: in about half the runs a producer whose partition the isolated
-node led stays wedged on it (the idempotent producer cannot move its in-flight batches) until the stall check
-replaces it, 25 to 31 s into the 30 s isolation; in the others the writes move within 4 to 5 s, when the
-controller fences the node (docs/benchmarks.md, "An isolated broker")."""
+"""Reported, not asserted, while it stays open: in four runs of seven a producer whose partition the isolated node
+led stayed wedged on it (likely the idempotent producer waiting for its in-flight batches) until the stall check
+replaced it or the heal, 25 to 32 s into the 30 s isolation; in the others the writes moved within 4 to 7 s, when
+the controller fenced the node (docs/benchmarks.md, "An isolated broker")."""
 
 
 def test_the_busiest_leader_is_isolated_fenced_and_catches_up_with_nothing_lost(stack, tmp_path, chaos_run):
@@ -90,8 +90,9 @@ def test_the_busiest_leader_is_isolated_fenced_and_catches_up_with_nothing_lost(
     assert gaps["fault"]["instance"] == isolated["isolate"] and 0 < gaps["p95"] <= 60, gaps
     in_sync = probe_output(journal, "replicas-back-in-sync-within-60s-of-the-heal")
     assert in_sync["fault"] == "isolation" and 0 <= in_sync["seconds"] <= 60, in_sync
-    # The controller fenced the cut node, and the new leaders left it out of their in-sync replicas within the fault.
-    assert in_sync["max_fenced"] == 1 and 0 < in_sync["shrank_after"] < 30, in_sync
+    # The controller fenced the cut node (a new active controller, when the cut node was the old one, counted 2 for a
+    # moment once), and the new leaders left it out of their in-sync replicas within the fault.
+    assert in_sync["max_fenced"] >= 1 and 0 < in_sync["shrank_after"] < 30, in_sync
     assert in_sync["max_under_replicated"] >= 1, in_sync
     assert probe_output(journal, "no-acknowledged-event-lost")["lost"] == 0
     partition = httpx.get(control + "/faults/kafka-partition").json()
