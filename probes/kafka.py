@@ -19,6 +19,7 @@ from chaoslib_ext.targets import from_configuration
 from probes._clients import mongo, prometheus_query
 from probes._partitions import writes_after
 from probes.measure import distribution, write_gap_across
+from probes.windows import fault_ended
 
 __all__ = ["partition_write_unavailability", "replicas_back_in_sync"]
 
@@ -52,9 +53,7 @@ def _broker_fault(configuration: Configuration) -> dict | None:
     if fault["kind"] == "fault.kill":
         kind, ended_at = "crash", at
     else:
-        heals = [float(e["at"]) for e in faults if e.get("kind") == "fault.healed" and e.get("fault") ==
-                 "kafka-partition" and float(e["at"]) >= at]
-        kind, ended_at = "isolation", (heals[0] if heals else None)
+        kind, (ended_at, _) = "isolation", fault_ended(fault, faults[faults.index(fault) + 1:])
     return {"kind": kind, "at": at, "ended_at": ended_at, "instance": fault.get("instance") or fault.get("isolate"),
             "led_partitions": fault.get("led_partitions"), "leader_counts": fault.get("leader_counts") or {}}
 

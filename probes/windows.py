@@ -44,7 +44,7 @@ class FaultWindow:
                 "faults": list(self.faults), "ended_by": self.ended_by}
 
 
-def _fault_end(fault: dict, later: Sequence[dict]) -> tuple[float | None, str]:
+def fault_ended(fault: dict, later: Sequence[dict]) -> tuple[float | None, str]:
     """When one fault stopped hurting, from the events after it, and what said so; (None, "open") if nothing has."""
     kind, at = fault["kind"], float(fault["at"])
     if kind in NOT_USER_FACING:
@@ -86,7 +86,7 @@ def fault_window(run: Iterable[dict], now: float, min_seconds: float = 0.0) -> F
     start, end, ended_by = float(faults[0]["at"]), float(faults[0]["at"]), faults[0]["kind"]
     for fault in faults:
         later = [e for e in events if float(e["at"]) >= float(fault["at"]) and e is not fault]
-        fault_end, why = _fault_end(fault, later)
+        fault_end, why = fault_ended(fault, later)
         if fault_end is None:
             fault_end, why = now, "open"
         if fault_end >= end:
