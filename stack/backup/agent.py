@@ -13,10 +13,10 @@ from stack.backup import changelog, kafka, metrics
 from stack.backup.changelog import ChangeLogWriter
 from stack.backup.corruption import CorruptionFault, heal_leftovers
 from stack.backup.follower import Follower, server_process
-from stack.backup.restore import RestoreRefused, TargetPoint, restore, target_point
+from stack.backup.restore import RestoreRefused, TargetPoint, restore, taken_during_disaster, target_point
 from stack.backup.settings import BackupSettings
 from stack.backup.snapshot import StaleSnapshot, take_snapshot
-from stack.backup.store import BackupStore, write_json_atomic
+from stack.backup.store import BackupStore, CorruptBackup, write_json_atomic
 from stack.processor import store as processor_store
 from stack.processor.batching import plan_batch
 from stack.processor.loop import to_record
@@ -204,6 +204,8 @@ class Agent:
                     if d["epoch"] == point.disaster["epoch"] and d["ts"] == point.disaster["ts"]:
                         d["recovered_by"] = report["backup_id"]
                         d["recovered_at"] = report["finished_at"]
+                        # No snapshot runs while the restore holds the lock: every one that exists is complete.
+                        d["damaged_backups"] = self._taken_during(d)
                 self.store.save_disasters(disasters)
             metrics.RESTORES.labels(outcome="ok").inc()
             log.info("restored backup %s (%d changes applied; fallbacks: %s)", report["backup_id"],
@@ -217,6 +219,16 @@ class Agent:
                 # several scheduled snapshots (each skipped while it held the lock), and the newest backup would
                 # otherwise be older than the disaster.
                 self._snapshot_now.set()
+
+    def _taken_during(self, disaster: dict) -> list[str]:
+        damaged = []
+        for backup_id in self.store.ids():
+            try:
+                if taken_during_disaster(self.store.manifest(backup_id), disaster):
+                    damaged.append(backup_id)
+            except (CorruptBackup, KeyError):
+                continue
+        return damaged
 
     def _wait_for_follower_to_check_the_server(self) -> bool:
         """A database that just came back (a wiped data directory) must first have its history checked by the

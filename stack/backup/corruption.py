@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stack.backup.restore import TargetPoint
+from stack.backup.restore import TargetPoint, damaged_backups
 from stack.backup.store import BackupStore, CorruptBackup
 
 ORIGINAL_SUFFIX = ".gameday-original"
@@ -67,7 +67,10 @@ def pick(store: BackupStore, point: TargetPoint) -> Pick:
     """The backup to corrupt: in the order a restore considers them (``restore.choose``: newest first, taken before
     ``point``, verifying), the first that has a data file. Raises NothingToCorrupt naming what it passed over."""
     passed_over: list[str] = []
+    damaged = damaged_backups(store.disasters())
     for backup_id in reversed(store.ids()):
+        if backup_id in damaged:
+            continue  # a restore passes over a copy of a damaged database
         try:
             manifest = store.manifest(backup_id)
             if not point.admits(manifest):

@@ -72,8 +72,27 @@ class Choice:
     """Why newer backups were passed over: one "<id>: <file>: <problem>" each."""
 
 
+def taken_during_disaster(manifest: Mapping, disaster: Mapping) -> bool:
+    """Was this snapshot dumped after ``disaster`` struck? Asked when the disaster is restored, so of snapshots
+    taken between the two: after a drop, a dump that ended at or after the drop; after a lost history, any dump of
+    the wiped server (a later epoch)."""
+    epoch = int(manifest.get("epoch", 0))
+    if epoch > int(disaster["epoch"]):
+        return True
+    end = tuple(manifest.get("end_position") or END_OF_LOG)
+    return epoch == int(disaster["epoch"]) and end >= tuple(disaster["ts"])
+
+
+def damaged_backups(disasters: Iterable[Mapping]) -> set[str]:
+    """Backups of a damaged database: taken after a disaster and before its restore (``damaged_backups``, recorded
+    by the restore). Automatic choices pass them over. The change log after one replays the restore's data, but
+    not its index definitions, so restoring one left the application's collections with ``_id_`` alone."""
+    return {backup for d in disasters if d.get("recovered_by") for backup in d.get("damaged_backups", ())}
+
+
 def choose(store: BackupStore, point: TargetPoint, backup_id: str | None = None) -> Choice:
-    """The named backup, verified, or the newest backup that verifies and was taken before ``point``."""
+    """The named backup, verified, or the newest backup that verifies, was taken before ``point``, and is not a
+    copy of a damaged database (``damaged_backups``)."""
     if backup_id is not None:
         if backup_id not in store.ids():
             raise RestoreRefused(f"backup {backup_id!r} does not exist; backups: {', '.join(store.ids()) or 'none'}")
@@ -88,7 +107,10 @@ def choose(store: BackupStore, point: TargetPoint, backup_id: str | None = None)
             )
         return Choice(manifest)
     refused: list[str] = []
+    damaged = damaged_backups(store.disasters())
     for candidate in reversed(store.ids()):
+        if candidate in damaged:
+            continue
         try:
             manifest = store.manifest(candidate)
             if not point.admits(manifest):

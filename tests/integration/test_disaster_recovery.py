@@ -148,3 +148,41 @@ def test_a_killed_database_is_no_disaster(stack, config):
     assert health.status_code == 200, health.text
     pending = [d for d in httpx.get(stack.endpoints["backup"] + "/backups").json()["disasters"] if not d["recovered_by"]]
     assert pending == pending_before
+
+
+def _event_indexes(stack) -> set[str]:
+    with MongoClient(stack.endpoints["mongo_uri"], serverSelectionTimeoutMS=10000) as client:
+        return {ix["name"] for ix in client.ca3.events.list_indexes()}
+
+
+def test_a_backup_of_the_dropped_database_is_never_a_fallback(stack, config):
+    """A snapshot dumped between a drop and its restore holds the processor's writes into a re-created, unindexed
+    collection. When the next restore fell back to it, the change log brought the data back but not the indexes,
+    and the restarted processor then built them while serving, holding every read for seconds."""
+    agent = stack.endpoints["backup"]
+    assert {"produced_at_1", "written_at_1", "producer_id_1_seq_1"} <= _event_indexes(stack)
+    destroy_data("database", configuration=config)
+    time.sleep(2)  # the processor writes into a new events collection
+    during = httpx.post(agent + "/backups", timeout=120)
+    assert during.status_code == 201, during.text
+    damaged = during.json()["id"]
+    first = restore_from_backup(replay=True, configuration=config)
+    recovered = [d for d in httpx.get(agent + "/backups", timeout=30).json()["disasters"] if d.get("recovered_by")]
+    assert damaged in recovered[-1]["damaged_backups"], recovered[-1]
+
+    # The agent snapshots the restored state at once; the next drop comes before any other, so the damaged backup
+    # is the newest before it that the corruption leaves intact.
+    deadline = time.monotonic() + 60
+    while not [b for b in wait_for_backups(agent, 1) if b["created_at"] > first["finished_at"]]:
+        assert time.monotonic() < deadline, "no snapshot of the restored database within 60 s"
+        time.sleep(0.2)
+    destroy_data("database", configuration=config)
+    time.sleep(1)
+    fault = corrupt_latest_backup("truncate", ttl_seconds=300, configuration=config)
+    try:
+        report = restore_from_backup(replay=True, configuration=config)
+    finally:
+        heal_backup_corruption(configuration=config)
+    assert report["fallbacks"] and report["backup_id"] < damaged, (fault, report)
+    assert {"produced_at_1", "written_at_1", "producer_id_1_seq_1"} <= _event_indexes(stack), report
+    assert rpo_report(settle_timeout=60, configuration=config)["with_replay"]["lost"] == 0

@@ -8,7 +8,9 @@ from bson import Timestamp
 
 from stack.backup.changelog import ChangeLogWriter, CorruptChangeLog, read_segment, segments
 from stack.backup.corruption import CorruptionFault, FaultRequestError, NothingToCorrupt, parse
-from stack.backup.restore import END_OF_LOG, RestoreRefused, TargetPoint, choose, target_point
+from stack.backup.restore import (
+    END_OF_LOG, RestoreRefused, TargetPoint, choose, damaged_backups, taken_during_disaster, target_point,
+)
 from stack.backup.store import BackupStore, CorruptBackup
 
 
@@ -235,3 +237,40 @@ def test_manifest_is_plain_json_a_user_can_read(store):
     make_backup(store, "b1", (100, 1))
     manifest = json.loads((store.path("b1") / "manifest.json").read_text())
     assert set(manifest) >= {"id", "position", "end_position", "epoch", "kafka_offsets", "files", "bytes"}
+
+
+def test_backups_of_a_damaged_database_are_passed_over_once_it_is_restored(store):
+    """A snapshot dumped between a drop and its restore holds the damage: restoring it with the change log gets the
+    data back but not the indexes the restore had built, so automatic choices and the corruption fault skip it."""
+    make_backup(store, "b1", (100, 1))  # before the drop at (150, 0)
+    make_backup(store, "b2", (160, 1))  # of the dropped database
+    make_backup(store, "b3", (400, 1))  # after the restore
+    drop = {"epoch": 0, "ts": [150, 0], "wall": 150.0}
+    assert [b for b in store.ids() if taken_during_disaster(store.manifest(b), drop)] == ["b2", "b3"]
+    recovered = {**drop, "recovered_by": "b1", "damaged_backups": ["b2"]}
+    store.save_disasters([recovered])
+    assert damaged_backups(store.disasters()) == {"b2"}
+    (store.path("b3") / "events.bson").write_bytes(b"short")
+    choice = choose(store, TargetPoint(0, (500, 0)))
+    assert choice.manifest["id"] == "b1", choice
+    assert [f.split(":")[0] for f in choice.fallbacks] == ["b3"]
+    assert choose(store, TargetPoint(0, (500, 0)), "b2").manifest["id"] == "b2"  # named: the user's choice
+    store.save_disasters([{**recovered, "recovered_by": None}])
+    assert damaged_backups(store.disasters()) == set()
+
+
+def test_a_wiped_servers_backups_are_damaged_by_its_lost_history(store):
+    make_backup(store, "old", (100, 1), epoch=0)
+    make_backup(store, "wiped", (5, 1), epoch=1)
+    lost = {"epoch": 0, "ts": [2**31, 0], "wall": 120.0}
+    assert [b for b in store.ids() if taken_during_disaster(store.manifest(b), lost)] == ["wiped"]
+
+
+def test_the_corruption_fault_passes_over_a_damaged_backup_as_a_restore_does(store):
+    make_backup(store, "b1", (100, 1))
+    make_backup(store, "b2", (160, 1))
+    store.save_disasters([{"epoch": 0, "ts": [150, 0], "recovered_by": "b1", "damaged_backups": ["b2"]}])
+    fault = CorruptionFault(store.backups_dir)
+    applied = fault.apply(store, TargetPoint(0, (500, 0)), "truncate", 60)
+    assert (applied["backup_id"], applied["passed_over"]) == ("b1", []), applied
+    fault.heal()
