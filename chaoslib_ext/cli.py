@@ -42,7 +42,7 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
     try:
         endpoints = start_stack(args.base_port, state_dir, rate=args.rate, timeout=args.timeout,
                                 keep_metrics=args.keep_metrics,
-                                runner_args=("--kafka", args.kafka, "--kafka-brokers", str(args.kafka_brokers)))
+                                runner_args=("--kafka-brokers", str(args.kafka_brokers)))
     except StackStartError as exc:
         print(f"gameday: the local stack did not start: {exc}", file=sys.stderr)
         return EXIT_STACK_FAILED
@@ -503,13 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
                                 "earlier stacks left in the state directory. Default: both start empty, because the "
                                 "new replicas' counters start at 0 under the same labels and increase() over the old "
                                 "samples would add the earlier stacks' restarts to this one's")
-            p.add_argument("--kafka", default="kraft", choices=["kraft", "tansu"],
-                           help="the broker: Apache Kafka %s in KRaft mode (default), one node whose data survives "
-                                "its restarts (from the jars `make deps` fetched; needs Java 17), or Tansu, in memory, "
-                                "which loses every topic when it restarts" % KAFKA_VERSION)
-            p.add_argument("--kafka-brokers", type=int, default=1, metavar="N",
-                           help="Kafka nodes, 1 to 3 (default: %(default)s; Apache Kafka only), each a combined broker "
-                                "and controller behind its own fault proxy port; topics are replicated min(3, N) times")
+            p.add_argument("--kafka-brokers", type=int, default=3, metavar="N",
+                           help="Apache Kafka %s nodes in KRaft mode, 1 to 3 (default: %%(default)s; 1 starts quicker "
+                                "for work that needs no broker fault): each a combined broker and controller with its "
+                                "own data directory, behind its own fault proxy port; topics are replicated min(3, N) "
+                                "times with min.insync.replicas min(2, N). The jars come from `make deps` (Java 17)"
+                                % KAFKA_VERSION)
         elif name == "down":
             p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a clean stop")
         else:

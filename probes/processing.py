@@ -3,7 +3,7 @@
 Every event carries ``producer_id`` and a per-producer ``seq``; the producers report what the broker
 acknowledged. An acknowledged event missing from MongoDB is lost; an event written more than once has
 ``deliveries > 1``. Lag is ``written_at - produced_at`` of each stored event. Nothing here trusts the broker's
-high watermark, which Tansu sometimes reports short.
+high watermark: what was acknowledged is the producers' own ledger.
 """
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ A trial starts only on a *settled* group, or the next kill would land in the pre
 measure the two together: every processor replica is ready and has joined the group (Prometheus reports its
 ``app_partition_assignments_total`` > 0 from its current process), the replicas together own every partition they
 owned before the first trial, and neither the owned partitions nor the assignment counts have changed for
-``settle_seconds``. Balance is not required: cooperative-sticky on Tansu 0.6.0 can leave a rejoined replica with
-no partition for good (measured), and that group is stable; ``balanced`` in ``observation.group_settled`` says
-which it was.
+``settle_seconds``. Balance is not required: cooperative-sticky may leave a rejoined replica with no partition
+(measured on the broker the local stack ran before Apache Kafka), and that group is stable; ``balanced`` in
+``observation.group_settled`` says which it was.
 
 The victim is the replica that processed the most events per second over the last ``RATE_WINDOW_SECONDS``
 (``app_processed_messages_total``), not merely the one owning the most partitions: the producers key events by

@@ -49,7 +49,7 @@ def run_restore(configuration: Mapping[str, Any], backup_id: str | None, replay:
             f"offsets {replayed['to']}")
         if replayed.get("incomplete"):
             say(f"warning: the replay stopped short on {replayed['incomplete']}: the broker no longer holds those "
-                "messages (Tansu keeps data in memory only; a broker restart since the backup loses them)")
+                "messages (their retention expired, or the broker lost its data directory since the backup)")
     else:
         say("no replay: events the processors had consumed after the restored point are not in the database")
     say(f"processors cut from Kafka during the restore, resumed at {report['processors_resumed_at']}")

@@ -188,8 +188,8 @@ class LocalTarget(Target, DisasterRecovery):
         if until is not None:
             body["until"] = until
         # The writers are frozen by cutting the processors from Kafka (a held partition with a TTL), not by
-        # stopping them: on Tansu 0.6.0 a consumer group left empty for ~30 s never assigns partitions to new
-        # members again (measured with plain consumers), while held members rejoin after the heal.
+        # stopping them: held members keep their processes, so a restore counts no restart against the daily
+        # budget, and the fault's TTL unfreezes them even if this run dies.
         frozen = self.partition(["processor"], "hold", self.RESTORE_HOLD_SECONDS)
         try:
             report = self._agent("POST", "/restores", json=body, timeout=self.RESTORE_HOLD_SECONDS)

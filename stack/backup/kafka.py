@@ -1,18 +1,16 @@
 """The processor group's committed offsets (read for every snapshot), and the replay after a restore.
 
-Nothing here joins, or writes to, the processor's consumer group. Measured on Tansu 0.6.0: an AdminClient
-``list_consumer_group_offsets`` issued while the group's members (re)join, an ``alter_consumer_group_offsets``, or
-even an OffsetCommit from a consumer outside the group (the classic "reset the group's offsets" for a replay),
-left the group assigning no partition to anyone, for good. So offsets are read with a plain consumer's
-``committed()``, and the replay re-consumes with its own consumer, from the restored point up to the group's
-committed offsets, writing with the processor's own idempotent writes; the processors then resume from their
-committed offsets. On Kubernetes (apache/kafka) the same code works.
+Nothing here joins, or writes to, the processor's consumer group: resetting a live group's offsets from outside
+races its members' own commits (Apache Kafka refuses it unless the group is empty, and the broker the local stack
+ran before Kafka broke the group for good). So offsets are read with a plain consumer's ``committed()``, and the
+replay re-consumes with its own consumer, from the restored point up to the group's committed offsets, writing with
+the processor's own idempotent writes; the processors then resume from their committed offsets.
 """
 from __future__ import annotations
 
 import time
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 TIMEOUT_S = 5.0
 SOURCE_TOPICS = ("gpu-events", "token-events")
@@ -46,7 +44,7 @@ def committed_offsets(bootstrap: str, group: str, topics: tuple[str, ...] = SOUR
         wanted = [TopicPartition(t, p) for t in topics if t in metadata.topics
                   for p in sorted(metadata.topics[t].partitions)]
         offsets = {}
-        for tp in consumer.committed(wanted, timeout=TIMEOUT_S):
+        for tp in _committed(consumer, wanted):
             if tp.error is not None:
                 raise KafkaException(tp.error)
             if tp.offset >= 0:
@@ -57,6 +55,24 @@ def committed_offsets(bootstrap: str, group: str, topics: tuple[str, ...] = SOUR
         return offsets
     finally:
         consumer.close()
+
+
+COORDINATOR_NOT_READY = {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                         KafkaError.COORDINATOR_NOT_AVAILABLE}
+COORDINATOR_WAIT_S = 30.0
+"""How long the answers above are retried: a cluster's offsets topic is created or loaded in seconds after a broker
+starts or fails over, and a snapshot that failed on them would wait a whole interval for the next."""
+
+
+def _committed(consumer: Consumer, wanted: list[TopicPartition]) -> list[TopicPartition]:
+    deadline = time.monotonic() + COORDINATOR_WAIT_S
+    while True:
+        try:
+            return consumer.committed(wanted, timeout=TIMEOUT_S)
+        except KafkaException as exc:
+            if exc.args[0].code() not in COORDINATOR_NOT_READY or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
 
 
 REPLAY_BATCH = 500

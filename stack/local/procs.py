@@ -163,31 +163,6 @@ def port_holder(port: int) -> str | None:
     return None
 
 
-def connects_from_this_process(peer: tuple[str, int], server_port: int) -> bool:
-    """Is the client end of a loopback connection to ``server_port``, seen by the server as ``peer``, a socket
-    of this very process? Found through the socket's inode in /proc/net/tcp and this process's fds."""
-    peer_port = peer[1]
-    inode = None
-    try:
-        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return False
-    for line in lines:
-        fields = line.split()
-        if int(fields[1].rsplit(":", 1)[1], 16) == peer_port and int(fields[2].rsplit(":", 1)[1], 16) == server_port:
-            inode = f"socket:[{fields[9]}]"
-            break
-    if inode is None:
-        return False
-    for fd in Path("/proc/self/fd").iterdir():
-        try:
-            if os.readlink(fd) == inode:
-                return True
-        except OSError:
-            continue
-    return False
-
-
 def log_tail(path: Path, lines: int = 30) -> str:
     try:
         with open(path, "rb") as handle:

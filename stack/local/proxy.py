@@ -42,11 +42,6 @@ class KafkaProxy:
         self.target = (target_host, target_port)
         self.routes: list[tuple[tuple[str, int], tuple[str, int], str]] = [(self.listen, self.target, node_name(1))]
         self.mode = "pass"
-        self.admit: Callable[[tuple[str, int]], bool] | None = None
-        """When set, a new connection whose peer address it rejects is closed at once. The runner sets it while
-        a restarted Tansu broker has no topics yet (Apache Kafka keeps them), so that only its own admin client
-        gets through: a producer would otherwise auto-create the topics with the broker's default partition
-        count."""
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task] = set()
         self.clock: Callable[[], float] = time.time
@@ -182,11 +177,6 @@ class KafkaProxy:
         try:
             first, source = await _first_request(client_reader)
         except (OSError, asyncio.IncompleteReadError):
-            client_writer.close()
-            return
-        # Judged after the first request, not at accept: a producer that connected while the broker was down
-        # sends its request only once it has one, which may be after the restarted broker spawned.
-        if self.admit is not None and not self.admit(client_writer.get_extra_info("peername")):
             client_writer.close()
             return
         self._sockets[task] = (source, node, [client_writer])

@@ -49,7 +49,6 @@ from stack.local.layout import (
 )
 from stack.local.ports import STACK_PORT_SPAN, busy_ports
 from stack.local.procs import (
-    connects_from_this_process,
     pid_alive,
     port_holder,
     read_cmdline,
@@ -119,12 +118,11 @@ class Runner:
         api_rate: float = DEFAULT_API_RATE,
         provider_services: bool = True,
         keep_metrics: bool = False,
-        kafka_argvs: Sequence[Sequence[str]] | None = None,
+        kafka_argvs: Sequence[Sequence[str]] = (),
     ):
         self.layout = layout
         self.kafka_argvs = kafka_argvs
-        self.apache_kafka = kafka_argvs is not None
-        """Apache Kafka nodes (KRaft); otherwise Tansu, which has no controller, topic configuration or metrics."""
+        """One command line per Apache Kafka node (``stack.local.kraft.prepare_stack_cluster``)."""
         self.keep_metrics = keep_metrics
         self.binaries = binaries
         self.rate = rate
@@ -138,9 +136,8 @@ class Runner:
         self.proxy = KafkaProxy(LOOPBACK, layout.proxy_port, LOOPBACK, layout.broker_port)
         for node in layout.kafka_nodes[1:]:
             self.proxy.add_route(layout.kafka_proxy_port(node), layout.kafka_listener_port(node), node)
-        if self.apache_kafka:  # the KRaft quorum crosses the proxy too
-            for node in layout.kafka_nodes:
-                self.proxy.add_route(layout.kafka_controller_proxy_port(node), layout.kafka_controller_port(node), node)
+        for node in layout.kafka_nodes:  # the KRaft quorum crosses the proxy too
+            self.proxy.add_route(layout.kafka_controller_proxy_port(node), layout.kafka_controller_port(node), node)
         self.balancer = RoundRobinBalancer(LOOPBACK, layout.processor_api_port, self._ready_processors)
         self._shutdown = asyncio.Event()
         self._http: httpx.AsyncClient | None = None
@@ -193,7 +190,7 @@ class Runner:
         else:
             for path in monitoring.fresh_stores(self.layout):
                 log.info("deleted %s, left by an earlier stack (--keep-metrics keeps it)", path)
-        monitoring.write_configs(self.layout, kafka_metrics=self.apache_kafka)
+        monitoring.write_configs(self.layout)
         self._http = httpx.AsyncClient(timeout=1.0)
         server = make_server(create_app(self), LOOPBACK, self.layout.control_port, self.log_level)
         server_task = asyncio.create_task(server.serve(sockets=[control_socket]))
@@ -238,7 +235,7 @@ class Runner:
         for spec in specs:
             hook = None
             if spec.component == "kafka":
-                hook = self._recreate_topics
+                hook = self._ensure_topics
             elif spec.component == "processor":
                 # A replica that restarts while a fault lives gets it back before it serves anyone.
                 hook = functools.partial(self.faults.reapply, spec.name, spec.url)
@@ -270,16 +267,12 @@ class Runner:
         )
         log.info("stack ready in %.2f s: %s", time.monotonic() - t0, self.layout.control_url)
 
-    async def _recreate_topics(self) -> None:
-        # Apache Kafka stamps append times: what a broker fault is measured by.
+    async def _ensure_topics(self) -> None:
+        # The broker stamps append times: what a broker fault is measured by.
         await ensure_topics(self.layout.kafka_bootstrap, replication_factor=copies(self.layout.kafka_brokers)[0],
-                            config=APPEND_TIME if self.apache_kafka else None)
-        self.proxy.admit = None
+                            config=APPEND_TIME)
 
     def _on_spawn(self, instance: Instance) -> None:
-        if instance.spec.component == "kafka" and not self.apache_kafka:
-            # Tansu restarts empty: until _recreate_topics is done, only the runner's own admin client may reach it.
-            self.proxy.admit = lambda peer: connects_from_this_process(peer, self.layout.proxy_port)
         self._record_pids()
 
     async def _stop_all(self) -> None:
@@ -355,12 +348,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default: delete it at start, so this stack's series and alerts are its own: the new "
                              "replicas' counters start at 0 again, and increase() over old samples would add the "
                              "earlier stacks' restarts)")
-    parser.add_argument("--kafka", default="kraft", choices=["kraft", "tansu"],
-                        help="the broker: Apache Kafka in KRaft mode (default), one node whose data survives its "
-                             "restarts (the jars `make deps` fetched; needs Java 17), or Tansu, in memory, which "
-                             "loses every topic when it restarts")
     parser.add_argument("--kafka-brokers", type=int, default=1, metavar="N",
-                        help=f"Kafka nodes, 1 to {MAX_KAFKA_BROKERS} (default 1; Apache Kafka only): each a combined "
+                        help=f"Kafka nodes, 1 to {MAX_KAFKA_BROKERS} (default 1): each a combined "
                              "broker and controller behind its own fault proxy port, topics replicated min(3, N) "
                              "times with min.insync.replicas min(2, N)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -374,17 +363,13 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        if args.kafka == "tansu" and args.kafka_brokers != 1:
-            raise ValueError(f"--kafka-brokers {args.kafka_brokers}: Tansu runs one broker only; use --kafka kraft")
         layout = StackLayout(args.base_port, args.state_dir, kafka_brokers=args.kafka_brokers)
         layout.state_dir.mkdir(parents=True, exist_ok=True)
         binaries, control_socket = preflight(layout)
-        kafka_argvs = None
-        if args.kafka == "kraft":
-            kafka_argvs = prepare_stack_cluster(layout.state_dir, LOOPBACK, [
-                NodePorts(layout.kafka_listener_port(n), layout.kafka_controller_port(n), layout.kafka_proxy_port(n),
-                          layout.kafka_controller_proxy_port(n), layout.kafka_metrics_port(n))
-                for n in layout.kafka_nodes])
+        kafka_argvs = prepare_stack_cluster(layout.state_dir, LOOPBACK, [
+            NodePorts(layout.kafka_listener_port(n), layout.kafka_controller_port(n), layout.kafka_proxy_port(n),
+                      layout.kafka_controller_proxy_port(n), layout.kafka_metrics_port(n))
+            for n in layout.kafka_nodes])
     except (NotReadyForStack, KafkaNotInstalled, ValueError, OSError, RuntimeError) as exc:
         print(f"runner: error: {exc}", file=sys.stderr, flush=True)
         return 2

@@ -1,5 +1,5 @@
-"""The stack's Kafka topics (docs/local-stack-contract.md). The runner creates the missing ones at start and
-every time a broker has restarted: Tansu keeps them in memory only; Apache Kafka keeps them."""
+"""The stack's Kafka topics (docs/local-stack-contract.md). The runner creates the missing ones whenever a broker
+has started: on a new stack that creates them all; after a restart the broker's data still holds them."""
 from __future__ import annotations
 
 import asyncio

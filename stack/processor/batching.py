@@ -18,9 +18,9 @@ DLQ_TOPIC = "events-dlq"
 DLQ_MAX_VALUE_BYTES = 512 * 1024
 DLQ_MAX_KEY_BYTES = 1024
 """A dead letter's value and key are cut to these sizes, with a header ``dlq-truncated-from: <value bytes>,<key bytes>``.
-The broker accepts messages far larger than the dead-letter producer may send (its ``message.max.bytes``, 1,000,000 by
-default; Tansu took 2 MB): a 1.1 MB poison event would otherwise fail every send with MSG_SIZE_TOO_LARGE, and the
-batch's retries would hold its partition for good."""
+A poison event can be as large as the broker accepts (its ``message.max.bytes``, about 1 MiB by default), and a dead
+letter carries headers on top: the whole event would then fail every send with MSG_SIZE_TOO_LARGE, and the batch's
+retries would hold its partition for good."""
 
 
 @dataclass(frozen=True)

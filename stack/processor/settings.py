@@ -19,12 +19,13 @@ class ProcessorSettings:
     group: str = "processor"
     session_timeout_ms: int = 6000
     """How long the group waits for a dead member, and how long a network blip may last without a rebalance.
-    On Tansu 0.6.0 a crash hands over after this plus ~half of it (9.0 s at 6000, 3.0 s at 2000, 68 s at 45000,
-    over the 30 s budget), a graceful leave after ~half of it (4.0 s; floor 1.5 s). docs/benchmarks.md."""
+    On Apache Kafka a crash hands over one heartbeat before this ends (5.0 s at 6000, bare broker) and a graceful
+    leave after about one heartbeat (docs/benchmarks.md, "Consumer group protocols"). Kafka's 45000 default
+    would put a crash failover over the 30 s budget."""
     heartbeat_interval_ms: int = 1000
     """At most a third of the session timeout."""
     fetch_wait_max_ms: int = 100
-    """Tansu answers a waiting fetch only when this expires: it bounds the consume latency. At 1 consumers stall."""
+    """How long the broker may hold a fetch for data: it bounds the consume latency at low rates."""
     socket_timeout_ms: int = 60000
     """librdkafka's default. A request whose answer never comes (a partition that discards bytes, a half-open
     connection) is abandoned, and the connection rebuilt, only after this long: such a partition stalls
@@ -34,7 +35,7 @@ class ProcessorSettings:
     auto_offset_reset: str = "earliest"
     """A new group reads the topics from the start, so nothing produced before the first start is skipped."""
     assignment_strategy: str = "cooperative-sticky"
-    """Survivors keep their partitions during a rebalance (works on Tansu 0.6.0)."""
+    """Survivors keep their partitions during a rebalance."""
     batch_size: int = 500
     batch_timeout_s: float = 0.2
     """consume() returns after this long with whatever arrived: bounds the added latency at low rates."""
@@ -72,8 +73,9 @@ class ProcessorSettings:
     def producer_config(self) -> dict[str, Any]:
         """The dead-letter producer, also the handle /health asks for metadata.
 
-        Not idempotent: Tansu forgets producer ids when it restarts and then rejects an idempotent
-        producer's every send, which would hold the partition forever. A duplicated dead letter is harmless."""
+        Not idempotent: after a fatal idempotence error (a fenced or unreconcilable producer id) librdkafka refuses
+        every later send, and the replica could dead-letter nothing more until it was replaced, holding its
+        partitions. A dead letter sent twice is harmless: each names its source partition and offset."""
         return {
             "bootstrap.servers": self.bootstrap,
             "client.id": f"{self.name}-dlq",

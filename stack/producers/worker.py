@@ -29,7 +29,7 @@ class ProducerSettings:
     bootstrap: str
     producers: int = 2
     rate: float = 20.0
-    """Events per second per producer: modest, because Tansu keeps every message in memory."""
+    """Events per second per producer: modest, so two cores run the rest of the stack and its faults beside it."""
     gpus: int = 4
     token_every: int = 5
     """Every n-th event is a token event, the rest GPU events."""
@@ -43,9 +43,6 @@ class ProducerSettings:
     retries, against the leader its latest metadata names (see ``LEADER_DISCOVERY``). librdkafka's 30 s default
     would leave a write with a broker cut from the rest of the cluster for the whole of the event's delivery
     timeout."""
-    stall_timeout_s: float = 5.0
-    """No delivery report for this long, with events outstanding and the broker answering metadata:
-    the idempotent producer is wedged and is replaced (see ``ProducerWorker._check_stall``)."""
 
     def producer_config(self, client_id: str) -> dict[str, Any]:
         return {
@@ -93,11 +90,6 @@ class EventSource:
         return GPU_TOPIC, event
 
 
-def is_stalled(outstanding: int, last_progress: float, now: float, stall_s: float) -> bool:
-    """Events are waiting and no delivery report came for ``stall_s`` seconds."""
-    return outstanding > 0 and now - last_progress >= stall_s
-
-
 class ProducerWorker:
     def __init__(self, producer_id: str, settings: ProducerSettings, ledger: AckLedger, rng: random.Random):
         self.producer_id = producer_id
@@ -106,7 +98,6 @@ class ProducerWorker:
         self._source = EventSource(producer_id, settings.gpus, settings.token_every, rng)
         self._fatal: KafkaError | None = None
         self._producer = self._new_producer()
-        self._last_progress = time.monotonic()
         self._last_failure_log = 0.0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -171,27 +162,13 @@ class ProducerWorker:
             self._fatal = self._fatal or KafkaError(KafkaError._FATAL, str(exc))
 
     def _check_health(self) -> None:
-        """Replace the Kafka producer when it can no longer deliver.
-
-        Tansu keeps producer ids in memory. After a broker restart it answers every send of the old id
-        with UNKNOWN_PRODUCER_ID. librdkafka then either raises a fatal error (events were in flight)
-        or bumps the epoch locally and retries forever, and no event is acknowledged again. Only a new
-        producer, with a new id, gets through. The stuck events are purged and so reported failed,
-        which is the truth: the broker never acknowledged them."""
-        if self._fatal is not None:
-            reason = f"fatal error {self._fatal}"
-        else:
-            now = time.monotonic()
-            if not is_stalled(len(self._producer), self._last_progress, now, self._settings.stall_timeout_s):
-                return
-            self._last_progress = now
-            try:
-                answering = len(self._producer.list_topics(topic=GPU_TOPIC, timeout=1.0).brokers) > 0
-            except KafkaException:
-                answering = False
-            if not answering:
-                return  # the broker is down or held: librdkafka's own retries are the right thing
-            reason = f"no delivery report for {self._settings.stall_timeout_s:.0f}s while the broker answers"
+        """Replace the Kafka producer after a fatal error, which leaves an idempotent producer unable to send
+        anything again (librdkafka raises one when the broker fences the producer id, or when the sequence it
+        keeps can no longer be reconciled). Its outstanding events are purged and so reported failed, which is
+        the truth: the broker never acknowledged them."""
+        if self._fatal is None:
+            return
+        reason = f"fatal error {self._fatal}"
         stuck, self._producer, self._fatal = self._producer, self._new_producer(), None
         outstanding = len(stuck)
         try:
@@ -206,8 +183,6 @@ class ProducerWorker:
         """False when the local queue is full: the event keeps its seq and is retried next round."""
         seq = self._seq + 1
         topic, event = self._source.next(seq, time.time())
-        if len(self._producer) == 0:
-            self._last_progress = time.monotonic()  # an idle producer is not a stalled one
         try:
             self._producer.produce(
                 topic, key=self.producer_id.encode(), value=encode_event(event), on_delivery=self._on_delivery(seq, topic)
@@ -224,15 +199,15 @@ class ProducerWorker:
 
     def _on_delivery(self, seq: int, topic: str):
         def callback(err: KafkaError | None, _msg: Message) -> None:
-            self._last_progress = time.monotonic()
             if err is None:
                 self._ledger.acked(self.producer_id, seq)
                 metrics.PRODUCED.labels(producer_id=self.producer_id, topic=topic).inc()
                 return
             self._ledger.failed(self.producer_id, seq)
             metrics.PRODUCE_ERRORS.inc()
-            if self._last_progress - self._last_failure_log > 5:  # an outage fails every event: log a sample
-                self._last_failure_log = self._last_progress
+            now = time.monotonic()
+            if now - self._last_failure_log > 5:  # an outage fails every event: log a sample
+                self._last_failure_log = now
                 log.warning("%s seq %d to %s failed: %s", self.producer_id, seq, topic, err)
 
         return callback

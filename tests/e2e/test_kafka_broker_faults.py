@@ -70,9 +70,8 @@ def test_the_busiest_leader_crashes_and_the_cluster_heals_with_nothing_lost(stac
 
 OPEN_FINDING = "partition-write-unavailability-p95-within-10s"
 """Reported, not asserted, while it stays open: in four runs of seven a producer whose partition the isolated node
-led stayed wedged on it (likely the idempotent producer waiting for its in-flight batches) until the stall check
-replaced it or the heal, 25 to 32 s into the 30 s isolation; in the others the writes moved within 4 to 7 s, when
-the controller fenced the node (docs/benchmarks.md, "An isolated broker")."""
+led stayed wedged on it until the heal, 25 to 32 s into the 30 s isolation; in the others the writes moved within
+4 to 7 s, when the controller fenced the node (docs/benchmarks.md, "An isolated broker")."""
 
 
 def test_the_busiest_leader_is_isolated_fenced_and_catches_up_with_nothing_lost(stack, tmp_path, chaos_run):

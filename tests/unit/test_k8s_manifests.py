@@ -221,8 +221,8 @@ def test_stack_services_run_the_one_image_the_driver_also_uses(objects):
 
 def test_every_local_service_runs_on_kubernetes_with_the_same_flags(objects, tmp_path):
     layout = StackLayout(base_port=18000, state_dir=tmp_path)
-    specs = build_specs(layout, Binaries("tansu", "secantusd", "prometheus", "am"), rate=20.0, python="python",
-                        api_rate=DEFAULT_API_RATE)
+    specs = build_specs(layout, Binaries("secantusd", "prometheus", "am"), rate=20.0, python="python",
+                        api_rate=DEFAULT_API_RATE, kafka_argvs=[["java", "kafka.Kafka"]])
     # Every service the local runner starts as `python -m stack.<module>` (later services included) has a
     # Deployment or StatefulSet of the same name, taking the same flags; addresses differ, rates do not.
     local = {s.component: s for s in specs if s.argv[1] == "-m"}

@@ -22,7 +22,7 @@ JOINED = {"processor-0": 1, "processor-1": 1}
 @pytest.mark.parametrize("owned, assignments, replicas, expected_total, settled", [
     ({"processor-0": 3, "processor-1": 3}, JOINED, 2, None, True),
     ({"processor-0": 3, "processor-1": 3}, JOINED, 2, 6, True),
-    # Measured on Tansu with cooperative-sticky: the rejoined replica got nothing, for good. Stable, unbalanced.
+    # Measured with cooperative-sticky (on the broker the stack ran before Kafka): the rejoined replica got nothing.
     ({"processor-0": 6, "processor-1": 0}, JOINED, 2, 6, True),
     ({"processor-0": 6, "processor-1": 0}, {"processor-0": 2, "processor-1": 0}, 2, 6, False),  # not joined yet
     ({"processor-0": 3}, {"processor-0": 1}, 2, 6, False),  # one replica not counted (not ready, or stale)

@@ -115,7 +115,7 @@ def test_each_node_is_one_supervised_instance_named_by_its_node_id(tmp_path):
     from stack.local.layout import StackLayout
 
     layout = StackLayout(20000, tmp_path, kafka_brokers=3)
-    binaries = Binaries("tansu", "secantusd", "prometheus", "alertmanager")
+    binaries = Binaries("secantusd", "prometheus", "alertmanager")
     specs = [s for s in build_specs(layout, binaries, 5, kafka_argvs=[["java", str(n)] for n in (1, 2, 3)])
              if s.component == "kafka"]
     assert [(s.name, s.argv, s.ready.port) for s in specs] == [

@@ -9,7 +9,8 @@ from stack.local.runner import parse_args
 
 def test_the_specs_point_both_stores_at_the_paths_the_runner_clears(tmp_path):
     layout = StackLayout(23000, tmp_path)
-    specs = {s.name: s for s in build_specs(layout, Binaries("tansu", "secantusd", "prometheus", "alertmanager"), 20)}
+    specs = {s.name: s for s in build_specs(layout, Binaries("secantusd", "prometheus", "alertmanager"), 20,
+                                                         kafka_argvs=[["java"]])}
     assert f"--storage.tsdb.path={tmp_path / 'prometheus'}" in specs["prometheus"].argv
     assert f"--storage.path={tmp_path / 'alertmanager'}" in specs["alertmanager"].argv
     assert (layout.files.prometheus_data, layout.files.alertmanager_data) == (tmp_path / "prometheus",

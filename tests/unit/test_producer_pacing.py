@@ -5,7 +5,7 @@ import pytest
 from stack.events import encode_event, parse_event
 from stack.producers.ledger import FAILED_SEQS_KEPT, AckLedger
 from stack.producers.pacing import Pacer
-from stack.producers.worker import EventSource, is_stalled
+from stack.producers.worker import EventSource
 
 
 def drain(pacer: Pacer, now: float) -> int:
@@ -73,13 +73,3 @@ def test_event_source_mixes_gpu_and_token_events_that_validate():
     assert [e.gpu_id for t, e in produced if t == "gpu-events"][:4] == ["gpu-0", "gpu-1", "gpu-2", "gpu-0"]
     for _topic, event in produced:
         assert parse_event(encode_event(event)) == event
-
-
-@pytest.mark.parametrize(
-    ("outstanding", "last_progress", "now", "stalled"),
-    [(0, 0.0, 100.0, False), (3, 96.0, 100.0, False), (3, 95.0, 100.0, True), (1, 0.0, 100.0, True)],
-)
-def test_a_producer_is_stalled_only_with_events_waiting_and_no_report_for_the_timeout(
-    outstanding, last_progress, now, stalled
-):
-    assert is_stalled(outstanding, last_progress, now, stall_s=5.0) is stalled
