@@ -7,5 +7,6 @@ rest of the cluster while clients still reach it keeps answering as the leader i
 that the controller has fenced it and elected other leaders, except fresh metadata from another broker. With the
 default, the producers kept every write bound for such a broker until the cut healed (30 s of a 30 s isolation,
 38 events failed); refreshed every second, the writes moved to the new leaders 4 to 7 s in, when the controller
-fenced the broker, in three runs of seven; in the others an idempotent producer stayed wedged on the old leader
-(docs/benchmarks.md, "An isolated broker")."""
+fenced the broker, in three runs of seven. In the others a producer stayed on the cut broker: it had published
+itself as a partition's leader at a higher leader epoch than the rest of the cluster's, which clients trust
+(docs/benchmarks.md, "An isolated broker" and "The wedge")."""
