@@ -496,8 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="first of the 40 consecutive ports the stack uses (default: %(default)s)")
             p.add_argument("--rate", type=float, default=20.0,
                            help="events per second per producer (default: %(default)s)")
-            p.add_argument("--timeout", type=float, default=120.0,
-                           help="seconds to wait for every component to be ready (default: %(default)s)")
+            p.add_argument("--timeout", type=float, default=240.0,
+                           help="seconds to wait for every component to be ready (default: %(default)s; three Kafka "
+                                "JVMs on two cores took 25-45 s)")
             p.add_argument("--keep-metrics", action="store_true",
                            help="keep the Prometheus series and Alertmanager state (notification log, silences) that "
                                 "earlier stacks left in the state directory. Default: both start empty, because the "

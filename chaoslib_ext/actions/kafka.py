@@ -25,6 +25,7 @@ BUSIEST = "busiest-leader"
 ISOLATION_MODES = ("hold", "drop", "reset")
 """The partition modes that cut a link; latency and bandwidth only slow one."""
 LEADER_COUNT = 'kafka_server_replicamanager_leadercount{job="kafka"}'
+ACTIVE_CONTROLLER = 'kafka_controller_kafkacontroller_activecontrollercount{job="kafka"}'
 
 
 def leader_counts(target: Target) -> dict[str, int]:
@@ -34,6 +35,14 @@ def leader_counts(target: Target) -> dict[str, int]:
     if not counts:
         raise NoData(f"Prometheus has no {LEADER_COUNT}: are the brokers' JMX exporters scraped?")
     return counts
+
+
+def active_controllers(target: Target) -> list[str]:
+    """The nodes (``kafka-N``) that called themselves the KRaft cluster's active controller at the last scrape: one
+    normally, none during an election, two while a node cut from the quorum has not yet given the role up. A fault
+    on the active controller also moves the cluster's metadata authority, so every broker fault reports it."""
+    rows = prometheus_query(target, ACTIVE_CONTROLLER)
+    return sorted(r["metric"].get("pod", "") for r in rows if float(r["value"][1]) >= 1)
 
 
 def _instance_of(node: str, names: list[str]) -> str:
@@ -84,19 +93,20 @@ def kill_kafka_broker(
 
     Refused (InvalidArgument, before anything is killed) on a one-node cluster, where a crash is an outage and
     not a failover, and when the chosen broker is not ready. Records ``fault.kill`` with the broker, the
-    partitions it led and every node's leader count. Returns ``{"name", "pid", "signal", "killed_at",
-    "led_partitions", "leader_counts"}``."""
+    partitions it led, every node's leader count and the active controller. Returns ``{"name", "pid", "signal",
+    "killed_at", "led_partitions", "leader_counts", "active_controllers"}``."""
     _validate(which, signal)
     target = from_configuration(configuration, secrets)
     try:
         name, node, counts = _choose(target, which, "a broker crash")
+        controllers = active_controllers(target)
         killed = target.kill(name, signal)
         timeline.record("fault.kill", configuration, at=killed.killed_at, target=target.kind, instance=killed.name,
                         component=COMPONENT, pid=killed.pid, signal=killed.signal,
                         restart_expected=killed.restart_expected, led_partitions=counts.get(node, 0),
-                        leader_counts=counts)
+                        leader_counts=counts, active_controllers=controllers)
         return {"name": killed.name, "pid": killed.pid, "signal": killed.signal, "killed_at": killed.killed_at,
-                "led_partitions": counts.get(node, 0), "leader_counts": counts}
+                "led_partitions": counts.get(node, 0), "leader_counts": counts, "active_controllers": controllers}
     finally:
         target.close()
 
@@ -117,8 +127,9 @@ def isolate_kafka_broker(
     ``mode`` is ``hold`` (connections kept, nothing forwarded), ``drop`` or ``reset``. The fault's time-to-live
     is ``duration``: it ends by itself even if this process dies. Refused (InvalidArgument, before any fault) on
     a one-node cluster and for a node that is not ready. Records ``fault.partition`` with ``isolate`` (the node),
-    the partitions it led and every node's leader count, then ``fault.healed``. Returns ``{"isolate", "mode",
-    "applied_at", "expires_at", "healed_at", "led_partitions", "leader_counts"}``."""
+    the partitions it led, every node's leader count and the active controller, then ``fault.healed``. Returns
+    ``{"isolate", "mode", "applied_at", "expires_at", "healed_at", "led_partitions", "leader_counts",
+    "active_controllers"}``."""
     _validate_which(which)
     duration = check_duration(duration)
     if mode not in ISOLATION_MODES:
@@ -126,14 +137,16 @@ def isolate_kafka_broker(
     target = from_configuration(configuration, secrets)
     try:
         name, node, counts = _choose(target, which, "isolating a broker")
+        controllers = active_controllers(target)
         fault = target.isolate_kafka_node(name, mode, duration)
         applied_at, expires_at = float(fault["applied_at"]), float(fault["expires_at"])
         timeline.record("fault.partition", configuration, at=applied_at, target=target.kind, isolate=name,
                         component=COMPONENT, mode=mode, ttl_seconds=duration, expires_at=expires_at,
-                        led_partitions=counts.get(node, 0), leader_counts=counts)
+                        led_partitions=counts.get(node, 0), leader_counts=counts, active_controllers=controllers)
         healed_at = heal_at_expiry(target, expires_at, configuration)
         return {"isolate": name, "mode": mode, "applied_at": applied_at, "expires_at": expires_at,
-                "healed_at": healed_at, "led_partitions": counts.get(node, 0), "leader_counts": counts}
+                "healed_at": healed_at, "led_partitions": counts.get(node, 0), "leader_counts": counts,
+                "active_controllers": controllers}
     finally:
         target.close()
 

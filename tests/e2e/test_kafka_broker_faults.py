@@ -84,6 +84,7 @@ def test_the_busiest_leader_is_isolated_fenced_and_catches_up_with_nothing_lost(
     assert proc.returncode == (1 if unmet else 0)
     isolated = journal["run"][0]["output"]
     assert isolated["led_partitions"] == max(isolated["leader_counts"].values()), isolated
+    assert set(isolated["active_controllers"]) <= set(isolated["leader_counts"]), isolated
     assert 29.5 <= isolated["healed_at"] - isolated["applied_at"] <= 31, isolated
     gaps = probe_output(journal, OPEN_FINDING)
     assert gaps["phase"] == "after" and gaps["fault"]["kind"] == "isolation", gaps
@@ -97,8 +98,10 @@ def test_the_busiest_leader_is_isolated_fenced_and_catches_up_with_nothing_lost(
     assert probe_output(journal, "no-acknowledged-event-lost")["lost"] == 0
     partition = httpx.get(control + "/faults/kafka-partition").json()
     assert not partition.get("active"), partition
-    summary = (f"{isolated['isolate']} (leading {isolated['led_partitions']}) isolated for 30 s: write gaps "
-               f"{gaps['partitions']} s, {gaps['producer_errors']} producer errors, ISRs shrank after "
+    controller = "the active controller" if isolated["active_controllers"] == [isolated["isolate"]] else (
+        f"active controller {', '.join(isolated['active_controllers']) or 'none'}")
+    summary = (f"{isolated['isolate']} (leading {isolated['led_partitions']}; {controller}) isolated for 30 s: "
+               f"write gaps {gaps['partitions']} s, {gaps['producer_errors']} producer errors, ISRs shrank after "
                f"{in_sync['shrank_after']} s, in sync {in_sync['seconds']} s after the heal")
     print(summary)
     if unmet:

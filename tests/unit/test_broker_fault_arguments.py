@@ -72,3 +72,20 @@ def test_a_target_that_cannot_cut_broker_links_says_so():
     Bare.__abstractmethods__ = frozenset()
     with pytest.raises(TargetMisconfigured, match="the bare target cannot isolate one Kafka node"):
         Bare().isolate_kafka_node("kafka-2")
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"kafka-1": 0, "kafka-2": 1, "kafka-3": 0}, ["kafka-2"]),
+    ({"kafka-1": 0, "kafka-2": 0, "kafka-3": 0}, []),  # an election in progress
+    ({"kafka-1": 1, "kafka-2": 0, "kafka-3": 1}, ["kafka-1", "kafka-3"]),  # a cut node still claims the role
+])
+def test_the_active_controller_is_every_node_whose_gauge_claims_it(values, expected, monkeypatch):
+    asked = []
+
+    def query(_target, promql):
+        asked.append(promql)
+        return [{"metric": {"job": "kafka", "pod": pod}, "value": [0, str(v)]} for pod, v in values.items()]
+
+    monkeypatch.setattr(kafka_actions, "prometheus_query", query)
+    assert kafka_actions.active_controllers(object()) == expected
+    assert asked == ['kafka_controller_kafkacontroller_activecontrollercount{job="kafka"}']
