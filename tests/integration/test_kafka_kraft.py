@@ -3,7 +3,6 @@ writes, and keeps them across a SIGKILL and restart."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from stack.local.kraft import (
     server_argv,
     write_config,
 )
+from service_fixtures import broker_answers
 from stack.local.ports import free_base_port
 
 pytestmark = pytest.mark.integration
@@ -49,17 +49,10 @@ class Broker:
         started = time.monotonic()
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(server_argv(self.libs, self.node), stdout=out, stderr=subprocess.STDOUT)
-        admin = None
         while time.monotonic() - started < timeout:
             assert self.proc.poll() is None, f"the broker exited {self.proc.returncode}: {self.log.read_text()[-3000:]}"
-            try:
-                if admin is None:  # a client made before the listener is up only logs refused connections
-                    socket.create_connection((self.node.host, self.node.broker_port), timeout=0.5).close()
-                    admin = AdminClient({"bootstrap.servers": self.node.bootstrap})
-                if admin.list_topics(timeout=1.0).brokers:
-                    return time.monotonic() - started
-            except Exception:  # KafkaException until the listener is up
-                pass
+            if broker_answers(self.node.bootstrap):
+                return time.monotonic() - started
             time.sleep(0.2)
         raise AssertionError(f"the broker was not up in {timeout} s: {self.log.read_text()[-3000:]}")
 
