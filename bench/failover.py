@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/failover.py --trials 5 --processor-args "--session-timeout-ms 45000 --heartbeat-interval-ms 3000"
 
-Starts its own local stack (rate 20/s per producer) with the processor flags in STACK_PROCESSOR_ARGS, then does
-what experiments/processor-failover.yaml does: for each signal, ``chaoslib_ext.actions.kill_trials`` kills the
-busiest replica ``--trials`` times on a settled group, and ``probes.failover.failover_distribution`` computes
-each trial's failover from the stored write times. Prints one JSON line per signal plus a delivery line.
+Starts its own local stack (rate 20/s per producer, three Kafka nodes unless ``--kafka-brokers``) with the
+processor flags in STACK_PROCESSOR_ARGS, then does what experiments/processor-failover.yaml does: for each
+signal, ``chaoslib_ext.actions.kill_trials`` kills the busiest replica ``--trials`` times on a settled group, and
+``probes.failover.failover_distribution`` computes each trial's failover from the stored write times. Prints one
+JSON line per signal plus a delivery line.
 """
 from __future__ import annotations
 
@@ -36,11 +37,14 @@ def main() -> int:
     parser.add_argument("--settle-seconds", type=float, default=3.0)
     parser.add_argument("--rate", type=float, default=20, help="events per second per producer")
     parser.add_argument("--keep-logs", help="copy the stack's logs here at the end")
+    parser.add_argument("--kafka-brokers", type=int, default=3, metavar="N",
+                        help="Kafka nodes of the stack (default 3, as `gameday stack up`; 1 for the former figures)")
     args = parser.parse_args()
     os.environ[PROCESSOR_ARGS_ENV] = args.processor_args
     with tempfile.TemporaryDirectory(prefix="bench-failover-") as tmp:
         state = Path(tmp) / "stack"
-        with LocalStack(state_dir=state, rate=args.rate, timeout=180) as stack:
+        with LocalStack(state_dir=state, rate=args.rate, timeout=240,
+                        runner_args=("--kafka-brokers", str(args.kafka_brokers))) as stack:
             config = {"local_control_url": stack.endpoints["control"], "gameday_timeline": str(Path(tmp) / "t.jsonl")}
             wait_until_warm(stack.endpoints["control"], timeout=180)
             started = time.time()

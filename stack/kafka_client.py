@@ -6,7 +6,7 @@ LEADER_DISCOVERY = {"topic.metadata.refresh.interval.ms": 1000}
 rest of the cluster while clients still reach it keeps answering as the leader it was: nothing tells its clients
 that the controller has fenced it and elected other leaders, except fresh metadata from another broker. With the
 default, the producers kept every write bound for such a broker until the cut healed (30 s of a 30 s isolation,
-38 events failed); refreshed every second, the writes moved to the new leaders 4 to 7 s in, when the controller
-fenced the broker, in three runs of seven. In the others a producer stayed on the cut broker: it had published
-itself as a partition's leader at a higher leader epoch than the rest of the cluster's, which clients trust
-(docs/benchmarks.md, "An isolated broker" and "The wedge")."""
+38 events failed). Refreshing is not enough on its own: librdkafka asks the broker it sent to last, which for a
+producer whose partitions that broker led is the cut one, and its answer waits behind the writes it holds. The
+producers also drop a connection that leaves a request unanswered (``ProducerSettings.socket_timeout_ms``) and keep
+one to every broker (docs/benchmarks.md, "The wedge, explained and fixed")."""

@@ -132,7 +132,10 @@ def node_properties(node: KraftNode, cluster: list[KraftNode]) -> dict[str, str]
         "node.id": str(node.node_id),
         "controller.quorum.voters": ",".join(n.voter for n in cluster),
         "listeners": f"PLAINTEXT://{node.host}:{node.broker_port},CONTROLLER://{node.host}:{node.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{node.host}:{node.advertised_port or node.broker_port}",
+        # The controller listener is advertised too: Kafka 4.1 otherwise gives the other voters the node's own
+        # listener once it leads the quorum (KAFKA-20380), and the quorum's traffic went around the fault proxy.
+        "advertised.listeners": (f"PLAINTEXT://{node.host}:{node.advertised_port or node.broker_port},"
+                                 f"CONTROLLER://{node.host}:{node.voter_port or node.controller_port}"),
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",

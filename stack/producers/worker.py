@@ -43,6 +43,13 @@ class ProducerSettings:
     retries, against the leader its latest metadata names (see ``LEADER_DISCOVERY``). librdkafka's 30 s default
     would leave a write with a broker cut from the rest of the cluster for the whole of the event's delivery
     timeout."""
+    socket_timeout_ms: int = 7000
+    """How long any request may go unanswered before librdkafka drops the connection, and so asks another broker
+    for the partition leaders. Above ``request_timeout_ms``, so a write a healthy leader holds for its acks is not
+    cut short. It is what moves the writes off a broker cut from the rest of the cluster while clients still reach
+    it: that broker holds every acks=all write for the full request timeout, one request at a time per connection,
+    so a metadata request waits behind up to five of them; and librdkafka asks the broker it sent to last, which is
+    that one, for metadata (docs/benchmarks.md, "The wedge, explained and fixed")."""
 
     def producer_config(self, client_id: str) -> dict[str, Any]:
         return {
@@ -52,6 +59,11 @@ class ProducerSettings:
             "linger.ms": self.linger_ms,
             "delivery.timeout.ms": self.delivery_timeout_ms,
             "request.timeout.ms": self.request_timeout_ms,
+            "socket.timeout.ms": self.socket_timeout_ms,
+            # A connection to every broker, so another one is up to answer when the connection in use is dropped.
+            # With sparse connections a producer had only the cut broker's, and asked it again as soon as it
+            # reconnected.
+            "enable.sparse.connections": False,
             **LEADER_DISCOVERY,
         }
 

@@ -2,9 +2,10 @@
 the same stack. Each must pass: an experiment that leaves the stack worse than it found it (a replica crash-looping,
 an alert still firing, a fault not healed, a backlog not drained) fails the next one's baseline.
 
-The game day's own journals are judged here in detail for the processor kill and the Kafka partition (running them
-again on a fresh stack of their own would only repeat them), and the partition's planted failure runs last, on the
-same stack."""
+The stack is the one `gameday stack up` starts: three Kafka nodes, so the game day's broker faults have a cluster to
+act on. The game day's own journals are judged here in detail for the processor kill, the Kafka partition and the
+broker faults (running them again on a fresh stack of their own would only repeat them), and the partition's planted
+failure runs last, on the same stack."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from proc_sampler import ProcSampler
@@ -36,7 +38,8 @@ the suite took 20 minutes)."""
 
 @pytest.fixture(scope="module")
 def stack(stack_binaries, stack_dirs):
-    with LocalStack(state_dir=stack_dirs("gameday-stack"), rate=GAMEDAY_STACK_RATE, timeout=240) as running:
+    with LocalStack(state_dir=stack_dirs("gameday-stack"), rate=GAMEDAY_STACK_RATE, timeout=240,
+                    runner_args=("--kafka-brokers", "3")) as running:
         yield running
 
 
@@ -58,7 +61,7 @@ def _failure(result: subprocess.CompletedProcess, run_dir: Path) -> str:
 @pytest.fixture(scope="module")
 def gameday(stack, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     run_dir = tmp_path_factory.mktemp("gameday-run") / "gameday"
-    return _gate(stack, run_dir, str(GAMEDAY_SUITE), timeout=1700), run_dir
+    return _gate(stack, run_dir, str(GAMEDAY_SUITE), timeout=2100), run_dir
 
 
 def _journal(run_dir: Path, name: str) -> dict:
@@ -74,7 +77,7 @@ def _output(journal: dict, phase: str, probe: str):
     raise AssertionError(f"probe {probe!r} not in the {phase} hypothesis")
 
 
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(2200)
 def test_the_whole_game_day_passes_on_one_stack(gameday):
     result, run_dir = gameday
     rows = VERDICT_ROW.findall(result.stdout)
@@ -139,6 +142,52 @@ def test_the_game_days_partition_stalls_then_drains_with_nothing_lost(gameday):
     kinds = [json.loads(line)["kind"] for line in
              (run_dir / "04-kafka-partition" / "timeline.jsonl").read_text().splitlines() if line.strip()]
     assert "fault.partition" in kinds and "fault.healed" in kinds
+
+
+def test_the_game_days_broker_crash_moves_every_leader_and_loses_nothing(stack, gameday):
+    _, run_dir = gameday
+    journal = _journal(run_dir, "14-kafka-broker-crash")
+    assert journal["deviated"] is False, _unmet(journal, "after")
+    killed = journal["run"][0]["output"]
+    assert killed["signal"] == "SIGKILL" and killed["led_partitions"] == max(killed["leader_counts"].values())
+    gaps = _output(journal, "after", "partition-write-unavailability-p95-within-10s")
+    assert gaps["phase"] == "after" and gaps["partitions"] and set(gaps["partitions"]) <= {"0", "1", "2", "3"}, gaps
+    assert 0 < gaps["p95"] <= 10 and gaps["producer_errors"] is not None, gaps
+    in_sync = _output(journal, "after", "replicas-back-in-sync")
+    # A node back within its broker session (4 s) is never fenced, so no ISR need shrink: seen in CI once the JVM
+    # restarted in under 4 s (in sync 4.6 s after the kill, no partition ever under-replicated).
+    assert 0 < in_sync["seconds"] <= 120 and in_sync["max_under_replicated"] >= 0, in_sync
+    assert _output(journal, "after", "no-acknowledged-event-lost")["lost"] == 0
+    nodes = httpx.get(stack.endpoints["control"] + "/instances", params={"component": "kafka"}).json()["instances"]
+    node = next(n for n in nodes if n["name"] == killed["name"])
+    assert node["restarts"] == 1 and node["ready"], node
+    print(f"{killed['name']} (leading {killed['led_partitions']}) killed: write gaps {gaps['partitions']} s, "
+          f"{gaps['producer_errors']} producer errors, in sync again after {in_sync['seconds']} s")
+
+
+def test_the_game_days_broker_isolation_is_fenced_written_elsewhere_and_healed(stack, gameday):
+    _, run_dir = gameday
+    journal = _journal(run_dir, "15-kafka-broker-isolated")
+    assert journal["deviated"] is False, _unmet(journal, "after")
+    isolated = journal["run"][0]["output"]
+    assert isolated["led_partitions"] == max(isolated["leader_counts"].values()), isolated
+    assert set(isolated["active_controllers"]) <= set(isolated["leader_counts"]), isolated
+    assert 29.5 <= isolated["healed_at"] - isolated["applied_at"] <= 31, isolated
+    gaps = _output(journal, "after", "partition-write-unavailability-p95-within-10s")
+    assert gaps["fault"]["kind"] == "isolation" and gaps["fault"]["instance"] == isolated["isolate"], gaps
+    assert 0 < gaps["p95"] <= 10, gaps
+    in_sync = _output(journal, "after", "replicas-back-in-sync-within-60s-of-the-heal")
+    assert in_sync["fault"] == "isolation" and 0 <= in_sync["seconds"] <= 60, in_sync
+    # The controller fenced the cut node (a new active controller, when the cut node was the old one, counted 2 for a
+    # moment once), and the new leaders left it out of their in-sync replicas within the fault.
+    assert in_sync["max_fenced"] >= 1 and 0 < in_sync["shrank_after"] < 30, in_sync
+    assert in_sync["max_under_replicated"] >= 1, in_sync
+    assert _output(journal, "after", "no-acknowledged-event-lost")["lost"] == 0
+    assert not httpx.get(stack.endpoints["control"] + "/faults/kafka-partition").json().get("active")
+    print(f"{isolated['isolate']} (leading {isolated['led_partitions']}, active controllers "
+          f"{isolated['active_controllers']}) isolated for 30 s: write gaps {gaps['partitions']} s, "
+          f"{gaps['producer_errors']} producer errors, ISRs shrank after {in_sync['shrank_after']} s, in sync "
+          f"{in_sync['seconds']} s after the heal")
 
 
 def _unmet(journal: dict, phase: str) -> dict[str, object]:

@@ -18,7 +18,7 @@ def test_three_nodes_replicate_three_ways_and_need_two_in_sync(tmp_path):
     assert props["node.id"] == "2" and props["process.roles"] == "broker,controller"
     assert props["controller.quorum.voters"] == "1@127.0.0.1:30001,2@127.0.0.1:30003,3@127.0.0.1:30005"
     assert props["listeners"] == "PLAINTEXT://127.0.0.1:30002,CONTROLLER://127.0.0.1:30003"
-    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:30002"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:30002,CONTROLLER://127.0.0.1:30003"
     assert props["log.dirs"] == str(tmp_path / "kafka-2" / "logs")
     assert (props["default.replication.factor"], props["min.insync.replicas"]) == ("3", "2")
     assert props["offsets.topic.replication.factor"] == "3"
@@ -33,7 +33,9 @@ def test_behind_proxies_clients_replicas_and_voters_are_sent_to_the_proxy_ports(
                for i, node in enumerate(planned)]
     props = node_properties(cluster[2], cluster)
     assert props["controller.quorum.voters"] == "1@127.0.0.1:32000,2@127.0.0.1:32001,3@127.0.0.1:32002"
-    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:31002"
+    # The controller listener too: a new quorum leader hands its advertised endpoint to the other voters, which
+    # then connect there instead of to the voter list's address.
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:31002,CONTROLLER://127.0.0.1:32002"
     # The node still listens on its own ports; only the proxy connects there.
     assert props["listeners"] == "PLAINTEXT://127.0.0.1:30004,CONTROLLER://127.0.0.1:30005"
     assert props["inter.broker.listener.name"] == "PLAINTEXT"
