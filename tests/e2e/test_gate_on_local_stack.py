@@ -86,13 +86,12 @@ producer's 7 s socket timeout add up (docs/benchmarks.md, "The wedge, explained 
 held the writes for the whole 30 s isolation, which this ceiling still fails."""
 
 
-def _isolation_finding(run_dir: Path) -> str | None:
+def _isolation_finding(journal: dict) -> str | None:
     """The isolation's open finding as a message when its only unmet probe is the write gap and that gap is under
     the ceiling; None when the experiment passed. Anything else fails here."""
-    journal = _journal(run_dir, "15-kafka-broker-isolated")
-    unmet = _unmet(journal, "after")
     if not journal["deviated"]:
         return None
+    unmet = _unmet(journal, "after")
     assert set(unmet) == {ISOLATION_PROBE} and journal["steady_states"]["before"]["steady_state_met"], unmet
     gaps = unmet[ISOLATION_PROBE]
     assert gaps["p95"] <= ISOLATION_FINDING_CEILING_S, gaps
@@ -110,7 +109,7 @@ def test_the_whole_game_day_passes_on_one_stack(gameday):
     suite_files = [line.strip()[2:].split("/")[-1] for line in GAMEDAY_SUITE.read_text().splitlines()
                    if line.strip().startswith("- ../")]
     assert [name for _, _, name in rows] == suite_files, _failure(result, run_dir)
-    finding = _isolation_finding(run_dir)
+    finding = _isolation_finding(_journal(run_dir, "15-kafka-broker-isolated"))
     judged = [outcome for outcome, _, name in rows if not (finding and name == "kafka-broker-isolated.yaml")]
     assert set(judged) == {"PASS"}, _failure(result, run_dir)
     assert result.returncode == (1 if finding else 0), _failure(result, run_dir)
@@ -197,12 +196,12 @@ def test_the_game_days_broker_crash_moves_every_leader_and_loses_nothing(stack, 
 def test_the_game_days_broker_isolation_is_fenced_written_elsewhere_and_healed(stack, gameday):
     _, run_dir = gameday
     journal = _journal(run_dir, "15-kafka-broker-isolated")
-    finding = _isolation_finding(run_dir)
+    finding = _isolation_finding(journal)
     isolated = journal["run"][0]["output"]
     assert isolated["led_partitions"] == max(isolated["leader_counts"].values()), isolated
     assert set(isolated["active_controllers"]) <= set(isolated["leader_counts"]), isolated
     assert 29.5 <= isolated["healed_at"] - isolated["applied_at"] <= 31, isolated
-    gaps = _output(journal, "after", "partition-write-unavailability-p95-within-10s")
+    gaps = _output(journal, "after", ISOLATION_PROBE)
     assert gaps["fault"]["kind"] == "isolation" and gaps["fault"]["instance"] == isolated["isolate"], gaps
     assert 0 < gaps["p95"] <= (ISOLATION_FINDING_CEILING_S if finding else 10), gaps
     in_sync = _output(journal, "after", "replicas-back-in-sync-within-60s-of-the-heal")
