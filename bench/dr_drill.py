@@ -19,6 +19,7 @@ from chaoslib_ext.controls import after_method_control, before_experiment_contro
 from probes.dr import backup_store_report, rpo_report, rto_seconds
 from probes.processing import gpu_latest_consistent
 from stack.local.api import LocalStack
+from stack_options import add_kafka_brokers, runner_args
 
 
 def main() -> None:
@@ -26,10 +27,11 @@ def main() -> None:
     parser.add_argument("--scope", default="database", choices=["database", "data-directory"])
     parser.add_argument("--warmup", type=float, default=75.0, help="seconds of steady running before the disaster")
     parser.add_argument("--rate", type=float, default=20.0, help="events per second per producer")
+    add_kafka_brokers(parser)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp, LocalStack(state_dir=Path(tmp) / "stack", rate=args.rate,
-                                                          timeout=300) as stack:
+                                                          timeout=300, runner_args=runner_args(args)) as stack:
         config = {"local_control_url": stack.endpoints["control"], "gameday_timeline": f"{tmp}/timeline.jsonl"}
         time.sleep(args.warmup)
         store = backup_store_report(max_age_seconds=120, configuration=config)

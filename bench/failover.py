@@ -26,6 +26,7 @@ from probes.failover import failover_distribution  # noqa: E402
 from probes.processing import delivery_report  # noqa: E402
 from stack.local.api import LocalStack  # noqa: E402
 from stack.local.components import PROCESSOR_ARGS_ENV  # noqa: E402
+from stack_options import add_kafka_brokers, runner_args  # noqa: E402
 from tests.e2e.test_processor_pod_kill import wait_until_warm  # noqa: E402
 
 
@@ -37,14 +38,13 @@ def main() -> int:
     parser.add_argument("--settle-seconds", type=float, default=3.0)
     parser.add_argument("--rate", type=float, default=20, help="events per second per producer")
     parser.add_argument("--keep-logs", help="copy the stack's logs here at the end")
-    parser.add_argument("--kafka-brokers", type=int, default=3, metavar="N",
-                        help="Kafka nodes of the stack (default 3, as `gameday stack up`; 1 for the former figures)")
+    add_kafka_brokers(parser)
     args = parser.parse_args()
     os.environ[PROCESSOR_ARGS_ENV] = args.processor_args
     with tempfile.TemporaryDirectory(prefix="bench-failover-") as tmp:
         state = Path(tmp) / "stack"
         with LocalStack(state_dir=state, rate=args.rate, timeout=240,
-                        runner_args=("--kafka-brokers", str(args.kafka_brokers))) as stack:
+                        runner_args=runner_args(args)) as stack:
             config = {"local_control_url": stack.endpoints["control"], "gameday_timeline": str(Path(tmp) / "t.jsonl")}
             wait_until_warm(stack.endpoints["control"], timeout=180)
             started = time.time()

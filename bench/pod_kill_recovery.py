@@ -19,6 +19,7 @@ from probes.measure import distribution
 from probes.processing import delivery_report
 from probes.recovery import processor_recovery_seconds
 from stack.local.api import LocalStack
+from stack_options import add_kafka_brokers, runner_args
 
 
 def main() -> None:
@@ -26,13 +27,11 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=5)
     parser.add_argument("--signal", default="SIGKILL", choices=["SIGKILL", "SIGTERM"])
     parser.add_argument("--settle", type=float, default=3.0, help="seconds of steady running between kills")
-    parser.add_argument("--kafka-brokers", type=int, default=3, metavar="N",
-                        help="Kafka nodes of the stack (default 3, as `gameday stack up`; 1 for the former figures)")
+    add_kafka_brokers(parser)
     args = parser.parse_args()
 
-    brokers = ("--kafka-brokers", str(args.kafka_brokers))
     with tempfile.TemporaryDirectory() as tmp, LocalStack(state_dir=Path(tmp) / "stack", timeout=240,
-                                                          runner_args=brokers) as stack:
+                                                          runner_args=runner_args(args)) as stack:
         config = {"local_control_url": stack.endpoints["control"], "gameday_timeline": f"{tmp}/timeline.jsonl"}
         time.sleep(args.settle)
         seconds = []

@@ -18,6 +18,7 @@ from pymongo import MongoClient
 
 from probes.measure import quantile
 from stack.local.api import LocalStack
+from stack_options import add_kafka_brokers, runner_args
 
 
 def main() -> None:
@@ -25,9 +26,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="events per second per producer")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=5.0)
+    add_kafka_brokers(parser)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp, LocalStack(state_dir=Path(tmp) / "stack", rate=args.rate) as stack:
+    with tempfile.TemporaryDirectory() as tmp, LocalStack(state_dir=Path(tmp) / "stack", rate=args.rate,
+                                                          timeout=240, runner_args=runner_args(args)) as stack:
         client = MongoClient(stack.endpoints["mongo_uri"])
         events = client["ca3"]["events"]
         time.sleep(args.warmup)

@@ -112,7 +112,9 @@ def _finding(result: dict, signal: str | None, settings: dict[str, str]) -> str:
     words = (f"{signal or 'kill'} failover p95 {result['p95']} s (max {result['max']} s, n={result['n']}) "
              f"{'EXCEEDS' if over else 'is within'} the {result['budget_seconds']:g} s platform budget")
     session_ms = settings.get("session_timeout_ms")
-    if session_ms:
+    if settings.get("group_protocol") == "consumer":
+        words += "; the processor runs the consumer group protocol (KIP-848: the broker owns the session)"
+    elif session_ms:
         words += f"; the processor runs session.timeout.ms={session_ms}"
         if settings.get("heartbeat_interval_ms"):
             words += f", heartbeat.interval.ms={settings['heartbeat_interval_ms']}"

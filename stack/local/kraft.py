@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import os
+import shlex
 import shutil
 import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Mapping
 
 KAFKA_VERSION = "4.1.0"
 """The broker version of both targets: deploy/k8s runs apache/kafka:4.1.0, deps/kafka/pom.xml fetches the same."""
@@ -21,7 +23,14 @@ JMX_EXPORTER_VERSION = "1.0.1"
 """Prometheus' JMX exporter agent (deps/kafka/pom.xml pins the same)."""
 
 HEAP_OPTS = ("-Xms128m", "-Xmx384m")
-"""Three brokers share 2 cores and a few GiB with the rest of the stack; Kafka's default heap is 1 GiB each."""
+"""Three brokers share 2 cores and a few GiB with the rest of the stack; Kafka's default heap is 1 GiB each.
+``KAFKA_HEAP_OPTS`` in the environment replaces it, as with Kafka's own scripts."""
+JVM_PERFORMANCE_OPTS = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
+"""Small-machine options: one GC thread and the quick compiler only. With the JVM's defaults (G1, C2) the three
+nodes kept both cores compiling long after they were ready: the stack started in 12.6-15.8 s instead of 9.0-9.3 s,
+each node held about 90 MiB more, and three nodes fell behind at 600 events/s where they kept up with these
+(docs/benchmarks.md, "Before and after on Apache Kafka: partition, throughput, ..."). ``KAFKA_JVM_PERFORMANCE_OPTS``
+in the environment replaces them, as with Kafka's own scripts."""
 
 MAX_BROKERS = 9
 
@@ -29,6 +38,13 @@ BROKER_SESSION_TIMEOUT_MS = 4000
 BROKER_HEARTBEAT_INTERVAL_MS = 1000
 """How soon the controller fences a broker that stopped heartbeating (docs/benchmarks.md has both settings'
 figures). Four missed heartbeats, so one slow one does not fence a live broker."""
+
+
+CONSUMER_GROUP_SESSION_TIMEOUT_MS = 6000
+CONSUMER_GROUP_HEARTBEAT_INTERVAL_MS = 500
+"""The session and heartbeat of groups on the consumer protocol (KIP-848), which the broker owns: the processor's
+own classic-protocol defaults, so both protocols run on one clock. Kafka's defaults (45 s, at least 45 s; 5 s)
+would put a crash failover over the 30 s platform budget."""
 
 
 class KafkaNotInstalled(RuntimeError):
@@ -150,6 +166,10 @@ def node_properties(node: KraftNode, cluster: list[KraftNode]) -> dict[str, str]
         # every 2 s) a partition could not be written for 13.3 s after a SIGKILL, over the event bus's 10 s.
         "broker.session.timeout.ms": str(BROKER_SESSION_TIMEOUT_MS),
         "broker.heartbeat.interval.ms": str(BROKER_HEARTBEAT_INTERVAL_MS),
+        "group.consumer.min.session.timeout.ms": str(CONSUMER_GROUP_SESSION_TIMEOUT_MS),
+        "group.consumer.session.timeout.ms": str(CONSUMER_GROUP_SESSION_TIMEOUT_MS),
+        "group.consumer.min.heartbeat.interval.ms": str(CONSUMER_GROUP_HEARTBEAT_INTERVAL_MS),
+        "group.consumer.heartbeat.interval.ms": str(CONSUMER_GROUP_HEARTBEAT_INTERVAL_MS),
         "auto.create.topics.enable": "false",
     }
 
@@ -198,8 +218,16 @@ def write_config(node: KraftNode, cluster: list[KraftNode]) -> None:
         (node.data_dir / "jmx-exporter.yaml").write_text(JMX_EXPORTER_CONFIG)
 
 
+def jvm_options(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Heap and performance options: ours, or Kafka's script variables when set (even to nothing)."""
+    heap = environ.get("KAFKA_HEAP_OPTS")
+    performance = environ.get("KAFKA_JVM_PERFORMANCE_OPTS")
+    return [*(HEAP_OPTS if heap is None else shlex.split(heap)),
+            *(JVM_PERFORMANCE_OPTS if performance is None else shlex.split(performance))]
+
+
 def java_argv(libs: Path, node: KraftNode, main: str, *args: str) -> list[str]:
-    return [java_binary(), *HEAP_OPTS, "-Djava.awt.headless=true",
+    return [java_binary(), *jvm_options(), "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={node.data_dir / 'log4j2.properties'}",
             "-cp", f"{libs}/*", main, *args]
 

@@ -16,7 +16,7 @@ from stack.processor.api import create_app
 from stack.processor.faults import TOKEN_ENV
 from stack.processor.loop import ConsumeLoop
 from stack.processor.runtime import CachedCheck, kafka_reachable, serve
-from stack.processor.settings import SOURCE_TOPICS, ProcessorSettings
+from stack.processor.settings import GROUP_PROTOCOLS, SOURCE_TOPICS, ProcessorSettings
 
 log = logging.getLogger("stack.processor")
 
@@ -31,18 +31,21 @@ def parse_args(argv: list[str] | None = None) -> tuple[ProcessorSettings, argpar
     p.add_argument("--mongo-uri", required=True)
     p.add_argument("--database", default=defaults.database)
     p.add_argument("--group", default=defaults.group)
-    p.add_argument("--session-timeout-ms", type=int, default=defaults.session_timeout_ms)
-    p.add_argument("--heartbeat-interval-ms", type=int, default=defaults.heartbeat_interval_ms)
+    p.add_argument("--group-protocol", default=defaults.group_protocol, choices=GROUP_PROTOCOLS,
+                   help="Kafka's consumer group protocol (default: %(default)s). With 'consumer' (KIP-848) the broker "
+                        "assigns the partitions and owns the session and heartbeat: the three flags below are then "
+                        "refused")
+    p.add_argument("--session-timeout-ms", type=int, default=None,
+                   help=f"classic protocol only (default: {defaults.session_timeout_ms})")
+    p.add_argument("--heartbeat-interval-ms", type=int, default=None,
+                   help=f"classic protocol only (default: {defaults.heartbeat_interval_ms})")
     p.add_argument("--fetch-wait-max-ms", type=int, default=defaults.fetch_wait_max_ms)
     p.add_argument("--socket-timeout-ms", type=int, default=defaults.socket_timeout_ms,
                    help="how long an unanswered Kafka request waits before the connection is rebuilt")
     p.add_argument("--max-poll-interval-ms", type=int, default=defaults.max_poll_interval_ms)
     p.add_argument("--auto-offset-reset", default=defaults.auto_offset_reset, choices=["earliest", "latest"])
-    p.add_argument(
-        "--assignment-strategy",
-        default=defaults.assignment_strategy,
-        choices=["cooperative-sticky", "range", "roundrobin"],
-    )
+    p.add_argument("--assignment-strategy", default=None, choices=["cooperative-sticky", "range", "roundrobin"],
+                   help=f"classic protocol only (default: {defaults.assignment_strategy})")
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--batch-timeout-s", type=float, default=defaults.batch_timeout_s)
     p.add_argument("--write-chunk-size", type=int, default=defaults.write_chunk_size,
@@ -52,24 +55,47 @@ def parse_args(argv: list[str] | None = None) -> tuple[ProcessorSettings, argpar
     for flag, value in (("--batch-size", args.batch_size), ("--write-chunk-size", args.write_chunk_size)):
         if value < 1:
             p.error(f"{flag} must be at least 1, got {value}")
+    classic_only = {"--session-timeout-ms": args.session_timeout_ms,
+                    "--heartbeat-interval-ms": args.heartbeat_interval_ms,
+                    "--assignment-strategy": args.assignment_strategy}
+    if args.group_protocol == "consumer":
+        given = [flag for flag, value in classic_only.items() if value is not None]
+        if given:
+            p.error(f"{', '.join(given)} cannot be used with --group-protocol consumer: under that protocol the "
+                    "broker owns the session, the heartbeat and the assignment (group.consumer.* settings)")
     settings = ProcessorSettings(
         name=args.name,
         bootstrap=args.bootstrap,
         mongo_uri=args.mongo_uri,
         database=args.database,
         group=args.group,
-        session_timeout_ms=args.session_timeout_ms,
-        heartbeat_interval_ms=args.heartbeat_interval_ms,
+        group_protocol=args.group_protocol,
+        session_timeout_ms=_given(args.session_timeout_ms, defaults.session_timeout_ms),
+        heartbeat_interval_ms=_given(args.heartbeat_interval_ms, defaults.heartbeat_interval_ms),
         fetch_wait_max_ms=args.fetch_wait_max_ms,
         socket_timeout_ms=args.socket_timeout_ms,
         max_poll_interval_ms=args.max_poll_interval_ms,
         auto_offset_reset=args.auto_offset_reset,
-        assignment_strategy=args.assignment_strategy,
+        assignment_strategy=_given(args.assignment_strategy, defaults.assignment_strategy),
         batch_size=args.batch_size,
         batch_timeout_s=args.batch_timeout_s,
         write_chunk_size=args.write_chunk_size,
     )
     return settings, args
+
+
+def _given(value, default):
+    return default if value is None else value
+
+
+def consumer_info(settings: ProcessorSettings) -> dict[str, str]:
+    """What ``app_consumer_info`` reports: under the consumer protocol the session is the broker's, not ours."""
+    info = {"group_protocol": settings.group_protocol, "socket_timeout_ms": str(settings.socket_timeout_ms)}
+    if settings.group_protocol == "classic":
+        info.update(session_timeout_ms=str(settings.session_timeout_ms),
+                    heartbeat_interval_ms=str(settings.heartbeat_interval_ms),
+                    assignment_strategy=settings.assignment_strategy)
+    return info
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,12 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         exit_code = 1
         os.kill(os.getpid(), signal.SIGTERM)  # serve() stops uvicorn from the main thread
 
-    metrics.CONSUMER.info({
-        "session_timeout_ms": str(settings.session_timeout_ms),
-        "heartbeat_interval_ms": str(settings.heartbeat_interval_ms),
-        "socket_timeout_ms": str(settings.socket_timeout_ms),
-        "assignment_strategy": settings.assignment_strategy,
-    })
+    metrics.CONSUMER.info(consumer_info(settings))
     loop = ConsumeLoop(settings, store.database(writer, settings.database), producer, on_fatal)
     thread = threading.Thread(target=loop.run, name="consume-loop", daemon=True)
 

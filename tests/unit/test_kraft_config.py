@@ -127,3 +127,12 @@ def test_each_node_is_one_supervised_instance_named_by_its_node_id(tmp_path):
     assert single.name == "kafka"
     with pytest.raises(ValueError, match="2 Kafka command lines for a layout of 3 nodes"):
         build_specs(layout, binaries, 5, kafka_argvs=[["java"], ["java"]])
+
+
+def test_kafkas_own_script_variables_replace_the_jvm_options():
+    from stack.local.kraft import HEAP_OPTS, JVM_PERFORMANCE_OPTS, jvm_options
+
+    assert jvm_options({}) == [*HEAP_OPTS, *JVM_PERFORMANCE_OPTS]
+    assert jvm_options({"KAFKA_HEAP_OPTS": "-Xmx1g -Xms1g"}) == ["-Xmx1g", "-Xms1g", *JVM_PERFORMANCE_OPTS]
+    assert jvm_options({"KAFKA_JVM_PERFORMANCE_OPTS": "-XX:+UseSerialGC"}) == [*HEAP_OPTS, "-XX:+UseSerialGC"]
+    assert jvm_options({"KAFKA_HEAP_OPTS": "", "KAFKA_JVM_PERFORMANCE_OPTS": ""}) == []
