@@ -27,8 +27,8 @@ HEAP_OPTS = ("-Xms128m", "-Xmx384m")
 ``KAFKA_HEAP_OPTS`` in the environment replaces it, as with Kafka's own scripts."""
 JVM_PERFORMANCE_OPTS = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
 """Small-machine options: one GC thread and the quick compiler only. With the JVM's defaults (G1, C2) the three
-nodes kept both cores compiling long after they were ready: the stack started in 12.6-15.8 s instead of 9.0-9.3 s,
-each node held about 90 MiB more, and three nodes fell behind at 600 events/s where they kept up with these
+nodes kept both cores busy long after they were ready: the stack started in 12.6-15.8 s instead of 9.0-9.3 s,
+each node held about 100 MiB more, and three nodes saturated at 700 events/s where they kept up with 800 with these
 (docs/benchmarks.md, "Before and after on Apache Kafka: partition, throughput, ..."). ``KAFKA_JVM_PERFORMANCE_OPTS``
 in the environment replaces them, as with Kafka's own scripts."""
 

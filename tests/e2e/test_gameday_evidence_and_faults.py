@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chaoslib_ext.gameday.sli_sampler import DEFAULT_WINDOW
+from probes.slo import availability_ratio
 from stack.local.api import LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -28,9 +30,23 @@ GAMEDAY = Path(sys.executable).with_name("gameday")
 CHAOS = Path(sys.executable).with_name("chaos")
 
 
+def wait_for_the_availability_sli(control_url: str, timeout: float = 60.0) -> float:
+    """A fresh stack's Prometheus has no request rate until it has scraped the load generator's requests twice;
+    until then the progress lines say "availability n/a", truthfully, and the drill's line has no figure."""
+    config = {"local_control_url": control_url}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = availability_ratio(window=DEFAULT_WINDOW, configuration=config)["value"]
+        if value is not None:
+            return value
+        time.sleep(1.0)
+    raise AssertionError(f"Prometheus had no availability over {DEFAULT_WINDOW} within {timeout:g} s of the start")
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     with LocalStack(state_dir=tmp_path_factory.mktemp("e2e-gameday-stack"), rate=2) as running:
+        wait_for_the_availability_sli(running.control_url)
         yield running
 
 
