@@ -40,6 +40,9 @@ def run_restore(configuration: Mapping[str, Any], backup_id: str | None, replay:
         say(f"skipped corrupt backup {problem}")
     if report.get("fallbacks"):
         say(f"fell back to the previous good backup {report['backup_id']}")
+    for stall in report.get("stalls", []):
+        say(f"the database stalled during attempt {stall['attempt']} ({stall['error']}); it answered again after "
+            f"{stall['answered_after_s']} s and the restore started over")
     counts = ", ".join(f"{n} {c}" for c, n in sorted(report["restored"].items()))
     say(f"restored backup {report['backup_id']} ({counts}) and {report['changes_applied']} logged changes, "
         f"up to {report['restored_until_wall']}")

@@ -7,7 +7,7 @@ import threading
 import time
 
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import AutoReconnect, PyMongoError
 
 from stack.backup import changelog, kafka, metrics
 from stack.backup.changelog import ChangeLogWriter
@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 FOLLOWER_SETTLE_S = 15.0
 RESTORE_WAITS_FOR_SNAPSHOT_S = 120.0
 """How long a restore waits for a running snapshot (or restore) to finish before it answers 409."""
+RESTORE_ATTEMPTS = 3
+"""A restore is idempotent (drop, load, roll forward, replay with the processor's idempotent writes), so one the
+database stalled under is started again: SecantusDB has been seen to stop answering for 10 to over 30 s."""
+STALLED_DATABASE_WAIT_S = 120.0
+"""How long, after a stall, a restore waits for the database to answer again before it gives up."""
 
 
 class Busy(RuntimeError):
@@ -62,7 +67,7 @@ class Agent:
     def _client(self) -> MongoClient:
         timeout = self.settings.mongo_timeout_ms
         return MongoClient(self.settings.mongo_uri, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout,
-                           socketTimeoutMS=30_000, appname="backup-agent")
+                           socketTimeoutMS=int(self.settings.mongo_op_timeout_s * 1000), appname="backup-agent")
 
     def _load_state(self) -> dict:
         try:
@@ -180,15 +185,9 @@ class Agent:
                             FOLLOWER_SETTLE_S)
             point = self.point(until)
             self.writer.flush()
-            client = self._client()
             self.follower.restoring.set()
             try:
-                report = restore(client, self.store, point, backup_id)
-                replayed = None
-                if replay:
-                    replayed = kafka.replay_range(self.settings.bootstrap, self.settings.group, report["replay_from"],
-                                                  lambda batch: self._write_replayed(client, batch), log)
-                report["replay"] = replayed
+                report = self._restore_through_stalls(point, backup_id, replay)
             except (RestoreRefused, PyMongoError, Exception):
                 metrics.RESTORES.labels(outcome="failed").inc()
                 raise
@@ -196,7 +195,6 @@ class Agent:
                 # The restore's own drops come back through the change stream a moment later.
                 time.sleep(0.5)
                 self.follower.restoring.clear()
-                client.close()
             report["finished_at"] = time.time()
             if point.disaster is not None:
                 disasters = self.store.disasters()
@@ -219,6 +217,46 @@ class Agent:
                 # several scheduled snapshots (each skipped while it held the lock), and the newest backup would
                 # otherwise be older than the disaster.
                 self._snapshot_now.set()
+
+    def _restore_through_stalls(self, point: TargetPoint, backup_id: str | None, replay: bool) -> dict:
+        """The restore, started again on a fresh connection when an operation outlasts the socket timeout. The
+        report's ``stalls`` lists each one (when, the error, and how long the database took to answer again)."""
+        stalls: list[dict] = []
+        for attempt in range(1, RESTORE_ATTEMPTS + 1):
+            client = self._client()
+            try:
+                report = restore(client, self.store, point, backup_id)
+                report["replay"] = None
+                if replay:
+                    report["replay"] = kafka.replay_range(
+                        self.settings.bootstrap, self.settings.group, report["replay_from"],
+                        lambda batch: self._write_replayed(client, batch), log)
+                report["stalls"] = stalls
+                return report
+            except AutoReconnect as exc:
+                if attempt == RESTORE_ATTEMPTS:
+                    raise
+                stalled_at = time.time()
+                log.warning("restore attempt %d of %d: the database stalled (%s); starting again once it answers",
+                            attempt, RESTORE_ATTEMPTS, str(exc)[:200])
+                answered_after = self._wait_for_the_database()
+                stalls.append({"attempt": attempt, "at": stalled_at, "error": str(exc)[:300],
+                               "answered_after_s": answered_after})
+            finally:
+                client.close()
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _wait_for_the_database(self) -> float:
+        """Seconds until the database answers a ping again; raises the last error after STALLED_DATABASE_WAIT_S."""
+        started = time.monotonic()
+        while True:
+            try:
+                self._health_client.admin.command("ping")
+                return round(time.monotonic() - started, 3)
+            except PyMongoError:
+                if time.monotonic() - started > STALLED_DATABASE_WAIT_S:
+                    raise
+                time.sleep(0.5)
 
     def _taken_during(self, disaster: dict) -> list[str]:
         damaged = []

@@ -28,13 +28,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[BackupSettings, argparse.
     p.add_argument("--retention-s", type=float, default=THIRTY_DAYS,
                    help="seconds a snapshot is kept (default 30 days, the seed's retention)")
     p.add_argument("--keep-min", type=int, default=3, help="snapshots kept whatever their age (default 3)")
+    p.add_argument("--mongo-op-timeout-s", type=float, default=30.0,
+                   help="seconds one database operation may take; a restore that stalls longer starts over once "
+                        "the database answers again (default 30)")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
-    if args.interval_s <= 0 or args.retention_s <= 0 or args.keep_min < 1:
-        p.error("--interval-s and --retention-s must be > 0, --keep-min >= 1")
+    if args.interval_s <= 0 or args.retention_s <= 0 or args.keep_min < 1 or not args.mongo_op_timeout_s > 0:
+        p.error("--interval-s, --retention-s and --mongo-op-timeout-s must be > 0, --keep-min >= 1")
     return BackupSettings(mongo_uri=args.mongo_uri, bootstrap=args.bootstrap, store=args.store,
                           database=args.database, group=args.group, interval_s=args.interval_s,
-                          retention_s=args.retention_s, keep_min=args.keep_min), args
+                          retention_s=args.retention_s, keep_min=args.keep_min,
+                          mongo_op_timeout_s=args.mongo_op_timeout_s), args
 
 
 def main(argv: list[str] | None = None) -> int:

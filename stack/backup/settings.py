@@ -25,3 +25,6 @@ class BackupSettings:
     """Snapshots kept whatever their age, so retention can never leave nothing to restore."""
     mongo_timeout_ms: int = 3000
     """Server selection and connect timeout: an outage surfaces as an error within 3 s, never a hang."""
+    mongo_op_timeout_s: float = 30.0
+    """Seconds one database operation may take. A restore whose operation outlasts it waits until the database
+    answers again and starts over (the report lists each stall); snapshots and the follower give up and retry."""

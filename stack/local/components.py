@@ -21,6 +21,9 @@ PROCESSOR_ARGS_ENV = "STACK_PROCESSOR_ARGS"
 """Extra processor flags for every replica, shell-quoted, read by the runner when it builds the specs."""
 BACKUP_ARGS_ENV = "STACK_BACKUP_ARGS"
 """Extra backup agent flags, shell-quoted: tests snapshot every few seconds (``--interval-s 5``)."""
+MONGO_ARGS_ENV = "STACK_MONGO_ARGS"
+"""Extra SecantusDB flags, shell-quoted: tests that stall the database on purpose turn on mongod's failpoints
+(``--enable-test-commands``)."""
 AI_DECISION_ARGS_ENV = "STACK_AI_DECISION_ARGS"
 """Extra AI decision service flags, shell-quoted: tests shorten the circuit's cooldown (``--cooldown-s 4``)."""
 APT_HINT = "install it with `apt-get install prometheus prometheus-alertmanager`"
@@ -113,6 +116,7 @@ def build_specs(
                 binaries.secantusd,
                 "--host", LOOPBACK, "--port", str(layout.mongo_port),
                 "--storage-path", str(d / "mongo"),
+                *shlex.split(os.environ.get(MONGO_ARGS_ENV, "")),
             ),
             ready=ReadyCheck("mongo", layout.mongo_port),
             ready_timeout=30,

@@ -28,11 +28,14 @@ from stack.local.api import LocalStack
 pytestmark = pytest.mark.integration
 
 GAMEDAY = Path(sys.executable).with_name("gameday")
+AGENT_OP_TIMEOUT_S = 10
 
 
 @pytest.fixture(scope="module")
 def stack(stack_binaries, stack_dirs):
-    with mock.patch.dict(os.environ, {"STACK_BACKUP_ARGS": "--interval-s 10 --retention-s 600"}):
+    with mock.patch.dict(os.environ, {"STACK_BACKUP_ARGS": f"--interval-s 10 --retention-s 600 "
+                                                      f"--mongo-op-timeout-s {AGENT_OP_TIMEOUT_S}",
+                                     "STACK_MONGO_ARGS": "--enable-test-commands"}):
         with LocalStack(state_dir=stack_dirs("dr-stack"), rate=10, timeout=240) as running:
             wait_for_backups(running.endpoints["backup"], 2)
             yield running
@@ -97,6 +100,30 @@ def test_a_planted_loss_of_known_size_is_reported_exactly(stack, config):
     assert after["with_replay"]["lost_events"] == planted
     assert after["with_replay"]["lost"] == 7
     assert after["rpo_seconds"] > before["rpo_seconds"]
+
+
+def test_a_restore_the_database_stalls_under_starts_again_and_says_so(stack, config):
+    """The database holds the restore's first insert, and the driver's own retry of it, longer than the agent's
+    operation timeout (mongod's ``failCommand`` failpoint, scoped to the agent's connections): the restore starts
+    over once the database answers, reports the stall, and loses nothing."""
+    destroy_data("database", configuration=config)
+    blocked_s = AGENT_OP_TIMEOUT_S + 3
+    with MongoClient(stack.endpoints["mongo_uri"], serverSelectionTimeoutMS=10000) as client:
+        client.admin.command("configureFailPoint", "failCommand", mode={"times": 2},
+                             data={"failCommands": ["insert"], "appName": "backup-agent",
+                                   "blockConnection": True, "blockTimeMS": blocked_s * 1000})
+        try:
+            report = restore_from_backup(replay=True, configuration=config)
+        finally:
+            client.admin.command("configureFailPoint", "failCommand", mode="off")
+    assert len(report["stalls"]) == 1, report["stalls"]
+    stall = report["stalls"][0]
+    assert stall["attempt"] == 1 and "timed out" in stall["error"], stall
+    assert 0 <= stall["answered_after_s"] < blocked_s, stall
+    assert report["restored"]["events"] > 0 and report["fallbacks"] == []
+    rpo = rpo_report(settle_timeout=60, configuration=config)
+    assert rpo["with_replay"]["lost"] == 0, (rpo, report)
+    assert gpu_latest_consistent(configuration=config)["consistent"] is True
 
 
 def test_a_lost_data_directory_comes_back_with_its_history(stack, config):
