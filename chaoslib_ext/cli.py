@@ -89,7 +89,7 @@ def cmd_verdict(args: argparse.Namespace) -> int:
 
 def cmd_slo_check(args: argparse.Namespace) -> int:
     from chaoslib_ext.errors import GamedayError
-    from probes.slo import sli_queries_have_data
+    from chaoslib_ext.sli import sli_queries_have_data
 
     configuration = {"target": args.target, "local_control_url": args.control_url}
     try:
@@ -373,7 +373,7 @@ def _sli_check(configuration: dict, timeout: float, show) -> int | None:
     """The gate's first step: every SLI selector the alerts use has series on the target. None when it passes,
     else the exit code, with what is missing on stderr."""
     from chaoslib_ext.errors import GamedayError
-    from probes.slo import sli_queries_have_data
+    from chaoslib_ext.sli import sli_queries_have_data
 
     deadline = time.monotonic() + timeout
     try:

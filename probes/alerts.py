@@ -19,7 +19,6 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,7 +30,9 @@ from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData, TargetM
 from chaoslib_ext.slo.durations import Duration
 from chaoslib_ext.slo.predict import time_to_fire, time_to_resolve
 from chaoslib_ext.slo.rules import BurnAlert, burn_alerts, drill_copy, error_ratio_record
+from chaoslib_ext.slo.spec import configured_path
 from chaoslib_ext.targets import Target, from_configuration
+from chaoslib_ext.targets.prometheus import prometheus_query
 
 __all__ = ["alert_fire_seconds", "alert_resolve_seconds", "alert_stays_silent"]
 
@@ -43,7 +44,6 @@ own run time (seen in CI: the notification 1.004 s after Alertmanager had the al
 66 ms past the upper bound)."""
 """Resolution of the Prometheus, Alertmanager and webhook observations."""
 HTTP_TIMEOUT = 2.0
-DEFAULT_SPEC = Path(__file__).resolve().parents[1] / "deploy" / "monitoring" / "slos.yaml"
 PROFILES = ("drill", "production")
 FAULT = "fault.http_errors"
 HEALED = "fault.healed"
@@ -80,7 +80,7 @@ def _positive(name: str, value: Any, allow_zero: bool = False) -> float:
 
 
 def _find_alert(alertname: str, profile: str, configuration: Configuration) -> tuple[BurnAlert, slo.Catalog]:
-    path = Path((configuration or {}).get("slo_spec") or DEFAULT_SPEC)
+    path = configured_path(configuration)
     try:
         catalog = slo.load(path)
     except slo.SpecError as exc:
@@ -435,12 +435,12 @@ def alert_stays_silent(
                          f"{observe_seconds:g} s observation ended")
         selector = ",".join(f'{k}="{v}"' for k, v in wanted.items())
         window = f"{int(round(observe_seconds * 1000))}ms"
-        evaluations = _instant(target, f"count_over_time(ALERTS{{{selector}}}[{window}])", end)
+        evaluations = prometheus_query(target, f"count_over_time(ALERTS{{{selector}}}[{window}])", at=end)
         seen_in_rules = int(sum(float(r["value"][1]) for r in evaluations))
         notified = len([t for t in _notifications(target, wanted, "firing", onset) if t <= end + 2])
         shortest = min(alert.burn.windows, key=lambda d: d.ms)
-        sli = _instant(target, f'max_over_time({error_ratio_record(shortest, alert.profile)}'
-                               f'{{slo="{alert.burn.slo}"}}[{window}])', end)
+        sli = prometheus_query(target, f'max_over_time({error_ratio_record(shortest, alert.profile)}'
+                               f'{{slo="{alert.burn.slo}"}}[{window}])', at=end)
         max_ratio = max((float(r["value"][1]) for r in sli), default=None)
         if max_ratio is None or not max_ratio > 0:
             raise NoData(f"the SLI {error_ratio_record(shortest, alert.profile)} saw no errors in the "
@@ -456,10 +456,6 @@ def alert_stays_silent(
 def _first_firing_evaluation(target: Target, wanted: dict[str, str], onset: float, now: float) -> list[float]:
     selector = ",".join(f'{k}="{v}"' for k, v in {**wanted, "alertstate": "firing"}.items())
     window = f"{int((now - onset) * 1000) + 1}ms"
-    stamps = [float(ts) for r in _instant(target, f"ALERTS{{{selector}}}[{window}]", now) for ts, _ in r["values"]]
+    rows = prometheus_query(target, f"ALERTS{{{selector}}}[{window}]", at=now)
+    stamps = [float(ts) for r in rows for ts, _ in r["values"]]
     return [min(stamps)] if stamps else []
-
-
-def _instant(target: Target, promql: str, at: float) -> list[dict]:
-    body = _get_json(target.endpoint("prometheus") + "/api/v1/query", query=promql, time=f"{at:.3f}")
-    return list(body["data"]["result"])

@@ -54,9 +54,9 @@ def _number(name: str, value: object, low: float, high: float) -> float:
 
 def _selectors(configuration: Configuration) -> tuple[str, str]:
     """SLO-1's request counter and SLO-2's bucket selector, from the one SLO spec the alerts are generated from."""
-    from probes.slo import _catalog
+    from chaoslib_ext.sli import catalog as slo_catalog
 
-    catalog = _catalog(configuration)
+    catalog = slo_catalog(configuration)
     availability, latency = catalog.slo(SLO_1).sli, catalog.slo(SLO_2).sli
     assert isinstance(availability, EventsSLI) and isinstance(latency, LatencySLI)
     found = _RATE_SELECTOR.search(availability.total_query)

@@ -24,12 +24,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
-from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData, TargetUnreachable
+from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
 from chaoslib_ext.targets import ALLOWED_SIGNALS, Target, from_configuration
+from chaoslib_ext.targets.prometheus import prometheus_query
 
 __all__ = ["kill_processor_pods_in_trials"]
 
@@ -74,26 +74,16 @@ def _number(name: str, value: Any, minimum: float) -> float:
     return float(value)
 
 
-def _query(target: Target, promql: str) -> list[dict]:
-    url = target.endpoint("prometheus") + "/api/v1/query"
-    try:
-        response = httpx.get(url, params={"query": promql}, timeout=5.0)
-        response.raise_for_status()
-        return list(response.json()["data"]["result"])
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
-        raise TargetUnreachable(f"Prometheus at {url} did not answer {promql!r}: {exc}") from exc
-
-
 def current_assignment(target: Target) -> tuple[Assignment, list[str]]:
     """The assignment of every ready replica whose metrics come from its current process, and the names of the
     replicas not (yet) counted, with why."""
     instances = target.instances(COMPONENT)
     owned = {r["metric"].get("pod"): float(r["value"][1])
-             for r in _query(target, f'app_assigned_partitions{{job="{COMPONENT}"}}')}
+             for r in prometheus_query(target, f'app_assigned_partitions{{job="{COMPONENT}"}}')}
     started = {r["metric"].get("pod"): float(r["value"][1])
-               for r in _query(target, f'process_start_time_seconds{{job="{COMPONENT}"}}')}
+               for r in prometheus_query(target, f'process_start_time_seconds{{job="{COMPONENT}"}}')}
     assignments = {r["metric"].get("pod"): int(float(r["value"][1]))
-                   for r in _query(target, f'app_partition_assignments_total{{job="{COMPONENT}"}}')}
+                   for r in prometheus_query(target, f'app_partition_assignments_total{{job="{COMPONENT}"}}')}
     counted, waiting = {}, []
     for instance in instances:
         if not instance.ready:
@@ -115,7 +105,7 @@ def busiest_replica(target: Target, candidates: list[str], timeout: float) -> tu
     deadline = time.monotonic() + timeout
     query = f'sum by (pod) (rate(app_processed_messages_total{{job="{COMPONENT}"}}[{RATE_WINDOW_SECONDS}s]))'
     while True:
-        rates = {r["metric"].get("pod"): float(r["value"][1]) for r in _query(target, query)}
+        rates = {r["metric"].get("pod"): float(r["value"][1]) for r in prometheus_query(target, query)}
         best = max(candidates, key=lambda name: (rates.get(name, 0.0), random.random()))
         if rates.get(best, 0.0) > 0:
             return best, round(rates[best], 2)

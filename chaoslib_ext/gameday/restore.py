@@ -40,6 +40,10 @@ def run_restore(configuration: Mapping[str, Any], backup_id: str | None, replay:
         say(f"skipped corrupt backup {problem}")
     if report.get("fallbacks"):
         say(f"fell back to the previous good backup {report['backup_id']}")
+    if report.get("history_checked") is False:
+        say("warning: the backup agent had not yet checked the history of the database server it restored into "
+            "(it restarted moments ago); a disaster on it that the agent had yet to see is not marked recovered, "
+            "so check `gameday restore`'s next target point before running it again")
     for stall in report.get("stalls", []):
         say(f"the database stalled during attempt {stall['attempt']} ({stall['error']}); it answered again after "
             f"{stall['answered_after_s']} s and the restore started over")

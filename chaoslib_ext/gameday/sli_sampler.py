@@ -26,25 +26,25 @@ SLIS = {
     "availability": ("availability_ratio", "processor-availability"),
     "latency_p95_s": ("latency_p95_seconds", "processor-latency"),
 }
-"""Sample field -> (function in probes.slo, SLO name in the spec)."""
+"""Sample field -> (function in chaoslib_ext.sli, SLO name in the spec)."""
 
 
 def sample_once(configuration: Mapping[str, Any], window: str = DEFAULT_WINDOW) -> tuple[dict[str, Any], dict[str, str]]:
     """One sample of every SLI through the SLO probes: ``({"at", "availability", "latency_p95_s"}, queries)``,
     None where Prometheus had no data. The probes also say which PromQL they ran, so later samples reuse it
-    without loading the SLO spec again (the one definition of each query stays in probes.slo)."""
-    from probes import slo as slo_probes
+    without loading the SLO spec again (the one definition of each query stays in chaoslib_ext.sli)."""
+    from chaoslib_ext import sli
 
     sample: dict[str, Any] = {"at": time.time()}
     queries = {}
     for field, (func, _slo) in SLIS.items():
-        result = getattr(slo_probes, func)(window=window, configuration=dict(configuration))
+        result = getattr(sli, func)(window=window, configuration=dict(configuration))
         sample[field], queries[field] = result["value"], result["query"]
     return sample, queries
 
 
 def _value(target: Any, query: str) -> float | None:
-    from probes._clients import prometheus_query
+    from chaoslib_ext.targets.prometheus import prometheus_query
 
     result = prometheus_query(target, query)
     if not result:

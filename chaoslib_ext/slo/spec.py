@@ -8,6 +8,7 @@ parser is authoritative.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ from chaoslib_ext.slo.model import (
 )
 
 SPEC_VERSION = "gameday/v1"
+
+DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[2] / "deploy" / "monitoring" / "slos.yaml"
+"""The SLO spec every target loads, unless an experiment's configuration names another under ``slo_spec``."""
 
 _SLUG = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _ALERT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -159,6 +163,11 @@ class _Mapping:
 
 def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
+
+
+def configured_path(configuration: Mapping[str, Any] | None) -> Path:
+    """The spec an experiment's configuration names under ``slo_spec``, else DEFAULT_SPEC_PATH."""
+    return Path((configuration or {}).get("slo_spec") or DEFAULT_SPEC_PATH)
 
 
 def load(path: Path | str) -> Catalog:

@@ -180,7 +180,10 @@ class Agent:
             raise Busy(f"a restore or a snapshot is still running after {RESTORE_WAITS_FOR_SNAPSHOT_S:g} s; try again")
         restored = False
         try:
-            if not self._wait_for_follower_to_check_the_server():
+            # Restoring is what the user needs in an outage, so an unchecked server does not stop it; the report
+            # says so, because a disaster the follower had yet to see is not marked recovered by this restore.
+            history_checked = self._wait_for_follower_to_check_the_server()
+            if not history_checked:
                 log.warning("the follower had not checked the database's history after %.0f s; restoring anyway",
                             FOLLOWER_SETTLE_S)
             point = self.point(until)
@@ -196,6 +199,7 @@ class Agent:
                 time.sleep(0.5)
                 self.follower.restoring.clear()
             report["finished_at"] = time.time()
+            report["history_checked"] = history_checked
             if point.disaster is not None:
                 disasters = self.store.disasters()
                 for d in disasters:

@@ -81,6 +81,7 @@ def test_a_planted_loss_of_known_size_is_reported_exactly(stack, config):
     destroyed = destroy_data("database", configuration=config)
     report = restore_from_backup(replay=True, configuration=config)
     assert report["fallbacks"] == [] and report["restored"]["events"] > 0
+    assert report["history_checked"] is True and report["stalls"] == [], report
     disaster = timeline.last("fault.destroy_data", config)
     acked = {a["producer_id"]: a["max_acked_seq"] for a in disaster["acked"]}
     before = rpo_report(settle_timeout=60, configuration=config)

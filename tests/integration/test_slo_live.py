@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from chaoslib_ext.slo.spec import DEFAULT_SPEC_PATH as DEFAULT_SPEC
 from probes.slo import (
-    DEFAULT_SPEC,
     availability_ratio,
     error_budget_remaining,
     latency_p95_seconds,

@@ -286,14 +286,21 @@ def _experiment_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and (p / "journal.json").is_file())
 
 
-def _objective() -> float | None:
-    try:
-        from chaoslib_ext.slo import spec as slo_spec
+def _objective(journals: list[dict]) -> float | None:
+    """SLO-1's objective, from the spec the run's experiments named (``slo_spec``), else the default spec."""
+    from chaoslib_ext.slo import spec as slo_spec
 
-        catalog = slo_spec.load(Path(__file__).resolve().parents[3] / "deploy" / "monitoring" / "slos.yaml")
+    named = []
+    for journal in journals:
+        experiment = journal.get("experiment")
+        configuration = experiment.get("configuration") if isinstance(experiment, dict) else None
+        named.append(configuration.get("slo_spec") if isinstance(configuration, dict) else None)
+    configuration = {"slo_spec": next((n for n in named if isinstance(n, str) and n), None)}
+    try:
+        catalog = slo_spec.load(slo_spec.configured_path(configuration))
         objective = catalog.slo("processor-availability").objective
         return None if objective is None else float(objective) / 100
-    except (OSError, KeyError, ValueError):
+    except (slo_spec.SpecError, KeyError, ValueError):
         return None
 
 
@@ -325,7 +332,7 @@ def load_run(root: Path, secrets: set[str] | None = None) -> RunEvidence:
             ended_at=ended, duration=_num(journal.get("duration")),
         ))
     measurements = merge_measurements([m for e in experiments for m in _measurements(e)])
-    return RunEvidence(root, experiments, measurements, _objective())
+    return RunEvidence(root, experiments, measurements, _objective([e.journal for e in experiments]))
 
 
 def burn(evidence: RunEvidence, experiment: ExperimentEvidence) -> dict[str, float] | None:
