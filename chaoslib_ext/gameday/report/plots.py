@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import io
 import textwrap
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -63,30 +64,83 @@ def sli_around_faults(experiment: ExperimentEvidence, objective: float | None) -
     return _png(figure)
 
 
+SHARE_SHOWN_UP_TO = 250.0
+"""Percent of a budget the measurements plot shows; a point beyond it sits at the edge, its true share labelled."""
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    """One measurement as percentages of its budget, or, without a budget, of its own largest value."""
+
+    label: str
+    samples: list[float]
+    markers: dict[str, float]
+    beyond: list[float]
+    """True shares (percent) of the points drawn at the edge because they are over SHARE_SHOWN_UP_TO."""
+    over_budget: bool | None
+    note: str
+    """The worst value as measured, written beside the row: shares alone hide a 5.7 s RTO at 0.6 %."""
+
+
+def budget_rows(measurements: list[Measurement]) -> list[BudgetRow]:
+    """Each measurement on one scale, a share of its budget in percent, so a 900 s RTO budget and a 10 s
+    failover budget are read alike. A measurement without a budget is scaled to its own maximum (100 %)."""
+    rows = []
+    for m in measurements:
+        values = [v for v in (m.p50, m.p95, m.max, *m.samples) if v is not None]
+        if not values:
+            continue
+        if m.budget:
+            unit, label = m.budget, f"{m.name[:44]} (budget {m.budget:g})"
+        else:
+            unit = max(abs(v) for v in values) or 1.0
+            label = f"{m.name[:44]} (no budget; 100 % = {unit:g})"
+        share = [v / unit * 100 for v in m.samples]
+        markers = {name: v / unit * 100 for name, v in (("p50", m.p50), ("p95", m.p95), ("max", m.max))
+                   if v is not None}
+        beyond = sorted({round(v, 1) for v in (*share, *markers.values()) if v > SHARE_SHOWN_UP_TO})
+        worst = ("p95", m.p95) if m.p95 is not None else ("max", m.max if m.max is not None else max(values))
+        rows.append(BudgetRow(label, [min(v, SHARE_SHOWN_UP_TO) for v in share],
+                              {k: min(v, SHARE_SHOWN_UP_TO) for k, v in markers.items()}, beyond,
+                              None if not m.budget else m.within_budget is False, f"{worst[0]} {worst[1]:.3g}"))
+    return rows
+
+
 def measurements_against_budgets(measurements: list[Measurement]) -> str | None:
-    """One row per measurement: its samples, p50/p95/max markers, and its budget."""
-    rows = [m for m in measurements if m.max is not None or m.samples]
+    """One row per measurement, as a share of its budget: its samples, p50/p95/max markers, and the budget at
+    100 %."""
+    rows = budget_rows(measurements)
     if not rows:
         return None
     figure, axis = plt.subplots(figsize=(9, 0.7 * len(rows) + 1.4))
-    for y, m in enumerate(rows):
-        if m.samples:
-            axis.scatter(m.samples, [y] * len(m.samples), color="#1f77b4", alpha=0.5, s=18,
-                         label="sample" if y == 0 else None)
-        for value, marker, name in ((m.p50, "o", "p50"), (m.p95, "s", "p95"), (m.max, "^", "max")):
-            if value is not None:
-                axis.scatter([value], [y], marker=marker, facecolors="none", edgecolors="black", s=60,
-                             label=name if y == 0 else None)
-        if m.budget is not None:
-            over = m.within_budget is False
-            axis.plot([m.budget, m.budget], [y - 0.35, y + 0.35], color=FAULT_COLOUR if over else "green",
-                      linewidth=2.5, label="budget" if y == 0 else None)
-    axis.set_yticks(range(len(rows)), [m.name[:48] for m in rows], fontsize=8)
+    labelled: set[str] = set()
+
+    def once(name: str) -> str | None:
+        if name in labelled:
+            return None
+        labelled.add(name)
+        return name
+
+    for y, row in enumerate(rows):
+        if row.samples:
+            axis.scatter(row.samples, [y] * len(row.samples), color="#1f77b4", alpha=0.5, s=18, label=once("sample"))
+        for name, marker in (("p50", "o"), ("p95", "s"), ("max", "^")):
+            if name in row.markers:
+                axis.scatter([row.markers[name]], [y], marker=marker, facecolors="none", edgecolors="black", s=60,
+                             label=once(name))
+        if row.over_budget is not None:
+            axis.plot([100, 100], [y - 0.35, y + 0.35], color=FAULT_COLOUR if row.over_budget else "green",
+                      linewidth=2.5, label=once("budget"))
+        rightmost = max([*row.samples, *row.markers.values()])
+        note = row.note + (f" ({row.beyond[-1]:g} %)" if row.beyond else "")
+        axis.annotate(note, (rightmost, y), xytext=(6, 6), textcoords="offset points", fontsize=7,
+                      color=FAULT_COLOUR if row.over_budget else "black", ha="right" if row.beyond else "left")
+    axis.set_yticks(range(len(rows)), [row.label for row in rows], fontsize=8)
     axis.invert_yaxis()
-    axis.set_xlabel("seconds (or the probe's unit)")
-    right = max([v for m in rows for v in (m.budget, m.max, *m.samples) if v is not None] or [1.0])
-    axis.set_xlim(0, right * 1.08)
+    axis.set_xlabel("percent of the budget (without a budget: of the largest value)")
+    right = max([v for row in rows for v in (*row.samples, *row.markers.values())] + [100.0])
+    axis.set_xlim(0, min(right, SHARE_SHOWN_UP_TO) * 1.08)
     axis.grid(axis="x", alpha=0.3)
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    figure.suptitle("Measurements against their budgets (green: within, red: over)", fontsize=10)
+    figure.suptitle("Measurements as a share of their budgets (green: within, red: over)", fontsize=10)
     return _png(figure)
