@@ -19,7 +19,6 @@ overrides the argument, so a suite can tighten it without editing the experiment
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from chaoslib.exit import exit_gracefully
 from chaoslib.types import Configuration
 
 from chaoslib_ext import timeline
-from chaoslib_ext.errors import InvalidArgument
+from chaoslib_ext.arguments import number
 
 __all__ = ["configure_control", "before_method_control", "before_rollback_control", "after_experiment_control",
            "cleanup_control"]
@@ -95,13 +94,8 @@ _guard: OutageGuard | None = None
 
 
 def _positive(name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"safeguard {name} must be a number of seconds, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise InvalidArgument(f"safeguard {name} must be > 0, got {value!r}")
-    return number
+    # Configuration read from the environment arrives as text.
+    return number(f"safeguard {name}", value, greater_than=0, text_allowed=True)
 
 
 def configure_control(configuration: Configuration = None, max_outage_seconds: float = 30.0,

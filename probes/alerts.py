@@ -26,6 +26,7 @@ import yaml
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import slo, timeline
+from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData, TargetMisconfigured, TargetUnreachable
 from chaoslib_ext.slo.durations import Duration
 from chaoslib_ext.slo.predict import time_to_fire, time_to_resolve
@@ -70,13 +71,6 @@ def _validate(alertname: Any, profile: Any) -> None:
         raise InvalidArgument(f"alertname must be a non-empty string, got {alertname!r}")
     if profile not in PROFILES:
         raise InvalidArgument(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
-
-
-def _positive(name: str, value: Any, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
-        raise InvalidArgument(f"{name} must be a {'' if allow_zero else 'positive '}number of seconds"
-                              f"{' >= 0' if allow_zero else ''}, got {value!r}")
-    return float(value)
 
 
 def _find_alert(alertname: str, profile: str, configuration: Configuration) -> tuple[BurnAlert, slo.Catalog]:
@@ -250,8 +244,8 @@ def alert_fire_seconds(
     Raises NoData after the method without a fault, InvalidArgument when the injected ratio can never fire the
     alert, and BudgetExceeded, naming the stages not reached, ``timeout`` seconds after the fault.
     """
-    timeout = _positive("timeout", timeout)
-    settle = _positive("baseline_settle_timeout", baseline_settle_timeout, allow_zero=True)
+    timeout = number("timeout", timeout, greater_than=0)
+    settle = number("baseline_settle_timeout", baseline_settle_timeout, at_least=0)
     with _drill(alertname, profile, configuration, secrets) as drill:
         target, alert = drill.target, drill.alert
         if drill.fault is None:
@@ -336,8 +330,8 @@ def alert_resolve_seconds(
     no fault, no heal after it, or the alert never fired for it (nothing to resolve), and BudgetExceeded after
     ``timeout`` seconds from the heal.
     """
-    timeout = _positive("timeout", timeout)
-    settle = _positive("baseline_settle_timeout", baseline_settle_timeout, allow_zero=True)
+    timeout = number("timeout", timeout, greater_than=0)
+    settle = number("baseline_settle_timeout", baseline_settle_timeout, at_least=0)
     with _drill(alertname, profile, configuration, secrets) as drill:
         target, alert, run = drill.target, drill.alert, drill.run
         if drill.fault is None:
@@ -402,7 +396,7 @@ def alert_stays_silent(
     observation; NoData when there was no fault, it was healed before the observation ended, or the SLI saw no
     errors at all (no traffic, or the fault was not applied).
     """
-    settle = _positive("baseline_settle_timeout", baseline_settle_timeout, allow_zero=True)
+    settle = number("baseline_settle_timeout", baseline_settle_timeout, at_least=0)
     with _drill(alertname, profile, configuration, secrets) as drill:
         target, alert, fault = drill.target, drill.alert, drill.fault
         if fault is None:
@@ -411,7 +405,7 @@ def alert_stays_silent(
         outage = time_to_fire(alert.burn.windows, alert.threshold, alert.burn.for_, 1.0, alert.profile)
         if observe_seconds is None:
             observe_seconds = 2 * outage.upper
-        observe_seconds = _positive("observe_seconds", observe_seconds)
+        observe_seconds = number("observe_seconds", observe_seconds, greater_than=0)
         if observe_seconds < outage.upper:
             raise InvalidArgument(f"observe_seconds {observe_seconds:g} is shorter than the {outage.upper:g} s a total "
                                   f"outage takes to fire {alertname}: silence that short proves nothing")

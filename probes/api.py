@@ -6,6 +6,7 @@ import time
 import httpx
 from chaoslib.types import Configuration, Secrets
 
+from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets import from_configuration
 
@@ -28,9 +29,7 @@ def api_status_code(
     """
     if not isinstance(path, str) or not path.startswith("/"):
         raise InvalidArgument(f"path must start with '/', got {path!r}")
-    if (isinstance(settle_timeout, bool) or not isinstance(settle_timeout, (int, float))
-            or not 0 <= settle_timeout <= 3600):
-        raise InvalidArgument(f"settle_timeout must be a number of seconds in [0, 3600], got {settle_timeout!r}")
+    settle_timeout = number("settle_timeout", settle_timeout, at_least=0, at_most=3600)
     target = from_configuration(configuration, secrets)
     try:
         url = target.endpoint("processor_api") + path

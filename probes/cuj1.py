@@ -21,6 +21,7 @@ import httpx
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import number, whole_number
 from chaoslib_ext.errors import InvalidArgument, NoData, TargetUnreachable
 from chaoslib_ext.slo.model import EventsSLI, LatencySLI
 from chaoslib_ext.targets import Target, from_configuration
@@ -43,13 +44,6 @@ scrape intervals on every target (1 s locally, 30 s on Kubernetes)."""
 SLO_1 = "processor-availability"
 SLO_2 = "processor-latency"
 _RATE_SELECTOR = re.compile(r"rate\((?P<selector>[^\[]+)\[\{\{\.window\}\}\]\)")
-
-
-def _number(name: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not low <= value <= high:
-        raise InvalidArgument(f"{name} must be a number within [{low:g}, {high:g}], got {value!r}")
-    return float(value)
 
 
 def _selectors(configuration: Configuration) -> tuple[str, str]:
@@ -121,14 +115,13 @@ def cuj1_during_fault(
     names the view, the value and the bound. A view with fewer than ``min_requests`` requests is NO_DATA. Raises
     NoData when the method ran but recorded no fault, TargetUnreachable when the load generator or Prometheus does
     not answer, InvalidArgument (before anything) for a bad argument. Records ``observation.cuj1``."""
-    min_availability = _number("min_availability", min_availability, 0.0, 1.0)
-    max_p95_seconds = _number("max_p95_seconds", max_p95_seconds, 0.001, 3600.0)
-    max_client_p95_seconds = _number("max_client_p95_seconds", max_client_p95_seconds, 0.001, 3600.0)
-    baseline_seconds = _number("baseline_seconds", baseline_seconds, 1.0, 3600.0)
-    min_window_seconds = _number("min_window_seconds", min_window_seconds, 0.0, 3600.0)
-    baseline_settle_timeout = _number("baseline_settle_timeout", baseline_settle_timeout, 0.0, 3600.0)
-    if isinstance(min_requests, bool) or not isinstance(min_requests, int) or min_requests < 1:
-        raise InvalidArgument(f"min_requests must be a whole number >= 1, got {min_requests!r}")
+    min_availability = number("min_availability", min_availability, at_least=0.0, at_most=1.0)
+    max_p95_seconds = number("max_p95_seconds", max_p95_seconds, at_least=0.001, at_most=3600.0)
+    max_client_p95_seconds = number("max_client_p95_seconds", max_client_p95_seconds, at_least=0.001, at_most=3600.0)
+    baseline_seconds = number("baseline_seconds", baseline_seconds, at_least=1.0, at_most=3600.0)
+    min_window_seconds = number("min_window_seconds", min_window_seconds, at_least=0.0, at_most=3600.0)
+    baseline_settle_timeout = number("baseline_settle_timeout", baseline_settle_timeout, at_least=0.0, at_most=3600.0)
+    whole_number("min_requests", min_requests, at_least=1)
     requests_selector, buckets_selector = _selectors(configuration)
 
     run = timeline.current_run(configuration)

@@ -18,6 +18,7 @@ import time
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData, TargetUnreachable
 from chaoslib_ext.targets import ALLOWED_SIGNALS, Target, from_configuration
 from probes._clients import mongo, prometheus_query
@@ -34,12 +35,6 @@ polling faster only loads the single-threaded Mongo-compatible server the proces
 FAILOVER_BUDGET_SECONDS = 30.0
 """The platform's failover budget."""
 IDENTITY_LABELS = ("__name__", "job", "instance", "pod", "namespace")
-
-
-def _positive(name: str, value, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
-        raise InvalidArgument(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}")
-    return float(value)
 
 
 def _writes(events, since: float, until: float | None = None) -> dict[str, list[float]]:
@@ -146,9 +141,9 @@ def failover_distribution(
     consumer settings the processor reports; when over, it is also logged as a warning."""
     if signal is not None and signal not in ALLOWED_SIGNALS:
         raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
-    budget_seconds = _positive("budget_seconds", budget_seconds)
-    gap_seconds = _positive("gap_seconds", gap_seconds)
-    timeout = _positive("timeout", timeout)
+    budget_seconds = number("budget_seconds", budget_seconds, greater_than=0)
+    gap_seconds = number("gap_seconds", gap_seconds, greater_than=0)
+    timeout = number("timeout", timeout, greater_than=0)
     kills = timeline.faults_of_this_run({"fault.kill"}, configuration, "no failover trial to measure")
     if not kills:
         return {"phase": "before", "signal": signal, "n": 0, "p50": 0.0, "p95": 0.0, "max": 0.0,
@@ -190,8 +185,8 @@ def processing_stall(
     """Failover after this run's newest ``fault.partition`` or ``fault.kill``: ``{"fault", "seconds"
     (fault → every partition processed again), "stall_seconds" (the longest gap in a partition's writes),
     "resumed_at", "partitions"}``. Before the method it returns zeros; after it, NoData without a fault."""
-    gap_seconds = _positive("gap_seconds", gap_seconds)
-    timeout = _positive("timeout", timeout)
+    gap_seconds = number("gap_seconds", gap_seconds, greater_than=0)
+    timeout = number("timeout", timeout, greater_than=0)
     faults = timeline.faults_of_this_run({"fault.partition", "fault.kill"}, configuration)
     if not faults:
         return {"fault": None, "seconds": 0.0, "stall_seconds": 0.0}
@@ -217,8 +212,8 @@ def backlog_drain_seconds(
     produced after the heal, so the processor is back at the head of every partition it reads.
 
     Before the method: 0.0. After it: NoData without a heal, BudgetExceeded after ``timeout`` seconds."""
-    caught_up_lag_seconds = _positive("caught_up_lag_seconds", caught_up_lag_seconds)
-    timeout = _positive("timeout", timeout)
+    caught_up_lag_seconds = number("caught_up_lag_seconds", caught_up_lag_seconds, greater_than=0)
+    timeout = number("timeout", timeout, greater_than=0)
     heals = timeline.faults_of_this_run({"fault.healed"}, configuration, "nothing to drain from")
     if not heals:
         return 0.0

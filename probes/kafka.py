@@ -14,6 +14,7 @@ import time
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData, TargetMisconfigured
 from chaoslib_ext.targets import from_configuration
 from probes._clients import mongo, prometheus_query
@@ -58,12 +59,6 @@ def _broker_fault(configuration: Configuration) -> dict | None:
             "led_partitions": fault.get("led_partitions"), "leader_counts": fault.get("leader_counts") or {}}
 
 
-def _number(name: str, value, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= minimum:
-        raise InvalidArgument(f"{name} must be a number > {minimum:g}, got {value!r}")
-    return float(value)
-
-
 def _appends(events, since: float, topic: str) -> dict[int, list[float]]:
     found: dict[int, list[float]] = {}
     for d in writes_after(events, since, fields=("kafka_topic", "kafka_partition", "kafka_ts", "kafka_ts_type")):
@@ -90,7 +85,7 @@ def partition_write_unavailability(
     "producer_errors", "fault": {"kind", "instance", "at", "led_partitions"}}``."""
     if not isinstance(topic, str) or not topic:
         raise InvalidArgument(f"topic must be a topic name, got {topic!r}")
-    timeout = _number("timeout", timeout)
+    timeout = number("timeout", timeout, greater_than=0)
     fault = _broker_fault(configuration)
     if fault is None:
         return {"phase": "before", "n": 0, "p50": 0.0, "p95": 0.0, "max": 0.0, "partitions": {}}
@@ -144,7 +139,7 @@ def replicas_back_in_sync(
 
     Returns ``{"phase", "fault", "seconds", "under_replicated", "max_under_replicated", "shrank_after",
     "max_fenced"}``; BudgetExceeded ``timeout`` seconds after the fault ended (or began, while it lasts)."""
-    timeout = _number("timeout", timeout)
+    timeout = number("timeout", timeout, greater_than=0)
     fault = _broker_fault(configuration)
     target = from_configuration(configuration, secrets)
     try:

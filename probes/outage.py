@@ -8,6 +8,7 @@ import httpx
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
 from chaoslib_ext.targets import from_configuration
 
@@ -93,8 +94,7 @@ def api_recovery_seconds(path: str = "/health", timeout: float = 300.0, configur
     came within ``timeout`` seconds of the expiry."""
     if not isinstance(path, str) or not path.startswith("/"):
         raise InvalidArgument(f"path must start with '/', got {path!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
-        raise InvalidArgument(f"timeout must be a number of seconds in (0, 3600], got {timeout!r}")
+    timeout = number("timeout", timeout, greater_than=0, at_most=3600)
     outage = _this_runs_outage(configuration)
     if outage is None:
         return 0.0

@@ -12,6 +12,7 @@ import time
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import InvalidArgument, NoData
 from chaoslib_ext.targets import from_configuration
 from probes._clients import mongo
@@ -203,10 +204,9 @@ def share_processed_within(
 
     Returns ``{"share", "events", "within", "budget_seconds"}``; judge ``share`` (target 0.99) with a range
     tolerance. Raises NoData when no event falls in the window."""
-    if isinstance(budget_seconds, bool) or not isinstance(budget_seconds, (int, float)) or budget_seconds <= 0:
-        raise InvalidArgument(f"budget_seconds must be a positive number, got {budget_seconds!r}")
-    if window_seconds is not None and (not isinstance(window_seconds, (int, float)) or window_seconds <= 0):
-        raise InvalidArgument(f"window_seconds must be a positive number of seconds, got {window_seconds!r}")
+    budget_seconds = number("budget_seconds", budget_seconds, greater_than=0)
+    if window_seconds is not None:
+        window_seconds = number("window_seconds", window_seconds, greater_than=0)
     if window_seconds is not None:
         query = {"written_at": {"$gte": time.time() - window_seconds}}
     else:
@@ -238,8 +238,7 @@ def gpu_latest_consistent(settle_timeout: float = 15.0, configuration: Configura
 
     Returns ``{"consistent": bool, "gpus", "mismatches": [{"gpu_id", "stored", "recomputed"}], "attempts"}``;
     NoData when there is no GPU to compare."""
-    if isinstance(settle_timeout, bool) or not isinstance(settle_timeout, (int, float)) or settle_timeout < 0:
-        raise InvalidArgument(f"settle_timeout must be >= 0 seconds, got {settle_timeout!r}")
+    settle_timeout = number("settle_timeout", settle_timeout, at_least=0)
     started, attempts = time.monotonic(), 0
     while True:
         attempts += 1

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +29,8 @@ import httpx
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import flag
+from chaoslib_ext.arguments import number as checked_number  # `number` names loop variables here
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
 from chaoslib_ext.targets import from_configuration
 from chaoslib_ext.targets.base import LLM_PROVIDERS, PROVIDER_FAULT_MODES, PROVIDERS
@@ -54,14 +55,6 @@ DEFAULT_HANG_SECONDS = 15.0
 """The sampler's client timeout: longer than the decision p99 bound, so a slow answer is measured, not cut off;
 an answer that has not come by then counts as a hang."""
 BASELINE_SECONDS = 2.0
-
-
-def _positive(name: str, value: Any, upper: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise InvalidArgument(f"{name} must be a positive number, got {value!r}")
-    if upper is not None and value > upper:
-        raise InvalidArgument(f"{name} must be <= {upper:g}, got {value!r}")
-    return float(value)
 
 
 def _service(service: Any) -> str:
@@ -170,14 +163,13 @@ def sample_service(
     "rate_hz", "ok_share", "started_at", "ended_at", "samples_file"}``. A request with no answer within
     ``hang_seconds`` is recorded as a hang (no latency, no status)."""
     service = _service(service)
-    duration_seconds = _positive("duration_seconds", duration_seconds, upper=3600)
-    rate_hz = _positive("rate_hz", rate_hz, upper=MAX_RATE_HZ)
+    duration_seconds = checked_number("duration_seconds", duration_seconds, greater_than=0, at_most=3600)
+    rate_hz = checked_number("rate_hz", rate_hz, greater_than=0, at_most=MAX_RATE_HZ)
     if rate_hz < MIN_RATE_HZ:
         raise InvalidArgument(f"rate_hz must be >= {MIN_RATE_HZ:g} to resolve a failover to 100 ms, got {rate_hz!r}")
     symbol = _symbol(symbol)
-    hang_seconds = _positive("hang_seconds", hang_seconds, upper=300)
-    if not isinstance(crypto, bool):
-        raise InvalidArgument(f"crypto must be true or false, got {crypto!r}")
+    hang_seconds = checked_number("hang_seconds", hang_seconds, greater_than=0, at_most=300)
+    flag("crypto", crypto)
     started_at = time.time()
 
     def stop_requested() -> bool:
@@ -277,7 +269,7 @@ def provider_failover(
     when ``provider`` was not serving just before a trial (then nothing failed over *from* it);
     BudgetExceeded, naming the trial, when no other provider answered before the outage ended."""
     service, provider, mode = _service(service), _provider(provider), _mode(mode)
-    budget_seconds = _positive("budget_seconds", budget_seconds)
+    budget_seconds = checked_number("budget_seconds", budget_seconds, greater_than=0)
     run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
         return {"phase": "before", "n": 0, "p50": 0.0, "p95": 0.0, "max": 0.0, "seconds": [],
@@ -357,7 +349,7 @@ def staleness_during_failover(
     Before the method: a live baseline of quotes for ``symbol``. After it: NoData without a matching fault,
     samples, or any answer carrying an age."""
     provider, mode, symbol = _provider(provider), _mode(mode), _symbol(symbol)
-    after_seconds = _positive("after_seconds", after_seconds, upper=3600)
+    after_seconds = checked_number("after_seconds", after_seconds, greater_than=0, at_most=3600)
     run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
         result = {"phase": "before", **staleness(_live("market_data", symbol, False, BASELINE_SECONDS, MIN_RATE_HZ,
@@ -421,7 +413,7 @@ def all_providers_down(
         raise InvalidArgument("providers must name at least one provider")
     for name in providers:
         _provider(name, "providers entry")
-    hang_seconds = _positive("hang_seconds", hang_seconds, upper=300)
+    hang_seconds = checked_number("hang_seconds", hang_seconds, greater_than=0, at_most=300)
     run, method_ran = _run(configuration)
     found = [o for o in outages(run) if o.provider in providers and o.error_rate >= 1.0]
     if not found:

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import InvalidArgument, NoData
 from chaoslib_ext.targets import from_configuration
 from probes._clients import prometheus_query, prometheus_scalar
@@ -155,8 +156,7 @@ def processor_restarts_explained(settle_timeout: float = 30.0, configuration: Co
     ``$["unexplained","uncounted"]`` == ``[0, 0]``. Raises NoData outside a run, when the method ran but recorded
     no kill, or when Prometheus has no restart series at all (a missing metric is not zero restarts).
     """
-    if isinstance(settle_timeout, bool) or not isinstance(settle_timeout, (int, float)) or not 0 <= settle_timeout <= 600:
-        raise InvalidArgument(f"settle_timeout must be 0..600 seconds, got {settle_timeout!r}")
+    settle_timeout = number("settle_timeout", settle_timeout, at_least=0, at_most=600)
     started = timeline.run_started_at(configuration)
     if started is None:
         raise NoData("no run.started in the timeline: add the chaoslib_ext.controls control to the experiment")

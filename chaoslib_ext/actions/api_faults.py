@@ -1,12 +1,12 @@
 """API faults: a calibrated HTTP error ratio in the processor API, for burn-rate alert drills, and its heal."""
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets import from_configuration
 
@@ -17,21 +17,11 @@ MAX_TTL_SECONDS = 86_400
 """The stack's own ceiling; the TTL is the safety net that ends a fault whose drill died before its rollback."""
 
 
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidArgument(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
 def _validate(ratio: Any, status: Any, ttl_seconds: Any) -> tuple[float, int, float]:
-    ratio = _number("ratio", ratio)
-    if not 0 <= ratio <= 1:
-        raise InvalidArgument(f"ratio must be within [0, 1], got {ratio!r}")
+    ratio = number("ratio", ratio, at_least=0, at_most=1)
     if isinstance(status, bool) or status not in ALLOWED_STATUSES:
         raise InvalidArgument(f"status must be one of {', '.join(map(str, ALLOWED_STATUSES))}, got {status!r}")
-    ttl_seconds = _number("ttl_seconds", ttl_seconds)
-    if not 0 < ttl_seconds <= MAX_TTL_SECONDS:
-        raise InvalidArgument(f"ttl_seconds must be > 0 and <= {MAX_TTL_SECONDS}, got {ttl_seconds!r}")
+    ttl_seconds = number("ttl_seconds", ttl_seconds, greater_than=0, at_most=MAX_TTL_SECONDS)
     return ratio, int(status), ttl_seconds
 
 

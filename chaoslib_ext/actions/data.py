@@ -6,13 +6,12 @@ backup is healed by the backup agent at its TTL.
 """
 from __future__ import annotations
 
-import math
 import time
-from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import flag, number
 from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets import from_configuration
 from chaoslib_ext.targets.base import CORRUPTION_MODES, DATA_SCOPES
@@ -23,12 +22,6 @@ __all__ = [
 ]
 
 MAX_TTL_SECONDS = 3600.0
-
-
-def _seconds(name: str, value: Any, maximum: float = MAX_TTL_SECONDS) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= maximum:
-        raise InvalidArgument(f"{name} must be > 0 and <= {maximum:g} seconds, got {value!r}")
-    return float(value)
 
 
 def _acks_snapshot(target) -> list[dict]:
@@ -79,9 +72,8 @@ def database_outage(duration: float = 60.0, wait: bool = True, configuration: Co
     the expiry even if this run dies (a TTL the runner enforces). With ``wait`` (default) returns after starting
     it again. Records ``fault.database_outage`` and ``fault.healed``.
     Returns ``{"stopped_at", "expires_at", "started_at"|None}``."""
-    duration = _seconds("duration", duration)
-    if not isinstance(wait, bool):
-        raise InvalidArgument(f"wait must be true or false, got {wait!r}")
+    duration = number("duration", duration, greater_than=0, at_most=MAX_TTL_SECONDS)
+    flag("wait", wait)
     target = from_configuration(configuration, secrets)
     try:
         hold = target.stop_component("mongo", duration)
@@ -123,7 +115,7 @@ def corrupt_latest_backup(mode: str = "truncate", ttl_seconds: float = 600.0, co
     409 when no backup has a data file, naming each backup and why."""
     if mode not in CORRUPTION_MODES:
         raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(CORRUPTION_MODES)}")
-    ttl = _seconds("ttl_seconds", ttl_seconds)
+    ttl = number("ttl_seconds", ttl_seconds, greater_than=0, at_most=MAX_TTL_SECONDS)
     target = from_configuration(configuration, secrets)
     try:
         fault = target.corrupt_backup(mode, ttl)
@@ -169,8 +161,8 @@ def restore_from_backup(replay: bool = True, backup_id: str | None = None, only_
 
     Records ``action.restore`` with the backup used and the fallbacks taken. Returns the restore report
     (``backup_id``, ``fallbacks``, ``restored``, ``changes_applied``, ``replay``), or ``{"skipped": true}``."""
-    if not isinstance(replay, bool) or not isinstance(only_if_needed, bool):
-        raise InvalidArgument("replay and only_if_needed must be true or false")
+    flag("replay", replay)
+    flag("only_if_needed", only_if_needed)
     if backup_id is not None and (not isinstance(backup_id, str) or not backup_id):
         raise InvalidArgument(f"backup_id must be a backup id from the agent's /backups, got {backup_id!r}")
     target = from_configuration(configuration, secrets)

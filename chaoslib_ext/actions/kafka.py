@@ -14,6 +14,7 @@ from chaoslib.types import Configuration, Secrets
 from chaoslib_ext import timeline
 from chaoslib_ext.actions._ready import wait_until_ready
 from chaoslib_ext.actions.network import check_duration, heal_at_expiry
+from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import InvalidArgument, NoData
 from chaoslib_ext.targets import ALLOWED_SIGNALS, Target, from_configuration
 from chaoslib_ext.targets.prometheus import prometheus_query
@@ -156,6 +157,5 @@ def wait_for_kafka_brokers(
 ) -> dict:
     """Wait until every Kafka node is ready; the rollback after a broker fault. Returns ``{"ready": [names],
     "waited_seconds"}``; BudgetExceeded names the nodes still not ready after ``timeout`` seconds."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise InvalidArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
+    timeout = number("timeout", timeout, greater_than=0)
     return wait_until_ready(COMPONENT, "Kafka nodes", timeout, configuration, secrets)

@@ -22,11 +22,11 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import number, whole_number
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
 from chaoslib_ext.targets import ALLOWED_SIGNALS, Target, from_configuration
 from chaoslib_ext.targets.prometheus import prometheus_query
@@ -66,12 +66,6 @@ class Assignment:
         if expected_total is not None and self.total != expected_total:
             return False
         return all(self.assignments.get(name, 0) >= 1 for name in self.owned)
-
-
-def _number(name: str, value: Any, minimum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-        raise InvalidArgument(f"{name} must be a number >= {minimum:g}, got {value!r}")
-    return float(value)
 
 
 def current_assignment(target: Target) -> tuple[Assignment, list[str]]:
@@ -164,12 +158,11 @@ def kill_processor_pods_in_trials(
     bad argument, BudgetExceeded naming the assignment when the group does not settle in time (a stuck group),
     NoData when no replica is processing anything.
     """
-    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
-        raise InvalidArgument(f"trials must be a whole number within 1..{MAX_TRIALS}, got {trials!r}")
+    whole_number("trials", trials, at_least=1, at_most=MAX_TRIALS)
     if signal not in ALLOWED_SIGNALS:
         raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
-    settle_seconds = _number("settle_seconds", settle_seconds, 0)
-    settle_timeout = _number("settle_timeout", settle_timeout, 1)
+    settle_seconds = number("settle_seconds", settle_seconds, at_least=0)
+    settle_timeout = number("settle_timeout", settle_timeout, at_least=1)
     target = from_configuration(configuration, secrets)
     try:
         baseline = wait_until_settled(target, settle_seconds, settle_timeout)

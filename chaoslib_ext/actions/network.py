@@ -6,13 +6,13 @@ way the fault carries a time-to-live and ends by itself, so it never outlives it
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import flag, number
 from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets import Target, from_configuration
 from chaoslib_ext.targets.base import PARTITION_MODES, PARTITION_SERVICES
@@ -36,19 +36,14 @@ def _validate(between: Any, duration: Any, mode: Any, latency_ms: Any, bandwidth
     params: dict = {}
     for name, value, wanted in (("latency_ms", latency_ms, "latency"), ("bandwidth_kbps", bandwidth_kbps, "bandwidth")):
         if mode == wanted:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise InvalidArgument(f"{name} must be a positive number for mode {mode!r}, got {value!r}")
-            params[name] = float(value)
+            params[name] = number(name, value, greater_than=0)
         elif value is not None:
             raise InvalidArgument(f"{name} only applies to mode {wanted!r}, not {mode!r}")
     return sorted(set(between)), params
 
 
 def check_duration(duration: Any) -> float:
-    if (isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration)
-            or not 0 < duration <= MAX_DURATION_SECONDS):
-        raise InvalidArgument(f"duration must be > 0 and <= {MAX_DURATION_SECONDS:g} seconds, got {duration!r}")
-    return float(duration)
+    return number("duration", duration, greater_than=0, at_most=MAX_DURATION_SECONDS)
 
 
 def heal_at_expiry(target: Target, expires_at: float, configuration: Configuration) -> float:
@@ -84,8 +79,7 @@ def partition_kafka(
     before any side effect for a bad argument.
     """
     services, params = _validate(between, duration, mode, latency_ms, bandwidth_kbps)
-    if not isinstance(wait, bool):
-        raise InvalidArgument(f"wait must be true or false, got {wait!r}")
+    flag("wait", wait)
     target = from_configuration(configuration, secrets)
     try:
         fault = target.partition(services, mode, float(duration), **params)

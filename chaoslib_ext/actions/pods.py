@@ -8,6 +8,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
 from chaoslib_ext.actions._ready import wait_until_ready
+from chaoslib_ext.arguments import whole_number
 from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets import ALLOWED_SIGNALS, from_configuration
 
@@ -17,8 +18,7 @@ COMPONENT = "processor"
 
 
 def _validate_kill_arguments(count: Any, signal: Any) -> tuple[int, str]:
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise InvalidArgument(f"count must be a whole number >= 1, got {count!r}")
+    whole_number("count", count, at_least=1)
     if signal not in ALLOWED_SIGNALS:
         raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
     return count, signal

@@ -11,13 +11,13 @@ them.
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import flag, number, whole_number
 from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets import Target, from_configuration
 from chaoslib_ext.targets.base import MAX_PROVIDER_FAULT_TTL_SECONDS, PROVIDERS, validate_provider_fault
@@ -25,14 +25,6 @@ from chaoslib_ext.targets.base import MAX_PROVIDER_FAULT_TTL_SECONDS, PROVIDERS,
 __all__ = ["fail_provider", "provider_outage_trials", "restore_provider", "restore_all_providers"]
 
 MAX_TRIALS = 100
-
-
-def _seconds(name: str, value: Any, allow_zero: bool = False) -> float:
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-            or value < 0 or (value == 0 and not allow_zero)):
-        raise InvalidArgument(f"{name} must be a {'non-negative' if allow_zero else 'positive'} number of seconds, "
-                              f"got {value!r}")
-    return float(value)
 
 
 def _params(status: Any, retry_after_s: Any, latency_ms: Any, error_rate: Any) -> dict:
@@ -86,8 +78,7 @@ def fail_provider(
     """
     params = _params(status, retry_after_s, latency_ms, error_rate)
     validate_provider_fault(provider, mode, duration, **params)
-    if not isinstance(wait, bool):
-        raise InvalidArgument(f"wait must be true or false, got {wait!r}")
+    flag("wait", wait)
     target = from_configuration(configuration, secrets)
     try:
         fault = _apply(target, provider, mode, float(duration), params, configuration)
@@ -119,11 +110,8 @@ def provider_outage_trials(
     """
     params = _params(status, retry_after_s, latency_ms, error_rate)
     validate_provider_fault(provider, mode, outage_seconds, **params)
-    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
-        raise InvalidArgument(f"trials must be a whole number within 1..{MAX_TRIALS}, got {trials!r}")
-    recover_seconds = _seconds("recover_seconds", recover_seconds, allow_zero=True)
-    if recover_seconds > MAX_PROVIDER_FAULT_TTL_SECONDS:
-        raise InvalidArgument(f"recover_seconds must be <= {MAX_PROVIDER_FAULT_TTL_SECONDS:g}, got {recover_seconds!r}")
+    whole_number("trials", trials, at_least=1, at_most=MAX_TRIALS)
+    recover_seconds = number("recover_seconds", recover_seconds, at_least=0, at_most=MAX_PROVIDER_FAULT_TTL_SECONDS)
     target = from_configuration(configuration, secrets)
     done = []
     try:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import abc
-import math
 from dataclasses import dataclass
 
+from chaoslib_ext.arguments import number, whole_number
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured
 
 ALLOWED_SIGNALS = ("SIGKILL", "SIGTERM")
@@ -242,18 +242,11 @@ def validate_provider_fault(provider: object, mode: object, ttl_seconds: object,
     ``params`` may hold ``status`` (mode error: 500, 503 or 429; default 503), ``retry_after_s`` (only with
     429, whole seconds 0..3600), ``latency_ms`` (mode latency, 1..600000) and ``error_rate`` (any mode, in (0, 1], default 1:
     the share of requests the fault hits). A bad one raises InvalidArgument naming it."""
-    def number(name: str, value: object) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InvalidArgument(f"{name} must be a number, got {value!r}")
-        return float(value)
-
     if provider not in PROVIDERS:
         raise InvalidArgument(f"provider {provider!r} is not one of {', '.join(PROVIDERS)}")
     if mode not in PROVIDER_FAULT_MODES:
         raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(PROVIDER_FAULT_MODES)}")
-    ttl = number("ttl_seconds", ttl_seconds)
-    if not 0 < ttl <= MAX_PROVIDER_FAULT_TTL_SECONDS:
-        raise InvalidArgument(f"ttl_seconds must be > 0 and <= {MAX_PROVIDER_FAULT_TTL_SECONDS:g}, got {ttl_seconds!r}")
+    ttl = number("ttl_seconds", ttl_seconds, greater_than=0, at_most=MAX_PROVIDER_FAULT_TTL_SECONDS)
     unknown = sorted(set(params) - {"status", "retry_after_s", "latency_ms", "error_rate"})
     if unknown:
         raise InvalidArgument(f"{unknown[0]} is not a provider fault parameter "
@@ -268,29 +261,21 @@ def validate_provider_fault(provider: object, mode: object, ttl_seconds: object,
         if "retry_after_s" in given:
             if status != 429:
                 raise InvalidArgument(f"retry_after_s only applies to status 429, not {status!r}")
-            retry_after = given["retry_after_s"]
             # Retry-After carries whole seconds (RFC 9110 delay-seconds).
-            if isinstance(retry_after, bool) or not isinstance(retry_after, int) or not 0 <= retry_after <= 3600:
-                raise InvalidArgument(f"retry_after_s must be a whole number of seconds within 0..3600, got {retry_after!r}")
-            body["retry_after_s"] = retry_after
+            body["retry_after_s"] = whole_number("retry_after_s", given["retry_after_s"], at_least=0, at_most=3600)
     else:
         for name in ("status", "retry_after_s"):
             if name in given:
                 raise InvalidArgument(f"{name} only applies to mode 'error', not {mode!r}")
     if mode == "latency":
-        latency = number("latency_ms", given.get("latency_ms"))
-        if not 1 <= latency <= MAX_PROVIDER_LATENCY_MS:
-            raise InvalidArgument(f"latency_ms must be within 1..{MAX_PROVIDER_LATENCY_MS} for mode 'latency', "
-                                  f"got {given['latency_ms']!r}")
-        body["latency_ms"] = latency
+        body["latency_ms"] = number("latency_ms", given.get("latency_ms"), at_least=1, at_most=MAX_PROVIDER_LATENCY_MS)
     elif "latency_ms" in given:
         raise InvalidArgument(f"latency_ms only applies to mode 'latency', not {mode!r}")
     if "error_rate" in given:
-        rate = number("error_rate", given["error_rate"])
-        if not 0 < rate <= 1:
-            raise InvalidArgument(f"error_rate must be within (0, 1], got {given['error_rate']!r}")
-        body["error_rate"] = rate
+        body["error_rate"] = number("error_rate", given["error_rate"], greater_than=0, at_most=1)
     return body
+
+
 # Disaster recovery: the database, its backups, and restores, in one block.
 DATA_SCOPES = ("database", "data-directory")
 """database: drop the processor's database; data-directory: delete the database server's data (the PVC)."""

@@ -50,8 +50,8 @@ def test_no_broker_fault_is_a_baseline_before_the_method_and_no_data_after_it(co
 
 @pytest.mark.parametrize("arguments, message", [
     ({"which": ""}, "which must be 'busiest-leader' or a node name"),
-    ({"duration": 0}, "duration must be > 0"),
-    ({"duration": True}, "duration must be > 0"),
+    ({"duration": 0}, "duration must be a number > 0 and <= 3600, got 0"),
+    ({"duration": True}, "duration must be a number > 0 and <= 3600, got True"),
     ({"duration": 3601}, "<= 3600"),
     ({"mode": "latency"}, "mode 'latency' is not one of hold, drop, reset"),
 ])

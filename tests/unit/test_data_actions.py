@@ -23,20 +23,22 @@ def test_destroy_with_a_good_scope_reaches_for_the_target():
 
 @pytest.mark.parametrize("duration", [0, -5, 3601, "60", True, float("nan")])
 def test_outage_rejects_a_bad_duration(duration):
-    with pytest.raises(InvalidArgument, match="duration must be > 0 and <= 3600 seconds"):
+    with pytest.raises(InvalidArgument, match="duration must be a number > 0 and <= 3600, got "):
         database_outage(duration=duration, configuration=NOWHERE)
 
 
 def test_corruption_rejects_a_bad_mode_and_ttl():
     with pytest.raises(InvalidArgument, match="mode 'shred' is not one of truncate, flip"):
         corrupt_latest_backup(mode="shred", configuration=NOWHERE)
-    with pytest.raises(InvalidArgument, match="ttl_seconds must be > 0"):
+    with pytest.raises(InvalidArgument, match="ttl_seconds must be a number > 0 and <= 3600, got 0"):
         corrupt_latest_backup(ttl_seconds=0, configuration=NOWHERE)
 
 
 def test_restore_rejects_a_bad_replay_flag_and_backup_id():
-    with pytest.raises(InvalidArgument, match="replay and only_if_needed must be true or false"):
+    with pytest.raises(InvalidArgument, match="replay must be true or false, got 'yes'"):
         restore_from_backup(replay="yes", configuration=NOWHERE)
+    with pytest.raises(InvalidArgument, match="only_if_needed must be true or false, got 1"):
+        restore_from_backup(only_if_needed=1, configuration=NOWHERE)
     with pytest.raises(InvalidArgument, match="backup_id must be a backup id"):
         restore_from_backup(backup_id="", configuration=NOWHERE)
 

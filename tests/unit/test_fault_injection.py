@@ -143,11 +143,11 @@ def test_unknown_paths_are_not_failed(api):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"ratio": 1.2}, r"ratio must be within \[0, 1\], got 1.2"),
-    ({"ratio": "1"}, "ratio must be a number, got '1'"),
+    ({"ratio": 1.2}, r"ratio must be a number within \[0, 1\], got 1.2"),
+    ({"ratio": "1"}, r"ratio must be a number within \[0, 1\], got '1'"),
     ({"status": 502}, "status must be one of 500, 503, got 502"),
-    ({"ttl_seconds": 0}, "ttl_seconds must be > 0"),
-    ({"ttl_seconds": None}, "ttl_seconds must be a number, got None"),
+    ({"ttl_seconds": 0}, "ttl_seconds must be a number > 0 and <= 86400, got 0"),
+    ({"ttl_seconds": None}, "ttl_seconds must be a number > 0 and <= 86400, got None"),
 ])
 def test_inject_api_errors_validates_before_reaching_the_target(kwargs, message):
     with pytest.raises(InvalidArgument, match=message):
@@ -165,7 +165,7 @@ def test_alert_probe_arguments_are_checked_first(tmp_path):
     config = {**NOWHERE, "gameday_timeline": str(tmp_path / "t.jsonl")}
     with pytest.raises(InvalidArgument, match="profile must be one of drill, production, got 'staging'"):
         alert_fire_seconds(profile="staging", configuration=config)
-    with pytest.raises(InvalidArgument, match="timeout must be a positive number"):
+    with pytest.raises(InvalidArgument, match="timeout must be a number > 0, got 0"):
         alert_resolve_seconds(timeout=0, configuration=config)
     with pytest.raises(InvalidArgument, match="alertname must be a non-empty string"):
         alert_stays_silent(alertname="", configuration=config)

@@ -146,10 +146,10 @@ def test_partial_faults_delay_chunks_only_while_active():
 @pytest.mark.parametrize("kwargs, message", [
     ({"between": "nobody"}, "not one of processor, producers"),
     ({"between": []}, "non-empty list"),
-    ({"duration": 0}, "duration must be > 0"),
-    ({"duration": "30"}, "duration must be > 0"),
+    ({"duration": 0}, "duration must be a number > 0 and <= 3600, got 0"),
+    ({"duration": "30"}, "duration must be a number > 0 and <= 3600, got '30'"),
     ({"mode": "cut"}, "mode 'cut' is not one of"),
-    ({"mode": "latency"}, "latency_ms must be a positive number"),
+    ({"mode": "latency"}, "latency_ms must be a number > 0, got None"),
     ({"latency_ms": 5}, "latency_ms only applies to mode 'latency'"),
 ])
 def test_partition_action_validates_before_any_side_effect(kwargs, message):

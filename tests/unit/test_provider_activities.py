@@ -21,18 +21,18 @@ NOWHERE = {"target": "local", "local_control_url": "http://127.0.0.1:9"}
 @pytest.mark.parametrize("kwargs, message", [
     ({"provider": "anthropic"}, "provider 'anthropic' is not one of openai, groq, together, alpaca"),
     ({"mode": "explode"}, "mode 'explode' is not one of error, latency, timeout, reset, malformed"),
-    ({"duration": 0}, r"ttl_seconds must be > 0 and <= 3600, got 0"),
-    ({"duration": "30"}, "ttl_seconds must be a number, got '30'"),
+    ({"duration": 0}, r"ttl_seconds must be a number > 0 and <= 3600, got 0"),
+    ({"duration": "30"}, "ttl_seconds must be a number > 0 and <= 3600, got '30'"),
     ({"status": 404}, "status must be one of 500, 503, 429, got 404"),
     ({"status": 503, "retry_after_s": 5}, "retry_after_s only applies to status 429, not 503"),
-    ({"status": 429, "retry_after_s": -1}, r"retry_after_s must be a whole number of seconds within 0..3600, got -1"),
-    ({"status": 429, "retry_after_s": 1.5}, r"retry_after_s must be a whole number of seconds within 0..3600, got 1.5"),
-    ({"mode": "latency"}, "latency_ms must be a number, got None"),
-    ({"mode": "latency", "latency_ms": 0}, r"latency_ms must be within 1..600000 for mode 'latency', got 0"),
+    ({"status": 429, "retry_after_s": -1}, r"retry_after_s must be a whole number within \[0, 3600\], got -1"),
+    ({"status": 429, "retry_after_s": 1.5}, r"retry_after_s must be a whole number within \[0, 3600\], got 1.5"),
+    ({"mode": "latency"}, r"latency_ms must be a number within \[1, 600000\], got None"),
+    ({"mode": "latency", "latency_ms": 0}, r"latency_ms must be a number within \[1, 600000\], got 0"),
     ({"mode": "timeout", "latency_ms": 100}, "latency_ms only applies to mode 'latency', not 'timeout'"),
     ({"mode": "timeout", "status": 503}, "status only applies to mode 'error', not 'timeout'"),
-    ({"error_rate": 0}, r"error_rate must be within \(0, 1\], got 0"),
-    ({"error_rate": 1.5}, r"error_rate must be within \(0, 1\], got 1.5"),
+    ({"error_rate": 0}, r"error_rate must be a number > 0 and <= 1, got 0"),
+    ({"error_rate": 1.5}, r"error_rate must be a number > 0 and <= 1, got 1.5"),
     ({"wait": "yes"}, "wait must be true or false, got 'yes'"),
 ])
 def test_fail_provider_rejects_a_bad_argument_before_reaching_the_target(kwargs, message):
@@ -42,9 +42,9 @@ def test_fail_provider_rejects_a_bad_argument_before_reaching_the_target(kwargs,
 
 
 def test_trials_reject_bad_counts_and_pauses():
-    with pytest.raises(InvalidArgument, match=r"trials must be a whole number within 1..100, got 0"):
+    with pytest.raises(InvalidArgument, match=r"trials must be a whole number within \[1, 100\], got 0"):
         provider_outage_trials("alpaca", trials=0, configuration=NOWHERE)
-    with pytest.raises(InvalidArgument, match="recover_seconds must be a non-negative number of seconds, got -1"):
+    with pytest.raises(InvalidArgument, match=r"recover_seconds must be a number within \[0, 3600\], got -1"):
         provider_outage_trials("alpaca", recover_seconds=-1, configuration=NOWHERE)
     with pytest.raises(InvalidArgument, match="provider None is not one of"):
         restore_provider(None, configuration=NOWHERE)
@@ -70,7 +70,7 @@ def test_the_validated_fault_body_carries_defaults_and_only_what_applies():
 @pytest.mark.parametrize("call, message", [
     (lambda: sample_service(service="gateway", configuration=NOWHERE), "service 'gateway' is not one of"),
     (lambda: sample_service(rate_hz=5, configuration=NOWHERE), "rate_hz must be >= 10 to resolve"),
-    (lambda: sample_service(duration_seconds=-1, configuration=NOWHERE), "duration_seconds must be a positive"),
+    (lambda: sample_service(duration_seconds=-1, configuration=NOWHERE), "duration_seconds must be a number > 0 and <= 3600, got -1"),
     (lambda: sample_service(symbol="AA PL", configuration=NOWHERE), "symbol must be a ticker"),
     (lambda: provider_failover(provider="ibm", configuration=NOWHERE), "provider 'ibm' is not one of"),
     (lambda: provider_failover(mode="down", configuration=NOWHERE), "mode 'down' is not one of"),

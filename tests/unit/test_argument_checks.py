@@ -1,0 +1,41 @@
+"""The one argument check every action and probe uses: the message names the argument, the value and the range."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from chaoslib_ext.arguments import flag, number, whole_number
+from chaoslib_ext.errors import InvalidArgument
+
+
+@pytest.mark.parametrize("value, bounds, message", [
+    (0, {"greater_than": 0, "at_most": 3600}, "ttl_seconds must be a number > 0 and <= 3600, got 0"),
+    (3601, {"greater_than": 0, "at_most": 3600}, "ttl_seconds must be a number > 0 and <= 3600, got 3601"),
+    (-1, {"at_least": 0, "at_most": 1}, r"ttl_seconds must be a number within \[0, 1\], got -1"),
+    (0.5, {"at_least": 1}, "ttl_seconds must be a number >= 1, got 0.5"),
+    (True, {}, "ttl_seconds must be a number, got True"),
+    ("5", {}, "ttl_seconds must be a number, got '5'"),
+    (math.nan, {}, "ttl_seconds must be a number, got nan"),
+    (math.inf, {"at_most": 10}, "ttl_seconds must be a number <= 10, got inf"),
+])
+def test_a_refused_number_names_itself_its_value_and_its_range(value, bounds, message):
+    with pytest.raises(InvalidArgument, match=message):
+        number("ttl_seconds", value, **bounds)
+
+
+def test_numbers_within_their_bounds_come_back_as_floats():
+    assert number("ratio", 1, at_least=0, at_most=1) == 1.0 and isinstance(number("ratio", 1), float)
+    assert number("safeguard limit", "2.5", greater_than=0, text_allowed=True) == 2.5
+    with pytest.raises(InvalidArgument, match="safeguard limit must be a number > 0, got 'soon'"):
+        number("safeguard limit", "soon", greater_than=0, text_allowed=True)
+
+
+def test_whole_numbers_and_flags():
+    assert whole_number("trials", 3, at_least=1, at_most=100) == 3
+    for bad in (0, 2.0, True, 101):
+        with pytest.raises(InvalidArgument, match=rf"trials must be a whole number within \[1, 100\], got {bad!r}"):
+            whole_number("trials", bad, at_least=1, at_most=100)
+    assert flag("wait", False) is False
+    with pytest.raises(InvalidArgument, match="wait must be true or false, got 'yes'"):
+        flag("wait", "yes")
