@@ -113,11 +113,8 @@ def before_method_control(context: Any, configuration: Configuration = None, sec
     from chaoslib_ext.targets import from_configuration
 
     limits: Limits = _settings.get("limits") or Limits(30.0, 0.5, "/health")
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         url = target.endpoint("processor_api") + limits.path
-    finally:
-        target.close()
 
     def trip(outage_seconds: float) -> None:
         timeline.record(TRIPPED, configuration, limit="max_outage_seconds", limit_seconds=limits.max_outage_seconds,

@@ -60,11 +60,8 @@ def _value(target: Target, query: str) -> float | None:
 
 
 def _query_value(query: str, configuration: Configuration, secrets: Secrets) -> float | None:
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         return _value(target, query)
-    finally:
-        target.close()
 
 
 def _result(slo: str, query: str, window: str, value: float | None, objective: str, verdict: SliVerdict) -> dict:
@@ -162,10 +159,9 @@ def sli_queries_have_data(
         raise InvalidArgument(f"services must be a list of service names, got {services!r}")
     served = catalog(configuration)
     slos = [s for s in served.for_services(services or ["processor"]) if s.served]
-    target = from_configuration(configuration, secrets)
     checked: set[str] = set()
     missing = []
-    try:
+    with from_configuration(configuration, secrets) as target:
         for slo in slos:
             for raw in _sli_queries(slo.sli):
                 for query in presence_queries(raw):
@@ -174,7 +170,5 @@ def sli_queries_have_data(
                     checked.add(query)
                     if not prometheus_query(target, query):
                         missing.append({"slo": slo.name, "query": query})
-    finally:
-        target.close()
     verdict = SliVerdict.NO_DATA if not checked else (SliVerdict.FAIL if missing else SliVerdict.PASS)
     return {"checked": len(checked), "slos": [s.name for s in slos], "missing": missing, "verdict": verdict.value}

@@ -1,14 +1,18 @@
 """Connections the probes share: MongoDB and Prometheus, with errors mapped to the framework's own."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+from chaoslib.types import Configuration, Secrets
 from pymongo import MongoClient
 from pymongo.database import Database
 
 from chaoslib_ext.errors import NoData
-from chaoslib_ext.targets import Target
+from chaoslib_ext.targets import Target, from_configuration
 from chaoslib_ext.targets.prometheus import prometheus_query
 
-__all__ = ["DATABASE", "mongo", "prometheus_query", "prometheus_scalar"]
+__all__ = ["DATABASE", "mongo", "prometheus_query", "prometheus_scalar", "target_and_database"]
 
 DATABASE = "ca3"
 """The processor's database (docs/local-stack-contract.md)."""
@@ -23,6 +27,17 @@ def mongo(target: Target) -> tuple[MongoClient, Database]:
         socketTimeoutMS=10 * MONGO_TIMEOUT_MS,
     )
     return client, client[DATABASE]
+
+
+@contextlib.contextmanager
+def target_and_database(configuration: Configuration, secrets: Secrets = None) -> Iterator[tuple[Target, Database]]:
+    """The configured target and its processor database, both closed on the way out."""
+    with from_configuration(configuration, secrets) as target:
+        client, db = mongo(target)
+        try:
+            yield target, db
+        finally:
+            client.close()
 
 
 def prometheus_scalar(target: Target, promql: str) -> float:

@@ -185,11 +185,8 @@ def _drill(alertname: Any, profile: Any, configuration: Configuration, secrets: 
     _validate(alertname, profile)
     faults = timeline.faults_of_this_run({FAULT}, configuration, "no alert drill to measure")
     run = timeline.current_run(configuration)
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         yield _Drill(_alert(alertname, profile, target, configuration), target, faults[-1] if faults else None, run)
-    finally:
-        target.close()
 
 
 def _baseline(target: Target, alert: _Alert, alertname: str, settle_timeout: float) -> dict:

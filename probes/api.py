@@ -30,8 +30,7 @@ def api_status_code(
     if not isinstance(path, str) or not path.startswith("/"):
         raise InvalidArgument(f"path must start with '/', got {path!r}")
     settle_timeout = number("settle_timeout", settle_timeout, at_least=0, at_most=3600)
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         url = target.endpoint("processor_api") + path
         deadline = time.monotonic() + settle_timeout
         while True:
@@ -42,5 +41,3 @@ def api_status_code(
             if status == 200 or time.monotonic() >= deadline:
                 return status
             time.sleep(1.0)
-    finally:
-        target.close()

@@ -139,8 +139,7 @@ def cuj1_during_fault(
 
     settle_deadline = time.monotonic() + (baseline_settle_timeout if phase == "baseline" else 0.0)
     settle_started, reads = time.monotonic(), 0
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         while True:
             client = _client(target, window.start, window.end)
             server = _server(target, requests_selector, buckets_selector, window.start, window.end)
@@ -153,8 +152,6 @@ def cuj1_during_fault(
             time.sleep(BASELINE_POLL_SECONDS)
             end = time.time() - SETTLE_SECONDS
             window = windows.FaultWindow(start=end - window.seconds, end=end, faults=(), ended_by="baseline")
-    finally:
-        target.close()
     result = {
         "phase": phase, "window": window.as_dict(), "client": client, "server": server,
         "client_availability": client["availability"], "client_p95_s": client["p95_s"],

@@ -24,9 +24,10 @@ import httpx
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
 from chaoslib_ext.targets import from_configuration
-from probes._clients import mongo
+from probes._clients import target_and_database
 from probes._partitions import first_seq_at_or_after
 from probes.measure import ProducerAcks
 
@@ -120,8 +121,7 @@ def rpo_report(since: float | str | None = "run-start", settle_timeout: float = 
     "without_replay": {"rpo_seconds", "recovery_point", "lost", "lost_events"}, "with_replay": {...}}``; judge
     ``rpo_seconds`` with a range tolerance (``target: rpo_seconds``) against the 60 s RPO target. Before the method
     of an experiment it returns zeros with ``before_fault: true``."""
-    if not isinstance(settle_timeout, (int, float)) or settle_timeout < 0:
-        raise InvalidArgument(f"settle_timeout must be >= 0 seconds, got {settle_timeout!r}")
+    settle_timeout = number("settle_timeout", settle_timeout, at_least=0)
     run = timeline.current_run(configuration)
     if run and run[0].get("kind") == "run.started" and not any(e.get("kind") == "fault.destroy_data" for e in run):
         if any(e.get("kind") == "run.method_started" for e in run):
@@ -138,9 +138,7 @@ def rpo_report(since: float | str | None = "run-start", settle_timeout: float = 
         since_at = float(since)
     else:
         raise InvalidArgument(f"since must be 'run-start', 'start' or Unix seconds, got {since!r}")
-    target = from_configuration(configuration, secrets)
-    client, db = mongo(target)
-    try:
+    with target_and_database(configuration, secrets) as (target, db):
         events = db["events"]
         windows = _windows(events, disaster.get("acked") or [], since_at)
         if not windows:
@@ -156,9 +154,6 @@ def rpo_report(since: float | str | None = "run-start", settle_timeout: float = 
             elif time.monotonic() - last_change > 10:
                 break
             time.sleep(1.0)
-    finally:
-        client.close()
-        target.close()
 
     def part(r: Rpo) -> dict:
         return {"rpo_seconds": r.seconds, "recovery_point": r.recovery_point, "lost": len(r.lost),
@@ -197,8 +192,7 @@ def rto_seconds(timeout: float = 900.0, configuration: Configuration = None, sec
     """Seconds from the newest ``fault.destroy_data`` until the user sees the restored service (module doc).
     Before the method has run it returns 0.0. Raises BudgetExceeded, saying what was still wrong, after
     ``timeout`` seconds from the disaster."""
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise InvalidArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
+    timeout = number("timeout", timeout, greater_than=0)
     run = timeline.current_run(configuration)
     if not any(e.get("kind") == "fault.destroy_data" for e in run):
         if any(e.get("kind") == "run.method_started" for e in run):
@@ -207,12 +201,10 @@ def rto_seconds(timeout: float = 900.0, configuration: Configuration = None, sec
     disaster = _disaster(configuration)
     disaster_at = float(disaster["at"])
     since_at = timeline.run_started_at(configuration)
-    target = from_configuration(configuration, secrets)
-    api = target.endpoint("processor_api")
-    client, db = mongo(target)
-    waiting = "nothing checked yet"
-    windows: list[ProducerAcks] | None = None
-    try:
+    with target_and_database(configuration, secrets) as (target, db):
+        api = target.endpoint("processor_api")
+        waiting = "nothing checked yet"
+        windows: list[ProducerAcks] | None = None
         while True:
             now = time.time()
             try:
@@ -243,9 +235,6 @@ def rto_seconds(timeout: float = 900.0, configuration: Configuration = None, sec
             if now - disaster_at > timeout:
                 raise BudgetExceeded(f"service not restored {timeout:g} s after the disaster: {waiting}")
             time.sleep(POLL_SECONDS)
-    finally:
-        client.close()
-        target.close()
 
 
 def restore_report(configuration: Configuration = None, secrets: Secrets = None) -> dict:
@@ -262,11 +251,8 @@ def backup_store_report(max_age_seconds: float = 120.0, configuration: Configura
                         secrets: Secrets = None) -> dict:
     """The backup store, verified: ``{"backups", "valid", "newest_age_seconds", "newest_bytes", "newest_duration_s",
     "fresh"}``. ``fresh`` is whether the newest valid backup is younger than ``max_age_seconds``."""
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         store = target.backups(verify=True)
-    finally:
-        target.close()
     valid = [b for b in store["backups"] if b.get("valid")]
     if not valid:
         raise NoData("the backup store holds no valid backup")

@@ -20,8 +20,8 @@ from chaoslib.types import Configuration, Secrets
 from chaoslib_ext import timeline
 from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData, TargetUnreachable
-from chaoslib_ext.targets import ALLOWED_SIGNALS, Target, from_configuration
-from probes._clients import mongo, prometheus_query
+from chaoslib_ext.targets import ALLOWED_SIGNALS, Target
+from probes._clients import prometheus_query, target_and_database
 from probes._partitions import ACTIVE_LOOKBACK_SECONDS, active_partitions, writes_after
 from probes.measure import distribution, failover_seconds, partition_resumed_at, quantile
 
@@ -151,9 +151,7 @@ def failover_distribution(
     chosen = [(i, k) for i, k in enumerate(kills) if signal in (None, k.get("signal"))]
     if not chosen:
         raise NoData(f"the method ran but no fault.kill with {signal} was recorded in this run")
-    target = from_configuration(configuration, secrets)
-    client, db = mongo(target)
-    try:
+    with target_and_database(configuration, secrets) as (target, db):
         trials = []
         for index, kill in chosen:
             fault_at = float(kill["at"])
@@ -165,9 +163,6 @@ def failover_distribution(
                            "events_per_second": kill.get("events_per_second"), "killed_at": fault_at,
                            **{k: v for k, v in measured.items() if k != "partitions"}})
         settings = consumer_settings(target)
-    finally:
-        client.close()
-        target.close()
     result = {"phase": "after", "signal": signal, **distribution(t["seconds"] for t in trials),
               "seconds": [t["seconds"] for t in trials], "budget_seconds": budget_seconds,
               "consumer_settings": settings, "trials": trials}
@@ -191,13 +186,8 @@ def processing_stall(
     if not faults:
         return {"fault": None, "seconds": 0.0, "stall_seconds": 0.0}
     fault = faults[-1]
-    target = from_configuration(configuration, secrets)
-    client, db = mongo(target)
-    try:
+    with target_and_database(configuration, secrets) as (target, db):
         measured = measure_failover(db["events"], float(fault["at"]), gap_seconds, timeout, fault["kind"])
-    finally:
-        client.close()
-        target.close()
     timeline.record("observation.failover", configuration, fault=fault["kind"],
                     **{k: v for k, v in measured.items() if k != "partitions"})
     return {"fault": fault["kind"], **measured}
@@ -221,10 +211,8 @@ def backlog_drain_seconds(
     healed_at = float(heals[-1]["at"])
     faults = [e for e in run if e.get("kind", "").startswith("fault.") and e.get("kind") != "fault.healed"]
     fault_at = float(faults[-1]["at"]) if faults else healed_at
-    target = from_configuration(configuration, secrets)
-    client, db = mongo(target)
-    events = db["events"]
-    try:
+    with target_and_database(configuration, secrets) as (target, db):
+        events = db["events"]
         partitions = active_partitions(events, fault_at)
         drained: dict[tuple[str, int], float] = {}
         while True:
@@ -244,6 +232,3 @@ def backlog_drain_seconds(
                 raise BudgetExceeded(f"backlog not drained {timeout:g} s after the heal; still behind: "
                                      + ", ".join(waiting))
             time.sleep(POLL_SECONDS * 2)
-    finally:
-        client.close()
-        target.close()

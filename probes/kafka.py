@@ -17,7 +17,7 @@ from chaoslib_ext import timeline
 from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData, TargetMisconfigured
 from chaoslib_ext.targets import from_configuration
-from probes._clients import mongo, prometheus_query
+from probes._clients import prometheus_query, target_and_database
 from probes._partitions import writes_after
 from probes.measure import distribution, write_gap_across
 from probes.windows import fault_ended
@@ -90,9 +90,7 @@ def partition_write_unavailability(
     if fault is None:
         return {"phase": "before", "n": 0, "p50": 0.0, "p95": 0.0, "max": 0.0, "partitions": {}}
     began = fault["at"]
-    target = from_configuration(configuration, secrets)
-    client, db = mongo(target)
-    try:
+    with target_and_database(configuration, secrets) as (target, db):
         while True:
             appends = _appends(db["events"], began - LOOKBACK_SECONDS, topic)
             active = {p for p, times in appends.items() if any(t <= began for t in times)}
@@ -108,9 +106,6 @@ def partition_write_unavailability(
             time.sleep(POLL_SECONDS)
         since = max(2, round(time.time() - began) + 1)
         errors = prometheus_query(target, f"sum(increase(app_produce_errors_total[{since}s]))")
-    finally:
-        client.close()
-        target.close()
     result = {"phase": "after", **distribution(gaps.values()),
               "partitions": {str(p): round(g, 3) for p, g in gaps.items()},
               "producer_errors": int(float(errors[0]["value"][1])) if errors else None,
@@ -141,8 +136,7 @@ def replicas_back_in_sync(
     "max_fenced"}``; BudgetExceeded ``timeout`` seconds after the fault ended (or began, while it lasts)."""
     timeout = number("timeout", timeout, greater_than=0)
     fault = _broker_fault(configuration)
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         if fault is None:
             rows = prometheus_query(target, UNDER_REPLICATED)
             if not rows:
@@ -170,8 +164,6 @@ def replicas_back_in_sync(
                                      f"the {fault['kind']} of {fault['instance']} ended")
             time.sleep(POLL_SECONDS)
         fenced = _history(target, FENCED_BROKERS, began)
-    finally:
-        target.close()
     shrank = [at for at in steps if under.get(at, 0.0) > 0]
     result = {"phase": "after", "fault": fault["kind"], "seconds": round(max(0.0, in_sync_at - ended), 3),
               "under_replicated": 0.0,

@@ -35,11 +35,8 @@ def health_during_outage(configuration: Configuration = None, secrets: Secrets =
     outage = _this_runs_outage(configuration)
     if outage is None:
         return {"samples": 0, "truthful": 0, "lying": [], "unanswered": 0}
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         endpoints = [(i.name, i.url) for i in target.instances("processor") if i.url]
-    finally:
-        target.close()
     samples = truthful = unanswered = 0
     lying: list[str] = []
     # The processor caches each health check for 1 s (stack.processor.runtime.CachedCheck, by design, so a load
@@ -100,11 +97,8 @@ def api_recovery_seconds(path: str = "/health", timeout: float = 300.0, configur
         return 0.0
     back_at = float(outage["expires_at"])
     time.sleep(max(0.0, back_at - time.time()))
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         url = target.endpoint("processor_api") + path
-    finally:
-        target.close()
     last = "nothing asked yet"
     while time.time() < back_at + timeout:
         try:
@@ -142,12 +136,9 @@ def availability_burn(configuration: Configuration = None, secrets: Secrets = No
 
     started = timeline.run_started_at(configuration)
     window = max(10, int(time.time() - started) + 1) if started else 300
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         total = prometheus_query(target, f"sum(increase(loadgen_requests_total[{window}s]))")
         bad = prometheus_query(target, f'sum(increase(loadgen_requests_total{{status!~"2.."}}[{window}s]))')
-    finally:
-        target.close()
     requests = float(total[0]["value"][1]) if total else 0.0
     if requests <= 0:
         raise NoData(f"the load generator counted no request in the last {window} s")

@@ -14,8 +14,7 @@ from chaoslib.types import Configuration, Secrets
 from chaoslib_ext import timeline
 from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import InvalidArgument, NoData
-from chaoslib_ext.targets import from_configuration
-from probes._clients import mongo
+from probes._clients import target_and_database
 from probes._partitions import first_seq_at_or_after
 from probes.measure import ProducerAcks, missing_events, quantile, share_within
 
@@ -68,12 +67,9 @@ def delivery_report(
     life), ``'run-start'`` (when this experiment started; the whole timeline outside one), ``'last-fault'`` (the newest fault in the run's timeline) or Unix seconds.
     Returns ``{"checked", "lost", "duplicated", "lost_events": ["producer:seq", ...], "settled_seconds"}``.
     """
-    if not isinstance(settle_timeout, (int, float)) or settle_timeout < 0:
-        raise InvalidArgument(f"settle_timeout must be >= 0 seconds, got {settle_timeout!r}")
+    settle_timeout = number("settle_timeout", settle_timeout, at_least=0)
     since_at = _since_time(since, configuration)
-    target = from_configuration(configuration, secrets)
-    client, db = mongo(target)
-    try:
+    with target_and_database(configuration, secrets) as (target, db):
         events = db["events"]
         started = time.monotonic()
         # A window that starts now (``run-start`` in a baseline) holds no acknowledged event until the producers'
@@ -117,9 +113,6 @@ def delivery_report(
         }
         timeline.record("observation.delivery", configuration, **{k: v for k, v in report.items() if k != "lost_events"})
         return report
-    finally:
-        client.close()
-        target.close()
 
 
 def events_lost(
@@ -162,18 +155,13 @@ def end_to_end_lag_seconds(
     wait is recorded in the timeline. The experiment's tolerance judges the value; SLO-3's budget is 10 s.
     Raises NoData when nothing was written in the window: a stalled pipeline is not a fast one.
     """
-    if not isinstance(q, (int, float)) or not 0 < q <= 1:
-        raise InvalidArgument(f"q must be within (0, 1], got {q!r}")
-    if not isinstance(window_seconds, (int, float)) or window_seconds <= 0:
-        raise InvalidArgument(f"window_seconds must be > 0, got {window_seconds!r}")
-    if within is not None and (not isinstance(within, (int, float)) or within <= 0):
-        raise InvalidArgument(f"within must be a positive number of seconds, got {within!r}")
-    if not isinstance(settle_timeout, (int, float)) or settle_timeout < 0:
-        raise InvalidArgument(f"settle_timeout must be >= 0 seconds, got {settle_timeout!r}")
-    target = from_configuration(configuration, secrets)
-    client, db = mongo(target)
-    started = time.monotonic()
-    try:
+    q = number("q", q, greater_than=0, at_most=1)
+    window_seconds = number("window_seconds", window_seconds, greater_than=0)
+    if within is not None:
+        within = number("within", within, greater_than=0)
+    settle_timeout = number("settle_timeout", settle_timeout, at_least=0)
+    with target_and_database(configuration, secrets) as (target, db):
+        started = time.monotonic()
         while True:
             lag = _lag_quantile(db["events"], q, window_seconds)
             settled = lag is not None and (within is None or lag <= within)
@@ -186,9 +174,6 @@ def end_to_end_lag_seconds(
             timeline.record("observation.lag", configuration, q=q, seconds=lag, within=within,
                             waited_seconds=round(time.monotonic() - started, 3))
         return lag
-    finally:
-        client.close()
-        target.close()
 
 
 def share_processed_within(
@@ -212,14 +197,9 @@ def share_processed_within(
     else:
         since_at = _since_time(since, configuration)
         query = {} if since_at is None else {"produced_at": {"$gte": since_at}}
-    target = from_configuration(configuration, secrets)
-    client, db = mongo(target)
-    try:
+    with target_and_database(configuration, secrets) as (target, db):
         lags = [d["written_at"] - d["produced_at"]
                 for d in db["events"].find(query, projection={"written_at": 1, "produced_at": 1, "_id": 0})]
-    finally:
-        client.close()
-        target.close()
     share = share_within(lags, float(budget_seconds))
     if share is None:
         raise NoData(f"no event in the window ({query}) to judge SLO-3 on")
@@ -256,9 +236,7 @@ def _is_stored_event(events, gpu: str, latest: dict) -> bool:
 
 
 def _gpu_latest_check(configuration: Configuration, secrets: Secrets) -> dict:
-    target = from_configuration(configuration, secrets)
-    client, db = mongo(target)
-    try:
+    with target_and_database(configuration, secrets) as (target, db):
         newest = {
             row["_id"]: row["produced_at"]
             for row in db["events"].aggregate([
@@ -276,9 +254,6 @@ def _gpu_latest_check(configuration: Configuration, secrets: Secrets) -> dict:
                 db["events"], gpu, doc)
             if not ok:
                 mismatches.append({"gpu_id": gpu, "stored": doc.get("produced_at"), "recomputed": produced})
-    finally:
-        client.close()
-        target.close()
     if not newest:
         raise NoData("no GPU event is stored: nothing to recompute gpu_latest from")
     return {"consistent": not mismatches, "gpus": len(newest), "mismatches": mismatches[:20]}

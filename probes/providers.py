@@ -130,11 +130,8 @@ async def _sample(base_url: str, service: str, symbol: str, crypto: bool, durati
 
 
 def _endpoint(service: str, configuration: Configuration, secrets: Secrets) -> str:
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         return target.endpoint(service)
-    finally:
-        target.close()
 
 
 def _live(service: str, symbol: str, crypto: bool, duration: float, rate_hz: float, hang_seconds: float,

@@ -6,9 +6,9 @@ import time
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
-from chaoslib_ext.errors import BudgetExceeded, InvalidArgument
-from chaoslib_ext.targets import from_configuration
-from probes._clients import mongo
+from chaoslib_ext.arguments import number
+from chaoslib_ext.errors import BudgetExceeded
+from probes._clients import target_and_database
 from probes._partitions import active_partitions, first_write_per_partition
 from probes.measure import recovery_seconds
 
@@ -32,18 +32,15 @@ def processor_recovery_seconds(
     was recorded or no partition was active, and BudgetExceeded, naming what had not
     recovered, after ``timeout`` seconds.
     """
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise InvalidArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
+    timeout = number("timeout", timeout, greater_than=0)
     kills = timeline.faults_of_this_run({"fault.kill"}, configuration, "nothing to measure recovery from")
     if not kills:
         return 0.0
     fault = kills[-1]
     fault_at, killed_name, killed_pid = float(fault["at"]), fault["instance"], fault.get("pid")
 
-    target = from_configuration(configuration, secrets)
-    client, db = mongo(target)
-    events = db["events"]
-    try:
+    with target_and_database(configuration, secrets) as (target, db):
+        events = db["events"]
         partitions = active_partitions(events, fault_at, "the kill")
         resumed: dict[str, float | None] = {f"{t}/{p}": None for t, p in partitions}
         replica_ready_at: float | None = None
@@ -77,6 +74,3 @@ def processor_recovery_seconds(
                     + ", ".join(waiting)
                 )
             time.sleep(POLL_SECONDS)
-    finally:
-        client.close()
-        target.close()

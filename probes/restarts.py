@@ -55,11 +55,8 @@ def processor_restarts(window: str = "24h", configuration: Configuration = None,
     """
     if not isinstance(window, str) or not _DURATION.match(window):
         raise InvalidArgument(f"window must be a Prometheus duration such as '5m' or '24h', got {window!r}")
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         return round(prometheus_scalar(target, RESTARTS_QUERY.format(window=window)), 3)
-    finally:
-        target.close()
 
 
 def processor_restarts_during_run(configuration: Configuration = None, secrets: Secrets = None) -> float:
@@ -74,11 +71,8 @@ def processor_restarts_during_run(configuration: Configuration = None, secrets: 
 
 def processor_restarts_counted(configuration: Configuration = None, secrets: Secrets = None) -> int:
     """Restarts of every processor replica since the stack started, as the supervisor counted them."""
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         return sum(i.restarts for i in target.instances("processor"))
-    finally:
-        target.close()
 
 
 SLO4_DAILY_BUDGET = 3
@@ -162,8 +156,7 @@ def processor_restarts_explained(settle_timeout: float = 30.0, configuration: Co
         raise NoData("no run.started in the timeline: add the chaoslib_ext.controls control to the experiment")
     kills = timeline.faults_of_this_run({"fault.kill"}, configuration,
                                         needed_for="the restarts the run caused cannot be told from others")
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         at_start = _by_series(prometheus_query(target, COUNTER_AT_START, at=started))
         deadline = time.monotonic() + settle_timeout
         while True:
@@ -175,8 +168,6 @@ def processor_restarts_explained(settle_timeout: float = 30.0, configuration: Co
             if not report["uncounted"] or time.monotonic() >= deadline:
                 return report
             time.sleep(1.0)
-    finally:
-        target.close()
 
 
 def slo4_daily_restarts(window: str = "24h", configuration: Configuration = None, secrets: Secrets = None) -> dict:

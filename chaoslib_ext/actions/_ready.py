@@ -16,9 +16,8 @@ def wait_until_ready(component: str, what: str, timeout: float, configuration: C
     """Poll the target until every instance of ``component`` is ready. Returns ``{"ready": [names],
     "waited_seconds"}``; BudgetExceeded names the ``what`` (``processor replicas``) still not ready after
     ``timeout`` seconds."""
-    target = from_configuration(configuration, secrets)
     started = time.monotonic()
-    try:
+    with from_configuration(configuration, secrets) as target:
         while True:
             instances = target.instances(component)
             not_ready = [i.name for i in instances if not i.ready]
@@ -27,5 +26,3 @@ def wait_until_ready(component: str, what: str, timeout: float, configuration: C
             if time.monotonic() - started > timeout:
                 raise BudgetExceeded(f"{what} {', '.join(not_ready) or '(none listed)'} not ready after {timeout} s")
             time.sleep(POLL_SECONDS)
-    finally:
-        target.close()

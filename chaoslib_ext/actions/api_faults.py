@@ -42,11 +42,8 @@ def inject_api_errors(
     that is not > 0.
     """
     ratio, status, ttl_seconds = _validate(ratio, status, ttl_seconds)
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         fault = target.inject_http_errors(ratio, status, ttl_seconds)
-    finally:
-        target.close()
     result = {
         "ratio": fault.ratio, "status": fault.status, "ttl_seconds": fault.ttl_seconds,
         "applied_at": fault.applied_at, "expires_at": fault.expires_at,
@@ -63,11 +60,8 @@ def heal_api_errors(configuration: Configuration = None, secrets: Secrets = None
     Records ``fault.healed`` in the timeline when a fault was active, which the resolve probe measures from.
     Returns ``{"healed_at", "was_active", "healed": [replica names]}``.
     """
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         healed = target.heal_http_errors()
-    finally:
-        target.close()
     result = {"healed_at": healed.healed_at, "was_active": healed.was_active, "healed": list(healed.healed)}
     if healed.was_active:
         timeline.record("fault.healed", configuration, at=healed.healed_at, target=target.kind, fault="http_errors",

@@ -41,29 +41,23 @@ def destroy_data(scope: str = "database", configuration: Configuration = None, s
     """
     if scope not in DATA_SCOPES:
         raise InvalidArgument(f"scope {scope!r} is not one of {', '.join(DATA_SCOPES)}")
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         acked = _acks_snapshot(target)
         result = target.destroy_data(scope)
         timeline.record("fault.destroy_data", configuration, at=float(result["destroyed_at"]), target=target.kind,
                         scope=scope, acked=acked)
         return {"scope": scope, "destroyed_at": float(result["destroyed_at"])}
-    finally:
-        target.close()
 
 
 def kill_database(configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """SIGKILL the database server (a crashed mongod pod); the supervisor restarts it on the same data.
 
     Records ``fault.kill`` with ``instance: mongo``. Returns ``{"name", "pid", "killed_at"}``."""
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         killed = target.kill("mongo", "SIGKILL")
         timeline.record("fault.kill", configuration, at=killed.killed_at, target=target.kind, instance=killed.name,
                         pid=killed.pid, signal=killed.signal)
         return {"name": killed.name, "pid": killed.pid, "killed_at": killed.killed_at}
-    finally:
-        target.close()
 
 
 def database_outage(duration: float = 60.0, wait: bool = True, configuration: Configuration = None,
@@ -74,8 +68,7 @@ def database_outage(duration: float = 60.0, wait: bool = True, configuration: Co
     Returns ``{"stopped_at", "expires_at", "started_at"|None}``."""
     duration = number("duration", duration, greater_than=0, at_most=MAX_TTL_SECONDS)
     flag("wait", wait)
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         hold = target.stop_component("mongo", duration)
         stopped_at, expires_at = float(hold["stopped_at"]), float(hold["expires_at"])
         timeline.record("fault.database_outage", configuration, at=stopped_at, target=target.kind,
@@ -87,20 +80,15 @@ def database_outage(duration: float = 60.0, wait: bool = True, configuration: Co
             result["started_at"] = min(float(started["started_at"]), max(expires_at, stopped_at))
             timeline.record("fault.healed", configuration, at=time.time(), target=target.kind, fault="database-outage")
         return result
-    finally:
-        target.close()
 
 
 def end_database_outage(configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """Start the database again now; the rollback of ``database_outage``. Starting a running one is no error."""
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         started = target.start_component("mongo")
         if started.get("was_stopped"):
             timeline.record("fault.healed", configuration, target=target.kind, fault="database-outage")
         return {"was_stopped": bool(started.get("was_stopped")), "started_at": started.get("started_at")}
-    finally:
-        target.close()
 
 
 def corrupt_latest_backup(mode: str = "truncate", ttl_seconds: float = 600.0, configuration: Configuration = None,
@@ -116,8 +104,7 @@ def corrupt_latest_backup(mode: str = "truncate", ttl_seconds: float = 600.0, co
     if mode not in CORRUPTION_MODES:
         raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(CORRUPTION_MODES)}")
     ttl = number("ttl_seconds", ttl_seconds, greater_than=0, at_most=MAX_TTL_SECONDS)
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         fault = target.corrupt_backup(mode, ttl)
         passed_over = list(fault.get("passed_over") or [])
         timeline.record("fault.corrupt_backup", configuration, at=float(fault["applied_at"]), target=target.kind,
@@ -125,32 +112,24 @@ def corrupt_latest_backup(mode: str = "truncate", ttl_seconds: float = 600.0, co
                         passed_over=passed_over)
         return {**{k: fault[k] for k in ("backup_id", "file", "mode", "applied_at", "expires_at")},
                 "passed_over": passed_over}
-    finally:
-        target.close()
 
 
 def heal_backup_corruption(configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """Put the corrupted backup's original bytes back; the rollback of ``corrupt_latest_backup``."""
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         healed = target.heal_backup_corruption()
         if healed.get("was_active"):
             timeline.record("fault.healed", configuration, target=target.kind, fault="corrupt-backup")
         return {"was_active": bool(healed.get("was_active")), "healed_at": healed.get("healed_at")}
-    finally:
-        target.close()
 
 
 def take_backup(configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """Take a snapshot now (so an experiment knows a fresh one exists). Returns ``{"id", "bytes", "duration_s"}``."""
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         manifest = target.take_backup()
         timeline.record("observation.backup", configuration, backup_id=manifest["id"], bytes=manifest["bytes"],
                         duration_s=manifest["duration_s"])
         return {"id": manifest["id"], "bytes": manifest["bytes"], "duration_s": manifest["duration_s"]}
-    finally:
-        target.close()
 
 
 def restore_from_backup(replay: bool = True, backup_id: str | None = None, only_if_needed: bool = False,
@@ -165,8 +144,7 @@ def restore_from_backup(replay: bool = True, backup_id: str | None = None, only_
     flag("only_if_needed", only_if_needed)
     if backup_id is not None and (not isinstance(backup_id, str) or not backup_id):
         raise InvalidArgument(f"backup_id must be a backup id from the agent's /backups, got {backup_id!r}")
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         if only_if_needed and not any(not d.get("recovered_by") for d in target.backups()["disasters"]):
             return {"skipped": True}
         started = time.time()
@@ -175,5 +153,3 @@ def restore_from_backup(replay: bool = True, backup_id: str | None = None, only_
                         backup_id=report["backup_id"], fallbacks=report.get("fallbacks", []), replay=replay,
                         restored_until_wall=report.get("restored_until_wall"), finished_at=time.time())
         return report
-    finally:
-        target.close()

@@ -97,8 +97,7 @@ def kill_kafka_broker(
     partitions it led, every node's leader count and the active controller. Returns ``{"name", "pid", "signal",
     "killed_at", "led_partitions", "leader_counts", "active_controllers"}``."""
     _validate(which, signal)
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         name, node, counts = _choose(target, which, "a broker crash")
         controllers = active_controllers(target)
         killed = target.kill(name, signal)
@@ -108,8 +107,6 @@ def kill_kafka_broker(
                         leader_counts=counts, active_controllers=controllers)
         return {"name": killed.name, "pid": killed.pid, "signal": killed.signal, "killed_at": killed.killed_at,
                 "led_partitions": counts.get(node, 0), "leader_counts": counts, "active_controllers": controllers}
-    finally:
-        target.close()
 
 
 def isolate_kafka_broker(
@@ -135,8 +132,7 @@ def isolate_kafka_broker(
     duration = check_duration(duration)
     if mode not in ISOLATION_MODES:
         raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(ISOLATION_MODES)}")
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         name, node, counts = _choose(target, which, "isolating a broker")
         controllers = active_controllers(target)
         fault = target.isolate_kafka_node(name, mode, duration)
@@ -148,8 +144,6 @@ def isolate_kafka_broker(
         return {"isolate": name, "mode": mode, "applied_at": applied_at, "expires_at": expires_at,
                 "healed_at": healed_at, "led_partitions": counts.get(node, 0), "leader_counts": counts,
                 "active_controllers": controllers}
-    finally:
-        target.close()
 
 
 def wait_for_kafka_brokers(

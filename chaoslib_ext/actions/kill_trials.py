@@ -163,8 +163,7 @@ def kill_processor_pods_in_trials(
         raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
     settle_seconds = number("settle_seconds", settle_seconds, at_least=0)
     settle_timeout = number("settle_timeout", settle_timeout, at_least=1)
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         baseline = wait_until_settled(target, settle_seconds, settle_timeout)
         timeline.record("observation.group_settled", configuration, owned=baseline.owned,
                         balanced=baseline.balanced, before_trial=1)
@@ -191,5 +190,3 @@ def kill_processor_pods_in_trials(
         timeline.record("observation.group_settled", configuration, owned=final.owned,
                         balanced=final.balanced, after_trial=trials)
         return {"signal": signal, "trials": done, "partitions": baseline.total}
-    finally:
-        target.close()

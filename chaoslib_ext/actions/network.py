@@ -80,8 +80,7 @@ def partition_kafka(
     """
     services, params = _validate(between, duration, mode, latency_ms, bandwidth_kbps)
     flag("wait", wait)
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         fault = target.partition(services, mode, float(duration), **params)
         applied_at, expires_at = float(fault["applied_at"]), float(fault["expires_at"])
         timeline.record("fault.partition", configuration, at=applied_at, target=target.kind, between=services,
@@ -91,21 +90,16 @@ def partition_kafka(
         if wait:
             result["healed_at"] = heal_at_expiry(target, expires_at, configuration)
         return result
-    finally:
-        target.close()
 
 
 def heal_kafka(configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """Remove any Kafka partition now; the rollback of ``partition_kafka``. Healing nothing is not an error.
 
     Returns ``{"was_active", "healed_at"}``, and records ``fault.healed`` when a partition was in force."""
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         healed = target.heal_partition()
         result = {"was_active": bool(healed["was_active"]), "healed_at": float(healed["healed_at"])}
         if result["was_active"]:
             timeline.record("fault.healed", configuration, at=result["healed_at"], target=target.kind,
                             fault="kafka-partition", was_active=True)
         return result
-    finally:
-        target.close()

@@ -8,7 +8,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
 from chaoslib_ext.actions._ready import wait_until_ready
-from chaoslib_ext.arguments import whole_number
+from chaoslib_ext.arguments import number, whole_number
 from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets import ALLOWED_SIGNALS, from_configuration
 
@@ -43,8 +43,7 @@ def kill_processor_pods(
     replicas are ready.
     """
     count, signal = _validate_kill_arguments(count, signal)
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         ready = [i for i in target.instances(COMPONENT) if i.ready]
         if len(ready) < count:
             raise InvalidArgument(
@@ -63,8 +62,6 @@ def kill_processor_pods(
                 {"name": result.name, "pid": result.pid, "signal": result.signal, "killed_at": result.killed_at}
             )
         return {"killed": killed, "signal": signal, "count": count}
-    finally:
-        target.close()
 
 
 def wait_for_processor_replicas(
@@ -75,6 +72,5 @@ def wait_for_processor_replicas(
     Returns ``{"ready": [names], "waited_seconds"}``. Raises ``BudgetExceeded`` naming the replicas still not
     ready after ``timeout`` seconds.
     """
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise InvalidArgument(f"timeout must be a positive number of seconds, got {timeout!r}")
+    timeout = number("timeout", timeout, greater_than=0)
     return wait_until_ready(COMPONENT, "processor replicas", timeout, configuration, secrets)

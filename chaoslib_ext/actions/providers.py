@@ -79,12 +79,9 @@ def fail_provider(
     params = _params(status, retry_after_s, latency_ms, error_rate)
     validate_provider_fault(provider, mode, duration, **params)
     flag("wait", wait)
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         fault = _apply(target, provider, mode, float(duration), params, configuration)
         return _heal_at_expiry(target, fault, configuration) if wait else fault
-    finally:
-        target.close()
 
 
 def provider_outage_trials(
@@ -112,17 +109,14 @@ def provider_outage_trials(
     validate_provider_fault(provider, mode, outage_seconds, **params)
     whole_number("trials", trials, at_least=1, at_most=MAX_TRIALS)
     recover_seconds = number("recover_seconds", recover_seconds, at_least=0, at_most=MAX_PROVIDER_FAULT_TTL_SECONDS)
-    target = from_configuration(configuration, secrets)
     done = []
-    try:
+    with from_configuration(configuration, secrets) as target:
         for trial in range(1, trials + 1):
             fault = _apply(target, provider, mode, float(outage_seconds), params, configuration, trial)
             done.append(_heal_at_expiry(target, fault, configuration))
             time.sleep(recover_seconds)
         return {"provider": provider, "mode": mode, **params,
                 "trials": [{k: t[k] for k in ("trial", "applied_at", "expires_at", "healed_at")} for t in done]}
-    finally:
-        target.close()
 
 
 def restore_provider(provider: str, configuration: Configuration = None, secrets: Secrets = None) -> dict:
@@ -130,11 +124,8 @@ def restore_provider(provider: str, configuration: Configuration = None, secrets
     a fault was active. Returns ``{"provider", "was_active", "healed_at"}``."""
     if provider not in PROVIDERS:
         raise InvalidArgument(f"provider {provider!r} is not one of {', '.join(PROVIDERS)}")
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         healed = target.restore_provider(provider)
-    finally:
-        target.close()
     result = {"provider": provider, "was_active": bool(healed["was_active"]), "healed_at": float(healed["healed_at"])}
     if result["was_active"]:
         timeline.record("fault.healed", configuration, at=result["healed_at"], target=target.kind, fault="provider",
@@ -145,11 +136,8 @@ def restore_provider(provider: str, configuration: Configuration = None, secrets
 def restore_all_providers(configuration: Configuration = None, secrets: Secrets = None) -> dict:
     """End every provider fault now: the rollback of ``fail_provider`` and ``provider_outage_trials``. Records one
     ``fault.healed`` per provider that still had a fault. Returns ``{"healed_at", "healed": [providers]}``."""
-    target = from_configuration(configuration, secrets)
-    try:
+    with from_configuration(configuration, secrets) as target:
         healed = target.restore_all_providers()
-    finally:
-        target.close()
     healed_at = float(healed["healed_at"])
     providers = [p if isinstance(p, str) else p.get("provider") for p in healed.get("healed", [])]
     for provider in providers:

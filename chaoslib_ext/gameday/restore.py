@@ -19,8 +19,7 @@ EXIT_REFUSED = 1
 
 def run_restore(configuration: Mapping[str, Any], backup_id: str | None, replay: bool, until: float | None,
                 say: Callable[[str], None]) -> int:
-    target = from_configuration(configuration)
-    try:
+    with from_configuration(configuration) as target:
         pending = [d for d in target.backups()["disasters"] if not d.get("recovered_by")]
         if pending:
             newest = pending[-1]
@@ -34,8 +33,6 @@ def run_restore(configuration: Mapping[str, Any], backup_id: str | None, replay:
         except InvalidArgument as exc:
             say(f"restore refused: {exc}")
             return EXIT_REFUSED
-    finally:
-        target.close()
     for problem in report.get("fallbacks", []):
         say(f"skipped corrupt backup {problem}")
     if report.get("fallbacks"):

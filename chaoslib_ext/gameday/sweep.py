@@ -67,8 +67,7 @@ def sweep(configuration: Mapping[str, Any], force: bool = False) -> SweepResult:
     from chaoslib_ext.targets.base import sweep_faults
     from chaoslib_ext.targets.local import DEFAULT_CONTROL_URL, LocalTarget
 
-    target = from_configuration(configuration)
-    try:
+    with from_configuration(configuration) as target:
         result = SweepResult(target=getattr(target, "control_url", None) or _kube_scope(target) or target.kind)
         own_sweep = getattr(target, "sweep", None)
         if callable(own_sweep):  # the driver tells orphans from live experiments' faults itself
@@ -84,8 +83,6 @@ def sweep(configuration: Mapping[str, Any], force: bool = False) -> SweepResult:
         outcome = sweep_faults(target)
         result.healed, result.failed = list(outcome["healed"]), list(outcome["failed"])
         return result
-    finally:
-        target.close()
 
 
 def _kube_scope(target: Any) -> str | None:

@@ -168,6 +168,12 @@ class Target(abc.ABC):
     def close(self) -> None:
         """Release connections. Targets are cheap and made fresh for every activity."""
 
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 # --- sweep: heal every fault in force ---
 SWEEP_HEALERS = {

@@ -1,4 +1,5 @@
 """The fault-window arithmetic behind probes.cuj1: pure, no stack, no sleeping."""
+import contextlib
 import math
 from pathlib import Path
 
@@ -253,7 +254,7 @@ def _views_read_in_turn(monkeypatch, tmp_path, server_p95s: list[float],
     monkeypatch.setattr(cuj1.time, "sleep", sleep)
     monkeypatch.setattr(cuj1, "_client", client)
     monkeypatch.setattr(cuj1, "_server", server)
-    monkeypatch.setattr(cuj1, "from_configuration", lambda *_: type("T", (), {"close": lambda self: None})())
+    monkeypatch.setattr(cuj1, "from_configuration", lambda *_: contextlib.nullcontext())
     return read
 
 

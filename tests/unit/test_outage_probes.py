@@ -46,6 +46,12 @@ class Api:
     def close(self) -> None:
         pass
 
+    def __enter__(self) -> "Api":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
 
 @pytest.fixture
 def config(tmp_path):

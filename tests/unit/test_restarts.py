@@ -1,6 +1,8 @@
 """The restart probes: what a run's kills explain, judged from the raw counter, and SLO-4's daily figure."""
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from chaoslib_ext import timeline
@@ -79,7 +81,7 @@ class FakePrometheus:
 
 @pytest.fixture
 def prometheus(monkeypatch):
-    monkeypatch.setattr(restarts, "from_configuration", lambda c, s: type("T", (), {"close": lambda self: None})())
+    monkeypatch.setattr(restarts, "from_configuration", lambda c, s: contextlib.nullcontext())
 
     def install(fake: FakePrometheus) -> FakePrometheus:
         monkeypatch.setattr(restarts, "prometheus_query", fake)
