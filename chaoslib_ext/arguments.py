@@ -8,7 +8,7 @@ from typing import Any
 
 from chaoslib_ext.errors import InvalidArgument
 
-__all__ = ["number", "whole_number", "flag"]
+__all__ = ["number", "whole_number", "flag", "one_of"]
 
 
 def _bounds(greater_than: float | None, at_least: float | None, at_most: float | None) -> str:
@@ -53,4 +53,11 @@ def flag(name: str, value: Any) -> bool:
     """``value`` if it is true or false; a string such as ``"yes"`` is refused, naming it."""
     if not isinstance(value, bool):
         raise InvalidArgument(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def one_of(name: str, value: Any, allowed: tuple) -> Any:
+    """``value`` if it is one of ``allowed`` (``True`` is never ``1``); InvalidArgument listing them if not."""
+    if isinstance(value, bool) != any(isinstance(a, bool) for a in allowed) or value not in allowed:
+        raise InvalidArgument(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
     return value

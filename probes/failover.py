@@ -19,8 +19,8 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
 from chaoslib_ext.arguments import number
-from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData, TargetUnreachable
-from chaoslib_ext.targets import ALLOWED_SIGNALS, Target
+from chaoslib_ext.errors import BudgetExceeded, NoData, TargetUnreachable
+from chaoslib_ext.targets import Target, kill_signal
 from probes._clients import prometheus_query, target_and_database
 from probes._partitions import ACTIVE_LOOKBACK_SECONDS, active_partitions, writes_after
 from probes.measure import distribution, failover_seconds, partition_resumed_at, quantile
@@ -139,8 +139,8 @@ def failover_distribution(
     ``signal`` was recorded, BudgetExceeded when a trial had not resumed before the next kill (or, for the last,
     within ``timeout`` seconds). ``finding`` says in words whether p95 is within ``budget_seconds``, with the
     consumer settings the processor reports; when over, it is also logged as a warning."""
-    if signal is not None and signal not in ALLOWED_SIGNALS:
-        raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
+    if signal is not None:
+        kill_signal(signal)
     budget_seconds = number("budget_seconds", budget_seconds, greater_than=0)
     gap_seconds = number("gap_seconds", gap_seconds, greater_than=0)
     timeout = number("timeout", timeout, greater_than=0)

@@ -16,7 +16,7 @@ from chaoslib_ext.actions._ready import wait_until_ready
 from chaoslib_ext.actions.network import check_duration, heal_at_expiry
 from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import InvalidArgument, NoData
-from chaoslib_ext.targets import ALLOWED_SIGNALS, Target, from_configuration
+from chaoslib_ext.targets import Target, from_configuration, kill_signal
 from chaoslib_ext.targets.prometheus import prometheus_query
 
 __all__ = ["kill_kafka_broker", "isolate_kafka_broker", "wait_for_kafka_brokers"]
@@ -77,8 +77,7 @@ def _validate_which(which: Any) -> None:
 
 def _validate(which: Any, signal: Any) -> None:
     _validate_which(which)
-    if signal not in ALLOWED_SIGNALS:
-        raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
+    kill_signal(signal)
 
 
 def kill_kafka_broker(

@@ -27,8 +27,8 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
 from chaoslib_ext.arguments import number, whole_number
-from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
-from chaoslib_ext.targets import ALLOWED_SIGNALS, Target, from_configuration
+from chaoslib_ext.errors import BudgetExceeded, NoData
+from chaoslib_ext.targets import Target, from_configuration, kill_signal
 from chaoslib_ext.targets.prometheus import prometheus_query
 
 __all__ = ["kill_processor_pods_in_trials"]
@@ -159,8 +159,7 @@ def kill_processor_pods_in_trials(
     NoData when no replica is processing anything.
     """
     whole_number("trials", trials, at_least=1, at_most=MAX_TRIALS)
-    if signal not in ALLOWED_SIGNALS:
-        raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
+    kill_signal(signal)
     settle_seconds = number("settle_seconds", settle_seconds, at_least=0)
     settle_timeout = number("settle_timeout", settle_timeout, at_least=1)
     with from_configuration(configuration, secrets) as target:

@@ -10,7 +10,7 @@ from chaoslib_ext import timeline
 from chaoslib_ext.actions._ready import wait_until_ready
 from chaoslib_ext.arguments import number, whole_number
 from chaoslib_ext.errors import InvalidArgument
-from chaoslib_ext.targets import ALLOWED_SIGNALS, from_configuration
+from chaoslib_ext.targets import from_configuration, kill_signal
 
 __all__ = ["kill_processor_pods", "wait_for_processor_replicas"]
 
@@ -19,8 +19,7 @@ COMPONENT = "processor"
 
 def _validate_kill_arguments(count: Any, signal: Any) -> tuple[int, str]:
     whole_number("count", count, at_least=1)
-    if signal not in ALLOWED_SIGNALS:
-        raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
+    kill_signal(signal)
     return count, signal
 
 

@@ -5,11 +5,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from chaoslib_ext.errors import TargetMisconfigured
-from chaoslib_ext.targets.base import ALLOWED_SIGNALS, Healed, HttpErrorFault, Instance, Killed, Target
+from chaoslib_ext.targets.base import ALLOWED_SIGNALS, Healed, HttpErrorFault, Instance, Killed, Target, kill_signal
 
 KNOWN_TARGETS = ("local", "kubernetes")
 
-__all__ = ["ALLOWED_SIGNALS", "Healed", "HttpErrorFault", "Instance", "Killed", "Target", "from_configuration", "KNOWN_TARGETS"]
+__all__ = ["ALLOWED_SIGNALS", "Healed", "HttpErrorFault", "Instance", "Killed", "Target", "from_configuration",
+           "KNOWN_TARGETS", "kill_signal"]
 
 
 def from_configuration(configuration: Mapping[str, Any] | None = None, secrets: Mapping[str, Any] | None = None) -> Target:

@@ -4,11 +4,17 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
-from chaoslib_ext.arguments import number, whole_number
+from chaoslib_ext.arguments import number, one_of, whole_number
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured
 
 ALLOWED_SIGNALS = ("SIGKILL", "SIGTERM")
 """Signals a pod-kill fault may send: a crash (SIGKILL) or a graceful stop (SIGTERM)."""
+
+
+def kill_signal(signal: object) -> str:
+    """``signal`` if a kill may send it; InvalidArgument naming it and the allowed ones if not. Every kill passes
+    through ``Target.kill``, which checks it; actions that work before their first kill check it first too."""
+    return one_of("signal", signal, ALLOWED_SIGNALS)
 
 PARTITION_SERVICES = ("processor", "producers")
 """Services a Kafka partition can cut from the broker."""
@@ -78,9 +84,13 @@ class Target(abc.ABC):
     def instances(self, component: str = "processor") -> list[Instance]:
         """Every replica of ``component``, ready or not."""
 
-    @abc.abstractmethod
     def kill(self, name: str, signal: str = "SIGKILL") -> Killed:
-        """Send ``signal`` to instance ``name``. The supervisor restarts it."""
+        """Send ``signal`` (SIGKILL or SIGTERM) to instance ``name``. The supervisor restarts it."""
+        return self._kill(name, kill_signal(signal))
+
+    @abc.abstractmethod
+    def _kill(self, name: str, signal: str) -> Killed:
+        """Send an allowed ``signal`` to instance ``name``."""
 
     @abc.abstractmethod
     def endpoint(self, service: str) -> str:

@@ -11,7 +11,7 @@ import httpx
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
 from chaoslib_ext.targets.stack_http import call_backup_agent, fetch_producer_acks
 from chaoslib_ext.targets.base import (
-    ALLOWED_SIGNALS, DATA_SCOPES, PROVIDERS, DisasterRecovery, Healed, HttpErrorFault, Instance, Killed, Target,
+    DATA_SCOPES, PROVIDERS, DisasterRecovery, Healed, HttpErrorFault, Instance, Killed, Target,
     validate_provider_fault,
 )
 
@@ -74,9 +74,7 @@ class LocalTarget(Target, DisasterRecovery):
             if i.get("component") == component
         ]
 
-    def kill(self, name: str, signal: str = "SIGKILL") -> Killed:
-        if signal not in ALLOWED_SIGNALS:
-            raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
+    def _kill(self, name: str, signal: str) -> Killed:
         body = self._json("POST", f"/instances/{name}/kill", json={"signal": signal})
         return Killed(name=body["name"], pid=int(body["pid"]), signal=body["signal"], killed_at=float(body["killed_at"]))
 

@@ -18,7 +18,7 @@ def test_kill_rejects_a_bad_count(count):
 
 
 def test_kill_rejects_a_bad_signal():
-    with pytest.raises(InvalidArgument, match="signal 'SIGHUP' is not one of SIGKILL, SIGTERM"):
+    with pytest.raises(InvalidArgument, match="signal must be one of SIGKILL, SIGTERM, got 'SIGHUP'"):
         kill_processor_pods(signal="SIGHUP", configuration=NOWHERE)
 
 

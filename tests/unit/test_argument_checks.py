@@ -39,3 +39,12 @@ def test_whole_numbers_and_flags():
     assert flag("wait", False) is False
     with pytest.raises(InvalidArgument, match="wait must be true or false, got 'yes'"):
         flag("wait", "yes")
+
+
+def test_one_of_lists_what_is_allowed():
+    from chaoslib_ext.targets import kill_signal
+
+    assert kill_signal("SIGTERM") == "SIGTERM"
+    for bad in ("SIGSTOP", None, True):
+        with pytest.raises(InvalidArgument, match=f"signal must be one of SIGKILL, SIGTERM, got {bad!r}"):
+            kill_signal(bad)

@@ -43,7 +43,7 @@ def test_balance_is_reported_not_required():
     ({"trials": 0}, "trials must be a whole number within \\[1, 100\\], got 0"),
     ({"trials": 2.5}, "trials must be a whole number within \\[1, 100\\], got 2.5"),
     ({"trials": True}, "trials must be a whole number within \\[1, 100\\], got True"),
-    ({"signal": "SIGSTOP"}, "signal 'SIGSTOP' is not one of SIGKILL, SIGTERM"),
+    ({"signal": "SIGSTOP"}, "signal must be one of SIGKILL, SIGTERM, got 'SIGSTOP'"),
     ({"settle_seconds": -1}, "settle_seconds must be a number >= 0, got -1"),
     ({"settle_timeout": 0}, "settle_timeout must be a number >= 1, got 0"),
 ])

@@ -12,7 +12,7 @@ from typing import Any
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
 from chaoslib_ext.targets.stack_http import fetch_producer_acks
 from chaoslib_ext.targets.base import (
-    ALLOWED_SIGNALS, PARTITION_MODES, PARTITION_SERVICES, Healed, HttpErrorFault, Instance, Killed, Target,
+    PARTITION_MODES, PARTITION_SERVICES, Healed, HttpErrorFault, Instance, Killed, Target,
     DisasterRecovery,
     validate_provider_fault,
 )
@@ -156,9 +156,7 @@ class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
                 return None
             raise
 
-    def kill(self, name: str, signal: str = "SIGKILL") -> Killed:
-        if signal not in ALLOWED_SIGNALS:
-            raise InvalidArgument(f"signal {signal!r} is not one of {', '.join(ALLOWED_SIGNALS)}")
+    def _kill(self, name: str, signal: str) -> Killed:
         pod = self._read_pod(name)
         if pod is None:
             raise InvalidArgument(f"no pod {name!r} in namespace {self.namespace!r} (context {self.context!r})")
