@@ -3,12 +3,14 @@ names the argument, the value it got and what is allowed, e.g. ``ttl_seconds mus
 got 0``. YAML's ``true`` is a bool, never the number 1."""
 from __future__ import annotations
 
+import logging
 import math
+import warnings
 from typing import Any
 
 from chaoslib_ext.errors import InvalidArgument
 
-__all__ = ["number", "whole_number", "flag", "one_of"]
+__all__ = ["number", "whole_number", "flag", "one_of", "renamed"]
 
 
 def _bounds(greater_than: float | None, at_least: float | None, at_most: float | None) -> str:
@@ -61,3 +63,16 @@ def one_of(name: str, value: Any, allowed: tuple) -> Any:
     if isinstance(value, bool) != any(isinstance(a, bool) for a in allowed) or value not in allowed:
         raise InvalidArgument(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
     return value
+
+
+def renamed(new_name: str, value: Any, default: Any, old_name: str, old_value: Any) -> Any:
+    """The value of an argument that was renamed: ``old_value`` if the experiment still uses the old name (with a
+    deprecation warning in ``chaos run``'s log), else ``value``. Both at once is refused."""
+    if old_value is None:
+        return value
+    if value != default:
+        raise InvalidArgument(f"give {new_name} only: {old_name} is its old name")
+    message = f"{old_name} is deprecated and will be removed in the next release: use {new_name}"
+    logging.getLogger("chaostoolkit").warning(message)
+    warnings.warn(message, DeprecationWarning, stacklevel=3)
+    return old_value

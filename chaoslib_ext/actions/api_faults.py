@@ -9,19 +9,18 @@ from chaoslib_ext import timeline
 from chaoslib_ext.arguments import number
 from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets import from_configuration
+from chaoslib_ext.targets.base import fault_ttl
 
 __all__ = ["inject_api_errors", "heal_api_errors"]
 
 ALLOWED_STATUSES = (500, 503)
-MAX_TTL_SECONDS = 86_400
-"""The stack's own ceiling; the TTL is the safety net that ends a fault whose drill died before its rollback."""
 
 
 def _validate(ratio: Any, status: Any, ttl_seconds: Any) -> tuple[float, int, float]:
     ratio = number("ratio", ratio, at_least=0, at_most=1)
     if isinstance(status, bool) or status not in ALLOWED_STATUSES:
         raise InvalidArgument(f"status must be one of {', '.join(map(str, ALLOWED_STATUSES))}, got {status!r}")
-    ttl_seconds = number("ttl_seconds", ttl_seconds, greater_than=0, at_most=MAX_TTL_SECONDS)
+    ttl_seconds = fault_ttl(ttl_seconds)
     return ratio, int(status), ttl_seconds
 
 

@@ -11,17 +11,16 @@ import time
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
-from chaoslib_ext.arguments import flag, number
+from chaoslib_ext.arguments import flag, renamed
 from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets import from_configuration
-from chaoslib_ext.targets.base import CORRUPTION_MODES, DATA_SCOPES
+from chaoslib_ext.targets.base import CORRUPTION_MODES, DATA_SCOPES, fault_ttl
 
 __all__ = [
     "destroy_data", "kill_database", "database_outage", "end_database_outage", "corrupt_latest_backup",
     "heal_backup_corruption", "restore_from_backup", "take_backup",
 ]
 
-MAX_TTL_SECONDS = 3600.0
 
 
 def _acks_snapshot(target) -> list[dict]:
@@ -60,19 +59,20 @@ def kill_database(configuration: Configuration = None, secrets: Secrets = None) 
         return {"name": killed.name, "pid": killed.pid, "killed_at": killed.killed_at}
 
 
-def database_outage(duration: float = 60.0, wait: bool = True, configuration: Configuration = None,
-                    secrets: Secrets = None) -> dict:
-    """Take the database away for ``duration`` seconds: every instance stopped, started again by the target at
-    the expiry even if this run dies (a TTL the runner enforces). With ``wait`` (default) returns after starting
-    it again. Records ``fault.database_outage`` and ``fault.healed``.
-    Returns ``{"stopped_at", "expires_at", "started_at"|None}``."""
-    duration = number("duration", duration, greater_than=0, at_most=MAX_TTL_SECONDS)
+def database_outage(ttl_seconds: float = 60.0, wait: bool = True, configuration: Configuration = None,
+                    secrets: Secrets = None, duration: float | None = None) -> dict:
+    """Take the database away for ``ttl_seconds`` seconds (at most an hour): every instance stopped, started
+    again by the target at the expiry even if this run dies (a TTL the runner enforces). With ``wait`` (default)
+    returns after starting it again. Records ``fault.database_outage`` and ``fault.healed``.
+    Returns ``{"stopped_at", "expires_at", "started_at"|None}``. ``duration`` is the old name of
+    ``ttl_seconds``, still accepted for one release."""
+    ttl_seconds = fault_ttl(renamed("ttl_seconds", ttl_seconds, 60.0, "duration", duration))
     flag("wait", wait)
     with from_configuration(configuration, secrets) as target:
-        hold = target.stop_component("mongo", duration)
+        hold = target.stop_component("mongo", ttl_seconds)
         stopped_at, expires_at = float(hold["stopped_at"]), float(hold["expires_at"])
         timeline.record("fault.database_outage", configuration, at=stopped_at, target=target.kind,
-                        ttl_seconds=duration, expires_at=expires_at)
+                        ttl_seconds=ttl_seconds, expires_at=expires_at)
         result = {"stopped_at": stopped_at, "expires_at": expires_at, "started_at": None}
         if wait:
             time.sleep(max(0.0, expires_at - time.time()))
@@ -103,7 +103,7 @@ def corrupt_latest_backup(mode: str = "truncate", ttl_seconds: float = 600.0, co
     409 when no backup has a data file, naming each backup and why."""
     if mode not in CORRUPTION_MODES:
         raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(CORRUPTION_MODES)}")
-    ttl = number("ttl_seconds", ttl_seconds, greater_than=0, at_most=MAX_TTL_SECONDS)
+    ttl = fault_ttl(ttl_seconds)
     with from_configuration(configuration, secrets) as target:
         fault = target.corrupt_backup(mode, ttl)
         passed_over = list(fault.get("passed_over") or [])

@@ -13,10 +13,11 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
 from chaoslib_ext.actions._ready import wait_until_ready
-from chaoslib_ext.actions.network import check_duration, heal_at_expiry
-from chaoslib_ext.arguments import number
+from chaoslib_ext.actions.network import heal_at_expiry
+from chaoslib_ext.arguments import number, renamed
 from chaoslib_ext.errors import InvalidArgument, NoData
 from chaoslib_ext.targets import Target, from_configuration, kill_signal
+from chaoslib_ext.targets.base import fault_ttl
 from chaoslib_ext.targets.prometheus import prometheus_query
 
 __all__ = ["kill_kafka_broker", "isolate_kafka_broker", "wait_for_kafka_brokers"]
@@ -110,34 +111,36 @@ def kill_kafka_broker(
 
 def isolate_kafka_broker(
     which: str = BUSIEST,
-    duration: float = 30.0,
+    ttl_seconds: float = 30.0,
     mode: str = "hold",
     configuration: Configuration = None,
     secrets: Secrets = None,
+    duration: float | None = None,
 ) -> dict:
-    """Cut one Kafka node from the other nodes for ``duration`` seconds, then heal it: ``busiest-leader`` (the
+    """Cut one Kafka node from the other nodes for ``ttl_seconds`` seconds, then heal it: ``busiest-leader`` (the
     one leading the most partitions) or a node by name (``kafka-2``). Replication and the controller quorum are
     cut both ways; clients still reach the node. The controller fences it once its heartbeats stop, and elects
     new leaders for its partitions; the isolated node still answers clients with its last view of the cluster,
     so clients that ask it keep trying it. After the heal it truncates what it appended alone and catches up.
 
     ``mode`` is ``hold`` (connections kept, nothing forwarded), ``drop`` or ``reset``. The fault's time-to-live
-    is ``duration``: it ends by itself even if this process dies. Refused (InvalidArgument, before any fault) on
+    is ``ttl_seconds`` (at most an hour): it ends by itself even if this process dies. Refused (InvalidArgument, before any fault) on
     a one-node cluster and for a node that is not ready. Records ``fault.partition`` with ``isolate`` (the node),
     the partitions it led, every node's leader count and the active controller, then ``fault.healed``. Returns
     ``{"isolate", "mode", "applied_at", "expires_at", "healed_at", "led_partitions", "leader_counts",
-    "active_controllers"}``."""
+    "active_controllers"}``. ``duration`` is the old name of ``ttl_seconds``, still accepted for one release.
+    """
+    ttl_seconds = fault_ttl(renamed("ttl_seconds", ttl_seconds, 30.0, "duration", duration))
     _validate_which(which)
-    duration = check_duration(duration)
     if mode not in ISOLATION_MODES:
         raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(ISOLATION_MODES)}")
     with from_configuration(configuration, secrets) as target:
         name, node, counts = _choose(target, which, "isolating a broker")
         controllers = active_controllers(target)
-        fault = target.isolate_kafka_node(name, mode, duration)
+        fault = target.isolate_kafka_node(name, mode, ttl_seconds)
         applied_at, expires_at = float(fault["applied_at"]), float(fault["expires_at"])
         timeline.record("fault.partition", configuration, at=applied_at, target=target.kind, isolate=name,
-                        component=COMPONENT, mode=mode, ttl_seconds=duration, expires_at=expires_at,
+                        component=COMPONENT, mode=mode, ttl_seconds=ttl_seconds, expires_at=expires_at,
                         led_partitions=counts.get(node, 0), leader_counts=counts, active_controllers=controllers)
         healed_at = heal_at_expiry(target, expires_at, configuration)
         return {"isolate": name, "mode": mode, "applied_at": applied_at, "expires_at": expires_at,

@@ -12,17 +12,15 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
-from chaoslib_ext.arguments import flag, number
+from chaoslib_ext.arguments import flag, number, renamed
 from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets import Target, from_configuration
-from chaoslib_ext.targets.base import PARTITION_MODES, PARTITION_SERVICES
+from chaoslib_ext.targets.base import PARTITION_MODES, PARTITION_SERVICES, fault_ttl
 
 __all__ = ["partition_kafka", "heal_kafka"]
 
-MAX_DURATION_SECONDS = 3600.0
 
-
-def _validate(between: Any, duration: Any, mode: Any, latency_ms: Any, bandwidth_kbps: Any) -> tuple[list[str], dict]:
+def _validate(between: Any, ttl_seconds: Any, mode: Any, latency_ms: Any, bandwidth_kbps: Any) -> tuple[list[str], dict]:
     if isinstance(between, str):
         between = [between]
     if not isinstance(between, (list, tuple)) or not between or not all(isinstance(s, str) for s in between):
@@ -30,7 +28,7 @@ def _validate(between: Any, duration: Any, mode: Any, latency_ms: Any, bandwidth
     unknown = [s for s in between if s not in PARTITION_SERVICES]
     if unknown:
         raise InvalidArgument(f"between names {unknown[0]!r}, which is not one of {', '.join(PARTITION_SERVICES)}")
-    check_duration(duration)
+    fault_ttl(ttl_seconds)
     if mode not in PARTITION_MODES:
         raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(PARTITION_MODES)}")
     params: dict = {}
@@ -40,10 +38,6 @@ def _validate(between: Any, duration: Any, mode: Any, latency_ms: Any, bandwidth
         elif value is not None:
             raise InvalidArgument(f"{name} only applies to mode {wanted!r}, not {mode!r}")
     return sorted(set(between)), params
-
-
-def check_duration(duration: Any) -> float:
-    return number("duration", duration, greater_than=0, at_most=MAX_DURATION_SECONDS)
 
 
 def heal_at_expiry(target: Target, expires_at: float, configuration: Configuration) -> float:
@@ -59,32 +53,35 @@ def heal_at_expiry(target: Target, expires_at: float, configuration: Configurati
 
 def partition_kafka(
     between: list[str] | str = ("processor",),
-    duration: float = 30.0,
+    ttl_seconds: float = 30.0,
     mode: str = "hold",
     latency_ms: float | None = None,
     bandwidth_kbps: float | None = None,
     wait: bool = True,
     configuration: Configuration = None,
     secrets: Secrets = None,
+    duration: float | None = None,
 ) -> dict:
-    """Cut the services in ``between`` (``processor``, ``producers``) from the Kafka broker for ``duration``
+    """Cut the services in ``between`` (``processor``, ``producers``) from the Kafka broker for ``ttl_seconds``
     seconds with ``mode``: ``hold`` (connections kept, nothing forwarded: the clean partition), ``drop`` (read
     and discarded), ``reset`` (TCP RST, new connections refused), ``latency`` (``latency_ms`` per chunk) or
     ``bandwidth`` (``bandwidth_kbps`` kB/s).
 
-    The fault's time-to-live is ``duration``: the target heals it by itself at expiry. With ``wait`` (default)
-    the action returns after healing it at the end of ``duration``; without, it returns at once and the TTL ends
-    it. Records ``fault.partition`` (and ``fault.healed`` when it heals) in the timeline.
+    The fault's time-to-live is ``ttl_seconds`` (at most an hour): the target heals it by itself at expiry. With
+    ``wait`` (default) the action returns after healing it at the end of ``ttl_seconds``; without, it returns at
+    once and the TTL ends it. ``duration`` is the old name of ``ttl_seconds``, still accepted for one release.
+    Records ``fault.partition`` (and ``fault.healed`` when it heals) in the timeline.
     Returns ``{"between", "mode", "applied_at", "expires_at", "healed_at"|None}``. Raises ``InvalidArgument``
     before any side effect for a bad argument.
     """
-    services, params = _validate(between, duration, mode, latency_ms, bandwidth_kbps)
+    ttl_seconds = renamed("ttl_seconds", ttl_seconds, 30.0, "duration", duration)
+    services, params = _validate(between, ttl_seconds, mode, latency_ms, bandwidth_kbps)
     flag("wait", wait)
     with from_configuration(configuration, secrets) as target:
-        fault = target.partition(services, mode, float(duration), **params)
+        fault = target.partition(services, mode, float(ttl_seconds), **params)
         applied_at, expires_at = float(fault["applied_at"]), float(fault["expires_at"])
         timeline.record("fault.partition", configuration, at=applied_at, target=target.kind, between=services,
-                        mode=mode, ttl_seconds=float(duration), expires_at=expires_at, **params)
+                        mode=mode, ttl_seconds=float(ttl_seconds), expires_at=expires_at, **params)
         result = {"between": services, "mode": mode, "applied_at": applied_at, "expires_at": expires_at,
                   "healed_at": None, **params}
         if wait:

@@ -17,10 +17,10 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
-from chaoslib_ext.arguments import flag, number, whole_number
+from chaoslib_ext.arguments import flag, number, renamed, whole_number
 from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets import Target, from_configuration
-from chaoslib_ext.targets.base import MAX_PROVIDER_FAULT_TTL_SECONDS, PROVIDERS, validate_provider_fault
+from chaoslib_ext.targets.base import MAX_FAULT_TTL_SECONDS, PROVIDERS, validate_provider_fault
 
 __all__ = ["fail_provider", "provider_outage_trials", "restore_provider", "restore_all_providers"]
 
@@ -32,12 +32,12 @@ def _params(status: Any, retry_after_s: Any, latency_ms: Any, error_rate: Any) -
                               ("error_rate", error_rate)) if v is not None}
 
 
-def _apply(target: Target, provider: str, mode: str, duration: float, params: dict,
+def _apply(target: Target, provider: str, mode: str, ttl_seconds: float, params: dict,
            configuration: Configuration, trial: int | None = None) -> dict:
-    fault = target.fail_provider(provider, mode, duration, **params)
+    fault = target.fail_provider(provider, mode, ttl_seconds, **params)
     applied_at, expires_at = float(fault["applied_at"]), float(fault["expires_at"])
     timeline.record("fault.provider", configuration, at=applied_at, target=target.kind, provider=provider, mode=mode,
-                    ttl_seconds=duration, expires_at=expires_at, trial=trial, **params)
+                    ttl_seconds=ttl_seconds, expires_at=expires_at, trial=trial, **params)
     return {"provider": provider, "mode": mode, "applied_at": applied_at, "expires_at": expires_at,
             "healed_at": None, "trial": trial, **params}
 
@@ -55,7 +55,7 @@ def _heal_at_expiry(target: Target, fault: dict, configuration: Configuration) -
 def fail_provider(
     provider: str,
     mode: str = "error",
-    duration: float = 30.0,
+    ttl_seconds: float = 30.0,
     status: int | None = None,
     retry_after_s: float | None = None,
     latency_ms: float | None = None,
@@ -63,24 +63,27 @@ def fail_provider(
     wait: bool = True,
     configuration: Configuration = None,
     secrets: Secrets = None,
+    duration: float | None = None,
 ) -> dict:
     """Make ``provider`` (openai, groq, together, alpaca, finnhub, polygon, coingecko, newsapi, gdelt) fail for
-    ``duration`` seconds with ``mode``: ``error`` (answer ``status`` 500, 503 (default) or 429 with
+    ``ttl_seconds`` seconds with ``mode``: ``error`` (answer ``status`` 500, 503 (default) or 429 with
     ``retry_after_s``), ``latency`` (add ``latency_ms``), ``timeout`` (accept, never answer: a blackhole),
     ``reset`` (drop the connection) or ``malformed`` (200 with a body that does not parse). ``error_rate`` in
     (0, 1] (default 1) makes it a partial fault that hits that share of the requests.
 
-    The fault's time-to-live is ``duration``: the simulator heals it by itself at expiry. With ``wait`` (default)
-    the action returns after healing it at the end of ``duration``; without, it returns at once and the TTL (or
+    The fault's time-to-live is ``ttl_seconds`` (at most an hour): the simulator heals it by itself at expiry.
+    With ``wait`` (default) the action returns after healing it at the end of ``ttl_seconds``; without, it returns at once and the TTL (or
     the rollback ``restore_all_providers``) ends it. Records ``fault.provider`` and, when it heals,
     ``fault.healed`` in the timeline. Returns ``{"provider", "mode", "applied_at", "expires_at",
     "healed_at"|None, ...parameters}``. Raises ``InvalidArgument`` naming the argument before any side effect.
+    ``duration`` is the old name of ``ttl_seconds``, still accepted for one release.
     """
+    ttl_seconds = renamed("ttl_seconds", ttl_seconds, 30.0, "duration", duration)
     params = _params(status, retry_after_s, latency_ms, error_rate)
-    validate_provider_fault(provider, mode, duration, **params)
+    validate_provider_fault(provider, mode, ttl_seconds, **params)
     flag("wait", wait)
     with from_configuration(configuration, secrets) as target:
-        fault = _apply(target, provider, mode, float(duration), params, configuration)
+        fault = _apply(target, provider, mode, float(ttl_seconds), params, configuration)
         return _heal_at_expiry(target, fault, configuration) if wait else fault
 
 
@@ -88,7 +91,7 @@ def provider_outage_trials(
     provider: str,
     mode: str = "error",
     trials: int = 3,
-    outage_seconds: float = 8.0,
+    ttl_seconds: float = 8.0,
     recover_seconds: float = 10.0,
     status: int | None = None,
     retry_after_s: float | None = None,
@@ -96,23 +99,26 @@ def provider_outage_trials(
     error_rate: float | None = None,
     configuration: Configuration = None,
     secrets: Secrets = None,
+    outage_seconds: float | None = None,
 ) -> dict:
     """``trials`` outages of ``provider`` in a row, so failover can be reported as p50, p95 and max: each applies
-    the fault (as ``fail_provider``, with a time-to-live of ``outage_seconds``), heals it when it expires, then
+    the fault (as ``fail_provider``, with a time-to-live of ``ttl_seconds``), heals it when it expires, then
     leaves the provider healthy for ``recover_seconds`` so the service can return to it before the next trial.
 
     Every outage is a ``fault.provider`` (with its ``trial`` number) and a ``fault.healed`` in the timeline.
     Returns ``{"provider", "mode", "trials": [{"trial", "applied_at", "expires_at", "healed_at"}]}``. Raises
-    ``InvalidArgument`` naming the argument before any side effect.
+    ``InvalidArgument`` naming the argument before any side effect. ``outage_seconds`` is the old name of
+    ``ttl_seconds``, still accepted for one release.
     """
+    ttl_seconds = renamed("ttl_seconds", ttl_seconds, 8.0, "outage_seconds", outage_seconds)
     params = _params(status, retry_after_s, latency_ms, error_rate)
-    validate_provider_fault(provider, mode, outage_seconds, **params)
+    validate_provider_fault(provider, mode, ttl_seconds, **params)
     whole_number("trials", trials, at_least=1, at_most=MAX_TRIALS)
-    recover_seconds = number("recover_seconds", recover_seconds, at_least=0, at_most=MAX_PROVIDER_FAULT_TTL_SECONDS)
+    recover_seconds = number("recover_seconds", recover_seconds, at_least=0, at_most=MAX_FAULT_TTL_SECONDS)
     done = []
     with from_configuration(configuration, secrets) as target:
         for trial in range(1, trials + 1):
-            fault = _apply(target, provider, mode, float(outage_seconds), params, configuration, trial)
+            fault = _apply(target, provider, mode, float(ttl_seconds), params, configuration, trial)
             done.append(_heal_at_expiry(target, fault, configuration))
             time.sleep(recover_seconds)
         return {"provider": provider, "mode": mode, **params,

@@ -11,6 +11,16 @@ ALLOWED_SIGNALS = ("SIGKILL", "SIGTERM")
 """Signals a pod-kill fault may send: a crash (SIGKILL) or a graceful stop (SIGTERM)."""
 
 
+MAX_FAULT_TTL_SECONDS = 3600.0
+"""The longest any fault may live. Its time-to-live, ``ttl_seconds`` in every action, is the safety net that ends
+a fault whose run died before its rollback; an hour covers any game day."""
+
+
+def fault_ttl(ttl_seconds: object) -> float:
+    """``ttl_seconds`` if it is a fault's lifetime the framework allows: > 0 and <= MAX_FAULT_TTL_SECONDS."""
+    return number("ttl_seconds", ttl_seconds, greater_than=0, at_most=MAX_FAULT_TTL_SECONDS)
+
+
 def kill_signal(signal: object) -> str:
     """``signal`` if a kill may send it; InvalidArgument naming it and the allowed ones if not. Every kill passes
     through ``Target.kill``, which checks it; actions that work before their first kill check it first too."""
@@ -248,8 +258,6 @@ PROVIDER_FAULT_MODES = ("error", "latency", "timeout", "reset", "malformed")
 accept and never answer (blackhole); reset: drop the connection; malformed: 200 with a body that does not parse."""
 PROVIDER_ERROR_STATUSES = (500, 503, 429)
 MAX_PROVIDER_LATENCY_MS = 600_000
-MAX_PROVIDER_FAULT_TTL_SECONDS = 3600.0
-"""The TTL is the safety net that ends a fault whose run died before its rollback; an hour covers any game day."""
 
 
 def validate_provider_fault(provider: object, mode: object, ttl_seconds: object, **params: object) -> dict:
@@ -262,7 +270,7 @@ def validate_provider_fault(provider: object, mode: object, ttl_seconds: object,
         raise InvalidArgument(f"provider {provider!r} is not one of {', '.join(PROVIDERS)}")
     if mode not in PROVIDER_FAULT_MODES:
         raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(PROVIDER_FAULT_MODES)}")
-    ttl = number("ttl_seconds", ttl_seconds, greater_than=0, at_most=MAX_PROVIDER_FAULT_TTL_SECONDS)
+    ttl = fault_ttl(ttl_seconds)
     unknown = sorted(set(params) - {"status", "retry_after_s", "latency_ms", "error_rate"})
     if unknown:
         raise InvalidArgument(f"{unknown[0]} is not a provider fault parameter "

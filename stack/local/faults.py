@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from stack.fault_limits import MAX_FAULT_TTL_SECONDS
+
 log = logging.getLogger(__name__)
 
 FAULT_PATH = "/_gameday/fault"
@@ -24,7 +26,6 @@ TOKEN_ENV = "GAMEDAY_FAULT_TOKEN"
 """Mirrors stack.processor.faults (the runner does not import a service's code)."""
 HTTP_ERRORS = "http-errors"
 ALLOWED_STATUSES = (500, 503)
-MAX_TTL_SECONDS = 86_400.0
 
 
 class FaultRequestError(ValueError):
@@ -70,8 +71,8 @@ def parse_http_errors(body: object, now: float) -> HttpErrors:
     if isinstance(status, bool) or status not in ALLOWED_STATUSES:
         raise FaultRequestError(f"status: must be one of {', '.join(map(str, ALLOWED_STATUSES))}, got {status!r}")
     ttl = number("ttl_seconds")
-    if not 0 < ttl <= MAX_TTL_SECONDS:
-        raise FaultRequestError(f"ttl_seconds: must be > 0 and <= {MAX_TTL_SECONDS:g}, got {body['ttl_seconds']!r}")
+    if not 0 < ttl <= MAX_FAULT_TTL_SECONDS:
+        raise FaultRequestError(f"ttl_seconds: must be > 0 and <= {MAX_FAULT_TTL_SECONDS:g}, got {body['ttl_seconds']!r}")
     return HttpErrors(ratio=ratio, status=int(status), ttl_seconds=ttl, applied_at=now)
 
 

@@ -36,6 +36,8 @@ import re
 import struct
 from dataclasses import dataclass, field
 
+from stack.fault_limits import MAX_FAULT_TTL_SECONDS
+
 MODES = ("hold", "drop", "reset", "latency", "bandwidth")
 SERVICES = ("processor", "producers")
 """Services a partition can cut: the Kafka clients of the CA3 stack."""
@@ -52,8 +54,6 @@ BROKER_CLIENT_IDS = (
     re.compile(r"^(\d+)$"),
 )
 """Apache Kafka's inter-node clients, each with the id of the node that runs it."""
-MAX_TTL_SECONDS = 3600.0
-"""A partition is a drill, not a state: one hour is far beyond any experiment."""
 MAX_LATENCY_MS = 60_000
 MAX_FIRST_REQUEST_BYTES = 1 << 20
 """A first request (ApiVersions) is tens of bytes; anything this large is not Kafka."""
@@ -204,8 +204,8 @@ def parse_partition(body: object, now: float, brokers: int = 1) -> PartitionFaul
     if mode not in MODES:
         raise PartitionRequestError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
     ttl = _number(body, "ttl_seconds")
-    if not 0 < ttl <= MAX_TTL_SECONDS:
-        raise PartitionRequestError(f"ttl_seconds: must be > 0 and <= {MAX_TTL_SECONDS:g}, got {body['ttl_seconds']!r}")
+    if not 0 < ttl <= MAX_FAULT_TTL_SECONDS:
+        raise PartitionRequestError(f"ttl_seconds: must be > 0 and <= {MAX_FAULT_TTL_SECONDS:g}, got {body['ttl_seconds']!r}")
     latency = bandwidth = 0.0
     if mode == "latency":
         if "latency_ms" not in body:

@@ -27,6 +27,8 @@ from typing import Any
 
 from starlette.routing import Match
 
+from stack.fault_limits import MAX_FAULT_TTL_SECONDS
+
 FAULT_PATH = "/_gameday/fault"
 TOKEN_HEADER = "x-gameday-token"
 TOKEN_ENV = "GAMEDAY_FAULT_TOKEN"
@@ -35,8 +37,6 @@ INJECTED_HEADER = "X-Gameday-Injected"
 from a real one."""
 NEVER_FAILED = ("/metrics", FAULT_PATH)
 ALLOWED_STATUSES = (500, 503)
-MAX_TTL_SECONDS = 86_400.0
-"""A day. A drill lasts minutes; a longer fault is a typo, and the TTL is the safety net when a drill dies."""
 
 
 class FaultArgumentError(ValueError):
@@ -81,8 +81,8 @@ def parse_fault(body: Any) -> HttpErrorFault:
     if isinstance(status, bool) or status not in ALLOWED_STATUSES:
         raise FaultArgumentError("status", f"must be one of {', '.join(map(str, ALLOWED_STATUSES))}, got {status!r}")
     ttl = _number(body, "ttl_seconds")
-    if not 0 < ttl <= MAX_TTL_SECONDS:
-        raise FaultArgumentError("ttl_seconds", f"must be > 0 and <= {MAX_TTL_SECONDS:g}, got {ttl!r}")
+    if not 0 < ttl <= MAX_FAULT_TTL_SECONDS:
+        raise FaultArgumentError("ttl_seconds", f"must be > 0 and <= {MAX_FAULT_TTL_SECONDS:g}, got {ttl!r}")
     return HttpErrorFault(ratio=Fraction(str(ratio)), status=int(status), ttl_seconds=float(ttl))
 
 

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from stack.fault_limits import MAX_FAULT_TTL_SECONDS
 from stack.providers.catalogue import PROVIDERS
 
 MODES = ("error", "latency", "timeout", "reset", "malformed")
 ERROR_STATUSES = (500, 503, 429)
-MAX_TTL_SECONDS = 3600.0
-"""An experiment lasts minutes; an hour-long provider outage is a typo, and the TTL is the net when a drill dies."""
 MAX_LATENCY_MS = 600_000
 MAX_RETRY_AFTER_S = 3600
 FIELDS = ("mode", "status", "retry_after_s", "latency_ms", "error_rate", "ttl_seconds")
@@ -97,10 +96,10 @@ def parse_fault(provider: str, body: Any, now: float) -> ProviderFault:
     if mode not in MODES:
         raise FaultArgumentError("mode", f"must be one of {', '.join(MODES)}, got {mode!r:.60}")
     if "ttl_seconds" not in body:
-        raise FaultArgumentError("ttl_seconds", f"is required (0 < t <= {MAX_TTL_SECONDS:g})")
+        raise FaultArgumentError("ttl_seconds", f"is required (0 < t <= {MAX_FAULT_TTL_SECONDS:g})")
     ttl = _number(body, "ttl_seconds")
-    if not 0 < ttl <= MAX_TTL_SECONDS:
-        raise FaultArgumentError("ttl_seconds", f"must be > 0 and <= {MAX_TTL_SECONDS:g}, got {ttl!r}")
+    if not 0 < ttl <= MAX_FAULT_TTL_SECONDS:
+        raise FaultArgumentError("ttl_seconds", f"must be > 0 and <= {MAX_FAULT_TTL_SECONDS:g}, got {ttl!r}")
     rate = _number(body, "error_rate") if "error_rate" in body else 1
     if not 0 < rate <= 1:
         raise FaultArgumentError("error_rate", f"must be within (0, 1], got {rate!r}")

@@ -268,7 +268,7 @@ def test_the_gate_passes_again_on_the_same_stack(stack, gameday, tmp_path):
 def test_a_partition_whose_drain_budget_is_too_tight_deviates(stack, tmp_path, chaos_run):
     """Planted failure: a 10 s partition cannot drain its backlog within 1 ms."""
     experiment = yaml.safe_load((REPO / "experiments" / "kafka-partition.yaml").read_text())
-    experiment["method"][0]["provider"]["arguments"]["duration"] = 10
+    experiment["method"][0]["provider"]["arguments"]["ttl_seconds"] = 10
     for probe in experiment["steady-state-hypothesis"]["probes"]:
         if probe["name"] == "backlog-drained-after-heal":
             probe["tolerance"]["range"] = [0, 0.001]

@@ -152,7 +152,7 @@ def test_planted_failure_nothing_to_fail_over_to_deviates(stack, tmp_path, chaos
         experiment["method"].insert(1, {
             "name": f"{provider}-down-throughout", "type": "action",
             "provider": {"type": "python", "module": "chaoslib_ext.actions.providers", "func": "fail_provider",
-                         "arguments": {"provider": provider, "mode": "error", "status": 503, "duration": 30,
+                         "arguments": {"provider": provider, "mode": "error", "status": 503, "ttl_seconds": 30,
                                        "wait": False}}})
     planted = tmp_path / "nowhere-to-go.yaml"
     planted.write_text(yaml.safe_dump(experiment, sort_keys=False))

@@ -48,3 +48,21 @@ def test_one_of_lists_what_is_allowed():
     for bad in ("SIGSTOP", None, True):
         with pytest.raises(InvalidArgument, match=f"signal must be one of SIGKILL, SIGTERM, got {bad!r}"):
             kill_signal(bad)
+
+
+def test_an_old_argument_name_still_works_for_a_release_and_says_so(caplog):
+    from chaoslib_ext.actions.network import partition_kafka
+    from chaoslib_ext.actions.providers import provider_outage_trials
+    from chaoslib_ext.errors import TargetUnreachable
+
+    nowhere = {"local_control_url": "http://127.0.0.1:9"}
+    with pytest.warns(DeprecationWarning, match="duration is deprecated and will be removed in the next release: "
+                                                "use ttl_seconds"):
+        with pytest.raises(TargetUnreachable):
+            partition_kafka(duration=20, configuration=nowhere)
+    assert "duration is deprecated" in caplog.text
+    with pytest.warns(DeprecationWarning, match="outage_seconds is deprecated"):
+        with pytest.raises(InvalidArgument, match="ttl_seconds must be a number > 0 and <= 3600, got 0"):
+            provider_outage_trials("alpaca", outage_seconds=0, configuration=nowhere)
+    with pytest.raises(InvalidArgument, match="give ttl_seconds only: duration is its old name"):
+        partition_kafka(ttl_seconds=10, duration=20, configuration=nowhere)

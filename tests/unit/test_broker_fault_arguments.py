@@ -50,9 +50,9 @@ def test_no_broker_fault_is_a_baseline_before_the_method_and_no_data_after_it(co
 
 @pytest.mark.parametrize("arguments, message", [
     ({"which": ""}, "which must be 'busiest-leader' or a node name"),
-    ({"duration": 0}, "duration must be a number > 0 and <= 3600, got 0"),
-    ({"duration": True}, "duration must be a number > 0 and <= 3600, got True"),
-    ({"duration": 3601}, "<= 3600"),
+    ({"ttl_seconds": 0}, "ttl_seconds must be a number > 0 and <= 3600, got 0"),
+    ({"ttl_seconds": True}, "ttl_seconds must be a number > 0 and <= 3600, got True"),
+    ({"ttl_seconds": 3601}, "ttl_seconds must be a number > 0 and <= 3600, got 3601"),
     ({"mode": "latency"}, "mode 'latency' is not one of hold, drop, reset"),
 ])
 def test_isolation_arguments_are_refused_before_any_fault(arguments, message, monkeypatch):

@@ -21,10 +21,10 @@ def test_destroy_with_a_good_scope_reaches_for_the_target():
         destroy_data("database", configuration=NOWHERE)
 
 
-@pytest.mark.parametrize("duration", [0, -5, 3601, "60", True, float("nan")])
-def test_outage_rejects_a_bad_duration(duration):
-    with pytest.raises(InvalidArgument, match="duration must be a number > 0 and <= 3600, got "):
-        database_outage(duration=duration, configuration=NOWHERE)
+@pytest.mark.parametrize("ttl_seconds", [0, -5, 3601, "60", True, float("nan")])
+def test_outage_rejects_a_bad_ttl(ttl_seconds):
+    with pytest.raises(InvalidArgument, match="ttl_seconds must be a number > 0 and <= 3600, got "):
+        database_outage(ttl_seconds=ttl_seconds, configuration=NOWHERE)
 
 
 def test_corruption_rejects_a_bad_mode_and_ttl():

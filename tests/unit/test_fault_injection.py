@@ -146,8 +146,8 @@ def test_unknown_paths_are_not_failed(api):
     ({"ratio": 1.2}, r"ratio must be a number within \[0, 1\], got 1.2"),
     ({"ratio": "1"}, r"ratio must be a number within \[0, 1\], got '1'"),
     ({"status": 502}, "status must be one of 500, 503, got 502"),
-    ({"ttl_seconds": 0}, "ttl_seconds must be a number > 0 and <= 86400, got 0"),
-    ({"ttl_seconds": None}, "ttl_seconds must be a number > 0 and <= 86400, got None"),
+    ({"ttl_seconds": 0}, "ttl_seconds must be a number > 0 and <= 3600, got 0"),
+    ({"ttl_seconds": None}, "ttl_seconds must be a number > 0 and <= 3600, got None"),
 ])
 def test_inject_api_errors_validates_before_reaching_the_target(kwargs, message):
     with pytest.raises(InvalidArgument, match=message):

@@ -373,7 +373,7 @@ def test_the_partition_action_and_its_rollback_run_unchanged_on_kubernetes(kube,
     from chaoslib_ext.actions.network import heal_kafka, partition_kafka
 
     configuration = {"target": "kubernetes", "gameday_timeline": str(tmp_path / "timeline.jsonl")}
-    fault = partition_kafka(between=["producers", "processor"], duration=20, wait=False, configuration=configuration)
+    fault = partition_kafka(between=["producers", "processor"], ttl_seconds=20, wait=False, configuration=configuration)
     assert fault["between"] == ["processor", "producers"] and fault["healed_at"] is None
     [policy] = kube.live(POLICIES).values()
     assert policy["spec"]["podSelector"]["matchExpressions"][0]["values"] == ["processor", "producers"]
@@ -423,7 +423,7 @@ def test_a_held_component_is_scaled_to_zero_with_a_reaper_and_started_again(kube
 
 def test_holds_refuse_bad_input_before_any_write(kube):
     target = k8s_target()
-    with pytest.raises(InvalidArgument, match="ttl_seconds must be > 0 and <= 3600"):
+    with pytest.raises(InvalidArgument, match="ttl_seconds must be a number > 0 and <= 3600, got 0"):
         target.stop_component("processor", 0)
     with pytest.raises(InvalidArgument, match="no Deployment or StatefulSet 'processr'"):
         target.stop_component("processr", 60)

@@ -146,14 +146,14 @@ def test_partial_faults_delay_chunks_only_while_active():
 @pytest.mark.parametrize("kwargs, message", [
     ({"between": "nobody"}, "not one of processor, producers"),
     ({"between": []}, "non-empty list"),
-    ({"duration": 0}, "duration must be a number > 0 and <= 3600, got 0"),
-    ({"duration": "30"}, "duration must be a number > 0 and <= 3600, got '30'"),
+    ({"ttl_seconds": 0}, "ttl_seconds must be a number > 0 and <= 3600, got 0"),
+    ({"ttl_seconds": "30"}, "ttl_seconds must be a number > 0 and <= 3600, got '30'"),
     ({"mode": "cut"}, "mode 'cut' is not one of"),
     ({"mode": "latency"}, "latency_ms must be a number > 0, got None"),
     ({"latency_ms": 5}, "latency_ms only applies to mode 'latency'"),
 ])
 def test_partition_action_validates_before_any_side_effect(kwargs, message):
-    args = {"between": ["processor"], "duration": 30, "mode": "hold", "latency_ms": None, "bandwidth_kbps": None}
+    args = {"between": ["processor"], "ttl_seconds": 30, "mode": "hold", "latency_ms": None, "bandwidth_kbps": None}
     args.update(kwargs)
     with pytest.raises(InvalidArgument, match=message):
         _validate(**args)

@@ -21,8 +21,8 @@ NOWHERE = {"target": "local", "local_control_url": "http://127.0.0.1:9"}
 @pytest.mark.parametrize("kwargs, message", [
     ({"provider": "anthropic"}, "provider 'anthropic' is not one of openai, groq, together, alpaca"),
     ({"mode": "explode"}, "mode 'explode' is not one of error, latency, timeout, reset, malformed"),
-    ({"duration": 0}, r"ttl_seconds must be a number > 0 and <= 3600, got 0"),
-    ({"duration": "30"}, "ttl_seconds must be a number > 0 and <= 3600, got '30'"),
+    ({"ttl_seconds": 0}, r"ttl_seconds must be a number > 0 and <= 3600, got 0"),
+    ({"ttl_seconds": "30"}, "ttl_seconds must be a number > 0 and <= 3600, got '30'"),
     ({"status": 404}, "status must be one of 500, 503, 429, got 404"),
     ({"status": 503, "retry_after_s": 5}, "retry_after_s only applies to status 429, not 503"),
     ({"status": 429, "retry_after_s": -1}, r"retry_after_s must be a whole number within \[0, 3600\], got -1"),
@@ -36,7 +36,7 @@ NOWHERE = {"target": "local", "local_control_url": "http://127.0.0.1:9"}
     ({"wait": "yes"}, "wait must be true or false, got 'yes'"),
 ])
 def test_fail_provider_rejects_a_bad_argument_before_reaching_the_target(kwargs, message):
-    arguments = {"provider": "openai", "mode": "error", "duration": 10, **kwargs}
+    arguments = {"provider": "openai", "mode": "error", "ttl_seconds": 10, **kwargs}
     with pytest.raises(InvalidArgument, match=message):
         fail_provider(configuration=NOWHERE, **arguments)
 

@@ -1,7 +1,6 @@
 """The Kubernetes target's driver: the Target interface over the Kubernetes API and chaostoolkit-kubernetes."""
 from __future__ import annotations
 
-import math
 import re
 import secrets as random_tokens
 import time
@@ -14,7 +13,7 @@ from chaoslib_ext.targets.stack_http import fetch_producer_acks
 from chaoslib_ext.targets.base import (
     PARTITION_MODES, PARTITION_SERVICES, Healed, HttpErrorFault, Instance, Killed, Target,
     DisasterRecovery,
-    validate_provider_fault,
+    fault_ttl, validate_provider_fault,
 )
 from chaoslib_ext.targets.kubernetes.holds import COMPONENT_LABEL, HOLD_FAULT, release_hold
 from chaoslib_ext.targets.kubernetes.objects import (
@@ -356,8 +355,7 @@ class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
             )
         if params:
             raise InvalidArgument(f"{', '.join(sorted(params))} do not apply to mode {mode!r}")
-        if not (isinstance(ttl_seconds, (int, float)) and math.isfinite(ttl_seconds) and 0 < ttl_seconds <= 3600):
-            raise InvalidArgument(f"ttl_seconds must be > 0 and <= 3600, got {ttl_seconds!r}")
+        ttl_seconds = fault_ttl(ttl_seconds)
         from chaosk8s.networking.actions import create_network_policy
 
         name = f"chaos-partition-{int(time.time())}-{random_tokens.token_hex(3)}"

@@ -5,13 +5,13 @@ Mixed into the driver, which provides ``namespace``, ``settings``, ``endpoint``,
 """
 from __future__ import annotations
 
-import math
 import secrets as random_tokens
 import time
 from typing import Any
 
 
 from chaoslib_ext.errors import InvalidArgument, TargetUnreachable
+from chaoslib_ext.targets.base import fault_ttl
 from chaoslib_ext.targets.stack_http import call_backup_agent
 from chaoslib_ext.targets.kubernetes.holds import (
     COMPONENT_LABEL, HOLD_FAULT, REPLICAS_BEFORE_ANNOTATION, hold_body, patch_workload, read_workload, release_hold,
@@ -24,7 +24,6 @@ DATABASE = "ca3"
 MONGO_POD, MONGO_PVC = "mongo-0", "data-mongo-0"
 """The StatefulSet's one member and its volume claim (volumeClaimTemplates ``data``)."""
 MONGO_MEMBER = "mongo-0.mongo.{namespace}.svc.cluster.local:27017"
-MAX_HOLD_SECONDS = 3600.0
 START_TIMEOUT_SECONDS = 180.0
 """A started component must be ready again within this: image already on the node, a few probe periods."""
 RESTORE_HOLD_SECONDS = 900.0
@@ -71,9 +70,7 @@ class KubernetesRecovery:
         return client.AppsV1Api(self._api)
 
     def stop_component(self, component: str, ttl_seconds: float) -> dict:
-        if not (isinstance(ttl_seconds, (int, float)) and math.isfinite(ttl_seconds)
-                and 0 < ttl_seconds <= MAX_HOLD_SECONDS):
-            raise InvalidArgument(f"ttl_seconds must be > 0 and <= {MAX_HOLD_SECONDS:g}, got {ttl_seconds!r}")
+        ttl_seconds = fault_ttl(ttl_seconds)
         found = self._call(f"read workload {component}", read_workload, self._apps(), self.namespace, component)
         if found is None:
             raise InvalidArgument(f"no Deployment or StatefulSet {component!r} in namespace {self.namespace!r}")
