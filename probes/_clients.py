@@ -12,10 +12,7 @@ from chaoslib_ext.errors import NoData
 from chaoslib_ext.targets import Target, from_configuration
 from chaoslib_ext.targets.prometheus import prometheus_query
 
-__all__ = ["DATABASE", "mongo", "prometheus_query", "prometheus_scalar", "target_and_database"]
-
-DATABASE = "ca3"
-"""The processor's database (docs/local-stack-contract.md)."""
+__all__ = ["mongo", "prometheus_query", "prometheus_scalar", "target_and_database"]
 
 MONGO_TIMEOUT_MS = 3000
 """Short enough that a dead database fails a probe quickly, long enough for a busy single-threaded server."""
@@ -26,7 +23,7 @@ def mongo(target: Target) -> tuple[MongoClient, Database]:
         target.mongo_uri(), serverSelectionTimeoutMS=MONGO_TIMEOUT_MS, connectTimeoutMS=MONGO_TIMEOUT_MS,
         socketTimeoutMS=10 * MONGO_TIMEOUT_MS,
     )
-    return client, client[DATABASE]
+    return client, client[target.database]
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ parser is authoritative.
 """
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -38,7 +39,8 @@ from chaoslib_ext.slo.model import (
 SPEC_VERSION = "gameday/v1"
 
 DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[2] / "deploy" / "monitoring" / "slos.yaml"
-"""The SLO spec every target loads, unless an experiment's configuration names another under ``slo_spec``."""
+"""The SLO spec of this checkout, which every target loads unless told otherwise (``configured_path``)."""
+SPEC_ENV = "GAMEDAY_SLO_SPEC"
 
 _SLUG = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _ALERT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -166,8 +168,9 @@ def _describe(value: Any) -> str:
 
 
 def configured_path(configuration: Mapping[str, Any] | None) -> Path:
-    """The spec an experiment's configuration names under ``slo_spec``, else DEFAULT_SPEC_PATH."""
-    return Path((configuration or {}).get("slo_spec") or DEFAULT_SPEC_PATH)
+    """The SLO spec to load: the configuration's ``slo_spec`` (``--var slo_spec=...``), else ``$GAMEDAY_SLO_SPEC``,
+    else this checkout's ``deploy/monitoring/slos.yaml``. An installed framework has no checkout: name the spec."""
+    return Path((configuration or {}).get("slo_spec") or os.environ.get(SPEC_ENV) or DEFAULT_SPEC_PATH)
 
 
 def load(path: Path | str) -> Catalog:
@@ -176,7 +179,8 @@ def load(path: Path | str) -> Catalog:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SpecError([f"<spec>: cannot read {path}: {exc.strerror or exc}"]) from exc
+        hint = f" (name the SLO spec with the configuration's slo_spec or ${SPEC_ENV})" if path == DEFAULT_SPEC_PATH else ""
+        raise SpecError([f"<spec>: cannot read {path}: {exc.strerror or exc}{hint}"]) from exc
     return loads(text)
 
 

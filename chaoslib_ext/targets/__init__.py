@@ -5,7 +5,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from chaoslib_ext.errors import TargetMisconfigured
-from chaoslib_ext.targets.base import ALLOWED_SIGNALS, Healed, HttpErrorFault, Instance, Killed, Target, kill_signal
+from chaoslib_ext.targets.base import (
+    ALLOWED_SIGNALS, Healed, HttpErrorFault, Instance, Killed, Target, database_from, kill_signal,
+)
 
 KNOWN_TARGETS = ("local", "kubernetes")
 
@@ -14,17 +16,22 @@ __all__ = ["ALLOWED_SIGNALS", "Healed", "HttpErrorFault", "Instance", "Killed", 
 
 
 def from_configuration(configuration: Mapping[str, Any] | None = None, secrets: Mapping[str, Any] | None = None) -> Target:
-    """A fresh target for the experiment's ``configuration`` (``target: local`` by default). Nothing is cached."""
+    """A fresh target for the experiment's ``configuration`` (``target: local`` by default; ``database``, the
+    processor's database, ``ca3`` by default). Nothing is cached."""
     kind = str((configuration or {}).get("target") or "local").strip().lower()
+    database = database_from(configuration)
     if kind == "local":
         from chaoslib_ext.targets.local import LocalTarget, control_url_from
 
-        return LocalTarget(control_url_from(configuration))
-    if kind == "kubernetes":
+        target: Target = LocalTarget(control_url_from(configuration))
+    elif kind == "kubernetes":
         from chaoslib_ext.targets.kubernetes import target_from_configuration
 
-        return target_from_configuration(configuration)
-    raise TargetMisconfigured(
+        target = target_from_configuration(configuration)
+    else:
+        raise TargetMisconfigured(
         f"unknown target {kind!r}: this version supports {', '.join(KNOWN_TARGETS)}. "
         "Set it with the experiment's configuration `target:` or `--var target=local|kubernetes`."
-    )
+        )
+    target.database = database
+    return target

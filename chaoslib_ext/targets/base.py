@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import abc
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from chaoslib_ext.arguments import number, one_of, whole_number
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured
@@ -19,6 +22,22 @@ a fault whose run died before its rollback; an hour covers any game day."""
 def fault_ttl(ttl_seconds: object) -> float:
     """``ttl_seconds`` if it is a fault's lifetime the framework allows: > 0 and <= MAX_FAULT_TTL_SECONDS."""
     return number("ttl_seconds", ttl_seconds, greater_than=0, at_most=MAX_FAULT_TTL_SECONDS)
+
+
+DEFAULT_DATABASE = "ca3"
+"""The processor's MongoDB database (docs/local-stack-contract.md); another with the configuration's ``database``."""
+_DATABASE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+
+
+def database_from(configuration: Mapping[str, Any] | None) -> str:
+    """The configuration's ``database``, else DEFAULT_DATABASE; TargetMisconfigured for a name MongoDB refuses."""
+    name = (configuration or {}).get("database")
+    if name is None:
+        return DEFAULT_DATABASE
+    if not isinstance(name, str) or not _DATABASE_NAME.match(name):
+        raise TargetMisconfigured(f"database must be a MongoDB database name (letters, digits, _ or -, at most 63), "
+                                  f"got {name!r}")
+    return str(name)
 
 
 def kill_signal(signal: object) -> str:
@@ -89,6 +108,8 @@ class Target(abc.ABC):
     """A running stack that faults can be injected into and measurements read from."""
 
     kind: str
+    database: str = DEFAULT_DATABASE
+    """The processor's database, which probes read and disasters destroy (the configuration's ``database``)."""
 
     @abc.abstractmethod
     def instances(self, component: str = "processor") -> list[Instance]:

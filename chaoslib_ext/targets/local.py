@@ -160,12 +160,12 @@ class LocalTarget(Target, DisasterRecovery):
         client: MongoClient = MongoClient(self.mongo_uri(), serverSelectionTimeoutMS=5000)
         try:
             destroyed_at = time.time()
-            client.drop_database("ca3")
+            client.drop_database(self.database)
         except PyMongoError as exc:
             raise TargetUnreachable(f"dropping database ca3 at {self.mongo_uri()} failed: {exc}") from exc
         finally:
             client.close()
-        return {"scope": scope, "destroyed_at": destroyed_at, "database": "ca3"}
+        return {"scope": scope, "destroyed_at": destroyed_at, "database": self.database}
 
     def stop_component(self, component: str, ttl_seconds: float) -> dict:
         return self._json("POST", f"/components/{component}/stop", json={"ttl_seconds": ttl_seconds}, timeout=60.0)

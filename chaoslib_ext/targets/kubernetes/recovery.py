@@ -20,7 +20,6 @@ from chaoslib_ext.targets.kubernetes.holds import (
 from chaoslib_ext.targets.kubernetes.objects import CHAOS_MADE, FAULT_LABEL, MANAGED_BY_LABEL, expiry_of
 
 DATA_SCOPES = ("database", "data-directory")
-DATABASE = "ca3"
 MONGO_POD, MONGO_PVC = "mongo-0", "data-mongo-0"
 """The StatefulSet's one member and its volume claim (volumeClaimTemplates ``data``)."""
 MONGO_MEMBER = "mongo-0.mongo.{namespace}.svc.cluster.local:27017"
@@ -133,12 +132,12 @@ class KubernetesRecovery:
         client: MongoClient = MongoClient(self.mongo_uri(), serverSelectionTimeoutMS=5000)
         try:
             destroyed_at = time.time()
-            client.drop_database(DATABASE)
+            client.drop_database(self.database)
         except PyMongoError as exc:
-            raise TargetUnreachable(f"dropping database {DATABASE} at {self.mongo_uri()} failed: {exc}") from exc
+            raise TargetUnreachable(f"dropping database {self.database} at {self.mongo_uri()} failed: {exc}") from exc
         finally:
             client.close()
-        return {"scope": "database", "destroyed_at": destroyed_at, "database": DATABASE}
+        return {"scope": "database", "destroyed_at": destroyed_at, "database": self.database}
 
     def _wipe_mongo_volume(self) -> float:
         """Delete the member's claim and pod together: the StatefulSet recreates both, the volume empty."""
