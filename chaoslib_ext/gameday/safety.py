@@ -3,9 +3,11 @@
 The check reads configuration values only (``--var``, the environment, the kubeconfig file); it sends nothing
 to the target. It is the contract every target driver relies on:
 
-- ``local``: the control API URL (``local_control_url`` / ``$GAMEDAY_CONTROL_URL`` / the default) must be on a
-  loopback address, or its host listed in ``$GAMEDAY_ALLOWED_HOSTS`` (comma-separated). A game day on this
-  machine cannot reach into another one by a typo in a URL.
+- ``local``: the local target's own guard (``chaoslib_ext.targets.local.check_control_url``, which every local
+  target runs when it is made, so ``chaos run`` is guarded too): the control API URL (``local_control_url`` /
+  ``$GAMEDAY_CONTROL_URL`` / the default) must be on a loopback address, or its host listed in
+  ``$GAMEDAY_ALLOWED_HOSTS`` (comma-separated). A game day on this machine cannot reach into another one by a
+  typo in a URL.
 - ``kubernetes``: the driver's own guard (``chaoslib_ext.targets.kubernetes.settings``: ``scope_of`` reads the
   keys and variables, ``check_scope`` the allow-lists), so the gate and ``chaos run`` cannot disagree. The
   context (``kube_context`` / ``$GAMEDAY_KUBE_CONTEXT`` / the kubeconfig's current context) must match one of
@@ -15,13 +17,11 @@ to the target. It is the contract every target driver relies on:
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
@@ -46,30 +46,15 @@ def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_local(configuration: Mapping[str, Any], env: Mapping[str, str]) -> Allowed:
-    from chaoslib_ext.targets.local import DEFAULT_CONTROL_URL
+    """The local target's own guard (``chaoslib_ext.targets.local.control_url_from``), run before anything starts."""
+    from chaoslib_ext.errors import TargetMisconfigured
+    from chaoslib_ext.targets.local import control_url_from
 
-    url = str(configuration.get("local_control_url") or env.get("GAMEDAY_CONTROL_URL") or DEFAULT_CONTROL_URL)
-    host = (urlsplit(url).hostname or "").lower()
-    allowed_hosts = _list(env, "GAMEDAY_ALLOWED_HOSTS", ())
-    if not host:
-        raise BlastRadiusRefused(f"local_control_url {url!r} names no host")
-    if not _is_loopback(host) and host not in allowed_hosts:
-        raise BlastRadiusRefused(
-            f"refusing the local target at {url}: {host} is not a loopback address and not in "
-            f"GAMEDAY_ALLOWED_HOSTS ({', '.join(allowed_hosts) or 'empty'}). The local stack runs on this machine; "
-            f"to run against another host on purpose, export GAMEDAY_ALLOWED_HOSTS={host}"
-        )
-    return Allowed("local", url)
+    try:
+        return Allowed("local", control_url_from(configuration, env))
+    except TargetMisconfigured as exc:
+        raise BlastRadiusRefused(str(exc)) from exc
 
 
 def _current_context(env: Mapping[str, str]) -> str | None:

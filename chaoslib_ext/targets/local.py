@@ -1,10 +1,12 @@
 """The local target: a stack of real processes run by ``stack.local.runner``, reached through its control API."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -22,12 +24,44 @@ CONTROL_TIMEOUT_SECONDS = 5.0
 """The control API answers from memory; 5 s only covers a loaded 2-core machine."""
 
 
-def control_url_from(configuration: Mapping[str, Any] | None) -> str:
-    configuration = configuration or {}
-    url = configuration.get("local_control_url") or os.environ.get("GAMEDAY_CONTROL_URL") or DEFAULT_CONTROL_URL
+ALLOWED_HOSTS_ENV = "GAMEDAY_ALLOWED_HOSTS"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_control_url(url: str, env: Mapping[str, str] | None = None) -> str:
+    """``url`` if the local target may reach it: on a loopback address, or its host listed in
+    ``$GAMEDAY_ALLOWED_HOSTS`` (comma-separated). The local stack runs on this machine, so a typo in a URL cannot
+    reach into another one; ``gameday`` checks this before a run, and every local target again when it is made."""
+    env = os.environ if env is None else env
     if not str(url).startswith(("http://", "https://")):
         raise TargetMisconfigured(f"local_control_url {url!r} is not an http(s) URL, e.g. {DEFAULT_CONTROL_URL}")
+    host = (urlsplit(str(url)).hostname or "").lower()
+    if not host:
+        raise TargetMisconfigured(f"local_control_url {url!r} names no host")
+    allowed_hosts = tuple(h.strip() for h in (env.get(ALLOWED_HOSTS_ENV) or "").split(",") if h.strip())
+    if not _is_loopback(host) and host not in allowed_hosts:
+        raise TargetMisconfigured(
+            f"refusing the local target at {url}: {host} is not a loopback address and not in "
+            f"{ALLOWED_HOSTS_ENV} ({', '.join(allowed_hosts) or 'empty'}). The local stack runs on this machine; "
+            f"to run against another host on purpose, export {ALLOWED_HOSTS_ENV}={host}"
+        )
     return str(url).rstrip("/")
+
+
+def control_url_from(configuration: Mapping[str, Any] | None, env: Mapping[str, str] | None = None) -> str:
+    """The control API URL: ``local_control_url``, else ``$GAMEDAY_CONTROL_URL``, else the default; checked."""
+    env = os.environ if env is None else env
+    configuration = configuration or {}
+    url = configuration.get("local_control_url") or env.get("GAMEDAY_CONTROL_URL") or DEFAULT_CONTROL_URL
+    return check_control_url(str(url), env)
 
 
 class LocalTarget(Target, DisasterRecovery):

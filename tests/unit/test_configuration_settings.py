@@ -34,3 +34,15 @@ def test_the_slo_spec_comes_from_the_configuration_then_the_environment_then_the
     monkeypatch.setenv(SPEC_ENV, str(tmp_path / "env.yaml"))
     assert configured_path({}) == tmp_path / "env.yaml"
     assert configured_path({"slo_spec": "mine.yaml"}) == Path("mine.yaml")
+
+
+def test_every_local_target_guards_its_blast_radius_as_the_gate_does(monkeypatch):
+    monkeypatch.delenv("GAMEDAY_ALLOWED_HOSTS", raising=False)
+    with pytest.raises(TargetMisconfigured, match="refusing the local target at http://10.1.2.3:18000: 10.1.2.3 is not "
+                                                  "a loopback address and not in GAMEDAY_ALLOWED_HOSTS"):
+        from_configuration({"local_control_url": "http://10.1.2.3:18000"})
+    monkeypatch.setenv("GAMEDAY_ALLOWED_HOSTS", "10.1.2.3")
+    with from_configuration({"local_control_url": "http://10.1.2.3:18000/"}) as target:
+        assert target.control_url == "http://10.1.2.3:18000"
+    with pytest.raises(TargetMisconfigured, match="is not an http"):
+        from_configuration({"local_control_url": "ftp://127.0.0.1"})
