@@ -5,9 +5,9 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
+from chaoslib_ext.gameday import orchestrate
 from chaoslib_ext.gameday import verdict as verdicts
 from stack.local.kraft import KAFKA_VERSION
 
@@ -15,8 +15,7 @@ DEFAULT_BASE_PORT = 18000
 DEFAULT_STATE_DIR = ".gameday/stack"
 EXIT_USAGE = 2
 EXIT_STACK_FAILED = 8
-EXIT_REFUSED = verdicts.Outcome.TARGET_UNREACHABLE.exit_code
-"""A target outside the blast-radius allow-list is a misconfigured target: refused before any side effect."""
+EXIT_REFUSED = orchestrate.EXIT_REFUSED
 
 EXIT_CODES_HELP = "\n".join(
     f"  {o.exit_code}  {o.name}" for o in sorted(verdicts.Outcome, key=lambda o: o.exit_code)
@@ -110,69 +109,6 @@ def slo_generate(rest: list[str]) -> int:
     return slo_main(["generate", *rest])
 
 
-# ---- feedback, blast radius, redaction, report, sweep, schedule ------------------------------------------------------
-# (kept in one block; the commands register themselves through _add_gameday_commands)
-
-
-class _Feedback:
-    """Progress lines with live SLI values while experiments run; the SLI sampler feeds the report's plots too."""
-
-    def __init__(self, args: argparse.Namespace, configuration: dict):
-        from chaoslib_ext.gameday.progress import Progress
-        from chaoslib_ext.gameday.sli_sampler import SliSampler
-
-        self.sampler = SliSampler(configuration)
-        self.progress = None if args.quiet else Progress(sli=lambda: self.sampler.latest)
-
-    def __enter__(self) -> _Feedback:
-        self.sampler.start()
-        if self.progress is not None:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-        self.sampler.stop()
-
-
-def _refuse_outside_blast_radius(entries: list[tuple[Path | None, dict]]) -> int | None:
-    """Check every experiment's target (what its file declares, overridden by the --var/suite values)."""
-    from chaoslib_ext.gameday.safety import BlastRadiusRefused, check_blast_radius, declared_configuration
-
-    for experiment, variables in entries:
-        declared = declared_configuration(experiment) if experiment is not None else {}
-        try:
-            check_blast_radius({**declared, **variables})
-        except BlastRadiusRefused as exc:
-            where = f" ({experiment.name})" if experiment is not None else ""
-            print(f"gameday: {exc}{where}", file=sys.stderr)
-            return EXIT_REFUSED
-    return None
-
-
-def _redact_runs(runs, configurations: list[dict]) -> set[str]:
-    from chaoslib_ext.gameday.redact import redact_run_dir, secret_values
-
-    secrets = set()
-    for configuration in configurations:
-        secrets |= secret_values(variables=configuration)
-    for run in runs:
-        redact_run_dir(run.run_dir, secrets)
-    return secrets
-
-
-def _write_report_after_run(run_root: Path, secrets: set[str] | None) -> None:
-    from chaoslib_ext.gameday.report import ReportError, write_report
-
-    try:
-        _evidence, paths = write_report(run_root, secrets=secrets)
-    except ReportError as exc:
-        print(f"gameday: no report: {exc}", file=sys.stderr)
-        return
-    print(f"report: {', '.join(str(p) for p in paths)}")
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from chaoslib_ext.gameday.redact import secret_values
     from chaoslib_ext.gameday.report import ReportError, write_report
@@ -197,7 +133,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from chaoslib_ext.gameday.sweep import report_lines, sweep
 
     configuration = {"target": args.target, **_parse_vars(args.var)}
-    refused = _refuse_outside_blast_radius([(None, configuration)])
+    refused = orchestrate.refuse_outside_blast_radius([(None, configuration)])
     if refused is not None:
         return refused
     try:
@@ -300,11 +236,7 @@ def _add_gameday_commands(sub) -> None:
     report.set_defaults(func=cmd_report)
 
 
-# ---- end of the game-day commands ------------------------------------------------------------------------------------
-
-
 DEFAULT_SUITE = "experiments/suites/gate.yaml"
-DEFAULT_RUNS_DIR = ".gameday/runs"
 
 
 def _parse_vars(pairs: list[str]) -> dict[str, str]:
@@ -319,43 +251,6 @@ def _parse_vars(pairs: list[str]) -> dict[str, str]:
 
 
 
-def _run_root(args: argparse.Namespace, label: str) -> Path:
-    if args.run_dir:
-        return Path(args.run_dir).resolve()
-    return (Path(DEFAULT_RUNS_DIR) / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}").resolve()
-
-
-def _report_runs(runs, run_root: Path, args: argparse.Namespace | None = None,
-                 secrets: set[str] | None = None) -> int:
-    from chaoslib_ext.gameday.redact import redact_text
-    from chaoslib_ext.gameday.verdict import overall
-
-    print(f"\n{'outcome':<19}{'seconds':>8}  experiment")
-    for run in runs:
-        print(f"{run.verdict.outcome.name:<19}{run.seconds:>8.1f}  {run.experiment.name}")
-        for reason in run.verdict.reasons:
-            print(f"{'':<29}{redact_text(reason, secrets or ())}")
-    outcome = overall([r.verdict for r in runs])
-    if runs and any(r.interrupted for r in runs):
-        outcome = verdicts.Outcome.INTERRUPTED
-    print(f"\nverdict: {outcome.name} (exit {outcome.exit_code}); journals in {run_root}")
-    if runs and args is not None and not args.no_report:
-        _write_report_after_run(run_root, secrets)
-    return outcome.exit_code
-
-
-def _run_and_report(entries: list[tuple[Path, dict]], run_root: Path, args: argparse.Namespace,
-                    variables: dict) -> int:
-    """Run the experiments with live progress, mask the secrets of every entry's variables, report, and return
-    the exit code of the overall verdict."""
-    from chaoslib_ext.gameday.runner import run_experiments
-
-    with _Feedback(args, variables) as feedback:
-        runs = run_experiments(entries, run_root, feedback.progress, feedback.sampler)
-    secrets = _redact_runs(runs, [v for _, v in entries])
-    return _report_runs(runs, run_root, args, secrets)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     variables = {"target": args.target, **_parse_vars(args.var)}
     missing = [e for e in args.experiments if not Path(e).is_file()]
@@ -363,38 +258,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"gameday: no such experiment file: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
     entries = [(Path(e).resolve(), variables) for e in args.experiments]
-    refused = _refuse_outside_blast_radius(entries)
+    refused = orchestrate.refuse_outside_blast_radius(entries)
     if refused is not None:
         return refused
-    return _run_and_report(entries, _run_root(args, "run"), args, variables)
-
-
-def _sli_check(configuration: dict, timeout: float, show) -> int | None:
-    """The gate's first step: every SLI selector the alerts use has series on the target. None when it passes,
-    else the exit code, with what is missing on stderr."""
-    from chaoslib_ext.errors import GamedayError
-    from chaoslib_ext.sli import sli_queries_have_data
-
-    deadline = time.monotonic() + timeout
-    try:
-        # A stack that just started has not scraped, or processed, anything yet: give its series time to
-        # appear. A label that does not exist never appears, and fails once the wait is over.
-        while True:
-            check = sli_queries_have_data(configuration=configuration)
-            if check["verdict"] == "PASS" or time.monotonic() >= deadline:
-                break
-            time.sleep(1)
-    except GamedayError as exc:
-        print(f"gameday: the SLI check could not reach the target: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return verdicts.Outcome.TARGET_UNREACHABLE.exit_code
-    if check["verdict"] != "PASS":
-        print(f"gameday: SLI check {check['verdict']}: alerts on these selectors can never fire:", file=sys.stderr)
-        for miss in check["missing"]:
-            print(f"  {miss['slo']}: {miss['query']}", file=sys.stderr)
-        return verdicts.Outcome.TARGET_UNREACHABLE.exit_code
-    if show:
-        show(f"SLI check PASS: {check['checked']} selectors of {len(check['slos'])} SLOs have series")
-    return None
+    return orchestrate.run_and_report(entries, orchestrate.run_root(args.run_dir, "run"), variables, args.quiet,
+                                      not args.no_report)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -407,21 +275,20 @@ def cmd_gate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     cli_vars = {"target": args.target, **_parse_vars(args.var)}
     entries = [(e.path, {**e.vars, **cli_vars}) for e in suite.experiments]
-    refused = _refuse_outside_blast_radius(entries)
+    refused = orchestrate.refuse_outside_blast_radius(entries)
     if refused is not None:
         return refused
     show = None if args.quiet else (lambda message: print(message, flush=True))
     if suite.slo_check and not args.no_slo_check:
-        failed = _sli_check(dict(cli_vars), args.slo_check_timeout, show)
+        failed = orchestrate.sli_check(dict(cli_vars), args.slo_check_timeout, show)
         if failed is not None:
             return failed
-    run_root = _run_root(args, suite.name)
+    run_root = orchestrate.run_root(args.run_dir, suite.name)
     if show:
         show(f"suite {suite.name}: {len(suite.experiments)} experiment(s), journals in {run_root}")
-    return _run_and_report(entries, run_root, args, cli_vars)
+    return orchestrate.run_and_report(entries, run_root, cli_vars, args.quiet, not args.no_report)
 
 
-# `gameday restore`: one self-contained block.
 def cmd_restore(args: argparse.Namespace) -> int:
     from chaoslib_ext.errors import GamedayError
     from chaoslib_ext.gameday.restore import run_restore
@@ -462,7 +329,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="where the experiments run (default: $GAMEDAY_TARGET or local)")
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                    help="override an experiment configuration value; repeatable")
-    p.add_argument("--run-dir", help=f"where journals go (default: {DEFAULT_RUNS_DIR}/<time>-<name>)")
+    p.add_argument("--run-dir", help=f"where journals go (default: {orchestrate.DEFAULT_RUNS_DIR}/<time>-<name>)")
     p.add_argument("--quiet", action="store_true",
                    help="print only the verdict table (no progress lines, no live SLI values)")
     p.add_argument("--no-report", action="store_true",
