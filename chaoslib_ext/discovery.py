@@ -18,7 +18,7 @@ from chaoslib.types import DiscoveredActivities, Discovery
 DISTRIBUTION = "chaos-dr-verify"
 
 ACTION_MODULES = tuple(f"chaoslib_ext.actions.{name}" for name in (
-    "api_faults", "data", "kafka", "kill_trials", "network", "pods", "providers"))
+    "api_faults", "data", "kafka", "kill_trials", "load", "network", "pods", "providers"))
 PROBE_MODULES = tuple(f"probes.{name}" for name in (
     "alerts", "api", "cuj1", "dr", "failover", "kafka", "outage", "pods", "processing", "providers", "recovery",
     "restarts", "slo"))

@@ -1,16 +1,14 @@
 """Provider failover as numbers, measured from outside: what callers of the AI decision and market data services
 actually got while a provider was down.
 
-How the measurement is taken, and why this way. A failover can only be seen *while* the fault is in force, so the
-experiment's method runs ``sample_service`` as a Chaos Toolkit ``background: true`` probe next to the fault
-actions: it calls the service open-loop at ``rate_hz`` (≥ 10 Hz; a slow answer never delays the next request)
-for ``duration_seconds`` and writes every response (sent_at, latency, status, provider, degraded, age) to a
-JSON-lines file beside the run's timeline, then records ``observation.sampling`` naming that file. The fault
-actions record ``fault.provider`` / ``fault.healed`` in the same timeline. The probes of the steady-state
-hypothesis below only *read* those two records after the method, so faults stay in actions, probes stay
-read-only, and the raw samples stay in the run directory as evidence. (A sampler started by an action would
-need a thread or process outliving its activity, and a way to stop it; the background probe has both from
-Chaos Toolkit, which waits for it before the after-hypothesis runs, and its summary lands in the journal.)
+How the measurement is taken. A failover can only be seen *while* the fault is in force, so the experiment's
+method runs ``chaoslib_ext.actions.load.sample_service`` as a Chaos Toolkit ``background: true`` action next to
+the fault actions: it calls the service open-loop at ``rate_hz`` (≥ 10 Hz; a slow answer never delays the next
+request) and writes every response (sent_at, latency, status, provider, degraded, age) to a JSON-lines file
+beside the run's timeline, then records ``observation.sampling`` naming that file. The fault actions record
+``fault.provider`` / ``fault.healed`` in the same timeline. The probes below only *read* those records after the
+method, and the raw samples stay in the run directory as evidence. (``sample_service`` and ``stop_sampling`` are
+still importable from here for one release, with a deprecation warning.)
 
 Phase-aware like the other probes: before the method they return a live baseline (or zeros where nothing can be
 measured before a fault); after it, NoData when this run recorded no matching fault or no samples.
@@ -18,49 +16,39 @@ Pure logic: ``probes.provider_measure``.
 """
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Callable, Sequence
+import logging
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
-from chaoslib_ext.arguments import flag
 from chaoslib_ext.arguments import number as checked_number  # `number` names loop variables here
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
-from chaoslib_ext.targets import from_configuration
+from chaoslib_ext.load import DEFAULT_HANG_SECONDS, live_samples, service_name, ticker
+from chaoslib_ext.load import sample_service as load_sample_service
+from chaoslib_ext.load import stop_sampling as load_stop_sampling
 from chaoslib_ext.targets.base import LLM_PROVIDERS, PROVIDER_FAULT_MODES, PROVIDERS
 from probes.measure import distribution
 from probes.provider_measure import (
-    SERVICES, Outage, Sample, calls_to, decision_sample, failover_seconds, in_window, latency_quantile, outages,
-    quote_sample, recovered_seconds, serving_before, staleness, success_rate, switches,
+    Outage, Sample, calls_to, failover_seconds, in_window, latency_quantile, outages, recovered_seconds,
+    serving_before, staleness, success_rate, switches,
 )
 
 __all__ = [
-    "sample_service", "stop_sampling", "provider_failover", "fallback_success_rate", "staleness_during_failover",
+    "provider_failover", "fallback_success_rate", "staleness_during_failover",
     "recovery_to_primary", "all_providers_down", "provider_switches", "calls_during_outages",
 ]
 
 MIN_RATE_HZ = 10.0
-MAX_RATE_HZ = 100.0
 FAILOVER_BUDGET_SECONDS = 10.0
 """Seed: provider failover time < 10 s."""
 DECISION_P99_SECONDS = 10.0
 """Seed: AI decision generation p99 < 10 s."""
-DEFAULT_HANG_SECONDS = 15.0
-"""The sampler's client timeout: longer than the decision p99 bound, so a slow answer is measured, not cut off;
-an answer that has not come by then counts as a hang."""
 BASELINE_SECONDS = 2.0
-
-
-def _service(service: Any) -> str:
-    if service not in SERVICES:
-        raise InvalidArgument(f"service {service!r} is not one of {', '.join(SERVICES)}")
-    return service
 
 
 def _provider(provider: Any, name: str = "provider", optional: bool = False) -> str | None:
@@ -75,128 +63,6 @@ def _mode(mode: Any) -> str | None:
     if mode is not None and mode not in PROVIDER_FAULT_MODES:
         raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(PROVIDER_FAULT_MODES)}")
     return mode
-
-
-def _symbol(symbol: Any) -> str:
-    if not isinstance(symbol, str) or not symbol or not symbol.replace("-", "").replace(".", "").isalnum():
-        raise InvalidArgument(f"symbol must be a ticker such as AAPL or a coin such as bitcoin, got {symbol!r}")
-    return symbol
-
-
-def _request(service: str, symbol: str, crypto: bool) -> tuple[str, str, dict | None]:
-    if service == "ai_decision":
-        return "POST", "/decision", {"symbol": symbol}
-    return "GET", f"/{'crypto' if crypto else 'quote'}/{symbol}", None
-
-
-async def _sample_once(client: httpx.AsyncClient, method: str, path: str, body: dict | None, service: str) -> Sample:
-    classify = decision_sample if service == "ai_decision" else quote_sample
-    sent_at, started = time.time(), time.perf_counter()
-    try:
-        response = await client.request(method, path, json=body)
-    except httpx.TimeoutException:
-        return classify(sent_at, None, None, None, error="no answer before the client timeout")
-    except httpx.HTTPError as exc:
-        return classify(sent_at, time.perf_counter() - started, None, None, error=f"{type(exc).__name__}: {exc}")
-    latency = time.perf_counter() - started
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    return classify(sent_at, latency, response.status_code, payload)
-
-
-STOP_CHECK_SECONDS = 0.5
-
-
-async def _sample(base_url: str, service: str, symbol: str, crypto: bool, duration: float, rate_hz: float,
-                  hang_seconds: float, stop_requested: Callable[[], bool] = lambda: False) -> list[Sample]:
-    """Open loop: request k is sent at start + k/rate_hz whatever happened to the earlier ones, until
-    ``duration`` has passed or ``stop_requested()`` (asked every ``STOP_CHECK_SECONDS``) says so."""
-    method, path, body = _request(service, symbol, crypto)
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=20)
-    async with httpx.AsyncClient(base_url=base_url, timeout=hang_seconds, limits=limits) as client:
-        start, tasks, checked = time.monotonic(), [], 0
-        for k in range(int(duration * rate_hz)):
-            delay = start + k / rate_hz - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if k / rate_hz >= checked * STOP_CHECK_SECONDS:
-                checked += 1
-                if stop_requested():
-                    break
-            tasks.append(asyncio.create_task(_sample_once(client, method, path, body, service)))
-        return list(await asyncio.gather(*tasks))
-
-
-def _endpoint(service: str, configuration: Configuration, secrets: Secrets) -> str:
-    with from_configuration(configuration, secrets) as target:
-        return target.endpoint(service)
-
-
-def _live(service: str, symbol: str, crypto: bool, duration: float, rate_hz: float, hang_seconds: float,
-          configuration: Configuration, secrets: Secrets) -> list[Sample]:
-    base_url = _endpoint(service, configuration, secrets)
-    return asyncio.run(_sample(base_url, service, symbol, crypto, duration, rate_hz, hang_seconds))
-
-
-def sample_service(
-    service: str = "ai_decision",
-    duration_seconds: float = 60.0,
-    rate_hz: float = 10.0,
-    symbol: str = "AAPL",
-    crypto: bool = False,
-    hang_seconds: float = DEFAULT_HANG_SECONDS,
-    configuration: Configuration = None,
-    secrets: Secrets = None,
-) -> dict:
-    """Call ``service`` (``ai_decision``: ``POST /decision {"symbol"}``; ``market_data``: ``GET /quote/{symbol}``,
-    or ``/crypto/{symbol}`` with ``crypto``) open-loop at ``rate_hz`` (10–100) for at most ``duration_seconds``,
-    and record every response. Run it with ``background: true`` first in the method, beside the fault actions,
-    and end the method with ``stop_sampling`` so it stops when the faults are done.
-
-    Writes the samples to ``samples-<service>-<ms>.jsonl`` beside the timeline and records
-    ``observation.sampling`` (with the file) for the probes that read them. Returns ``{"service", "n",
-    "rate_hz", "ok_share", "started_at", "ended_at", "samples_file"}``. A request with no answer within
-    ``hang_seconds`` is recorded as a hang (no latency, no status)."""
-    service = _service(service)
-    duration_seconds = checked_number("duration_seconds", duration_seconds, greater_than=0, at_most=3600)
-    rate_hz = checked_number("rate_hz", rate_hz, greater_than=0, at_most=MAX_RATE_HZ)
-    if rate_hz < MIN_RATE_HZ:
-        raise InvalidArgument(f"rate_hz must be >= {MIN_RATE_HZ:g} to resolve a failover to 100 ms, got {rate_hz!r}")
-    symbol = _symbol(symbol)
-    hang_seconds = checked_number("hang_seconds", hang_seconds, greater_than=0, at_most=300)
-    flag("crypto", crypto)
-    started_at = time.time()
-
-    def stop_requested() -> bool:
-        return any(e.get("kind") == "sampling.stop" and e.get("service") in (None, service) and e["at"] >= started_at
-                   for e in timeline.read(configuration))
-
-    base_url = _endpoint(service, configuration, secrets)
-    samples = asyncio.run(_sample(base_url, service, symbol, crypto, duration_seconds, rate_hz, hang_seconds,
-                                  stop_requested))
-    ended_at = time.time()
-    path = timeline.timeline_path(configuration).parent / f"samples-{service}-{int(started_at * 1000)}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(s.to_json(), sort_keys=True) + "\n" for s in samples), encoding="utf-8")
-    sent = [s.sent_at for s in samples]
-    achieved = (len(sent) - 1) / (max(sent) - min(sent)) if len(sent) > 1 and max(sent) > min(sent) else 0.0
-    summary = {"service": service, "n": len(samples), "rate_hz": round(achieved, 2),
-               "ok_share": round(success_rate(samples) or 0.0, 5), "started_at": started_at, "ended_at": ended_at,
-               "samples_file": str(path.resolve())}
-    timeline.record("observation.sampling", configuration, at=started_at, symbol=symbol, crypto=crypto, **summary)
-    return summary
-
-
-def stop_sampling(service: str | None = None, configuration: Configuration = None) -> dict:
-    """Tell the running ``sample_service`` (of ``service``, or every one) to stop: put it last in the method,
-    after the fault actions, so the sampler covers them all however long they took. Records ``sampling.stop``
-    in the timeline (nothing else is touched). Returns ``{"service", "at"}``."""
-    if service is not None:
-        _service(service)
-    event = timeline.record("sampling.stop", configuration, service=service)
-    return {"service": service, "at": event["at"]}
 
 
 def _run(configuration: Configuration) -> tuple[list[dict], bool]:
@@ -265,7 +131,7 @@ def provider_failover(
     Before the method: zeros, ``"phase": "before"``. After it: NoData without a matching fault or samples, or
     when ``provider`` was not serving just before a trial (then nothing failed over *from* it);
     BudgetExceeded, naming the trial, when no other provider answered before the outage ended."""
-    service, provider, mode = _service(service), _provider(provider), _mode(mode)
+    service, provider, mode = service_name(service), _provider(provider), _mode(mode)
     budget_seconds = checked_number("budget_seconds", budget_seconds, greater_than=0)
     run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
@@ -309,10 +175,10 @@ def fallback_success_rate(
 
     Before the method it measures a live baseline (``BASELINE_SECONDS`` at 10 Hz on ``symbol``): the service
     must work before it is broken. After it: NoData without a matching fault or samples."""
-    service, provider, mode, symbol = _service(service), _provider(provider, optional=True), _mode(mode), _symbol(symbol)
+    service, provider, mode, symbol = service_name(service), _provider(provider, optional=True), _mode(mode), ticker(symbol)
     run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
-        chosen = _live(service, symbol, False, BASELINE_SECONDS, MIN_RATE_HZ, DEFAULT_HANG_SECONDS, configuration, secrets)
+        chosen = live_samples(service, symbol, False, BASELINE_SECONDS, MIN_RATE_HZ, DEFAULT_HANG_SECONDS, configuration, secrets)
         phase = "before"
     else:
         chosen = sorted({id(s): s for window in _during(_samples(run, service), matching) for s in window}.values(),
@@ -345,11 +211,11 @@ def staleness_during_failover(
 
     Before the method: a live baseline of quotes for ``symbol``. After it: NoData without a matching fault,
     samples, or any answer carrying an age."""
-    provider, mode, symbol = _provider(provider), _mode(mode), _symbol(symbol)
+    provider, mode, symbol = _provider(provider), _mode(mode), ticker(symbol)
     after_seconds = checked_number("after_seconds", after_seconds, greater_than=0, at_most=3600)
     run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
-        result = {"phase": "before", **staleness(_live("market_data", symbol, False, BASELINE_SECONDS, MIN_RATE_HZ,
+        result = {"phase": "before", **staleness(live_samples("market_data", symbol, False, BASELINE_SECONDS, MIN_RATE_HZ,
                                                         DEFAULT_HANG_SECONDS, configuration, secrets))}
     else:
         samples = _samples(run, "market_data")
@@ -371,7 +237,7 @@ def recovery_to_primary(
     breaker's cool-down, plus the sampler's period). Returns ``{"phase", "n", "p50", "p95", "max", "seconds"}``.
     Before the method: zeros. After it: NoData without a matching fault or samples; BudgetExceeded, naming the
     outage, when the provider never served again while the sampler ran."""
-    service, provider, mode = _service(service), _provider(provider), _mode(mode)
+    service, provider, mode = service_name(service), _provider(provider), _mode(mode)
     run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
         return {"phase": "before", "n": 0, "p50": 0.0, "p95": 0.0, "max": 0.0, "seconds": []}
@@ -404,7 +270,7 @@ def all_providers_down(
     Before the method: the same figures on a live baseline. After it: NoData when the providers were never all
     down at the same time in this run, or nothing was sampled then; BudgetExceeded when a live provider answered
     inside that window (then the faults did not take, and a pass would be a lie)."""
-    service, symbol = _service(service), _symbol(symbol)
+    service, symbol = service_name(service), ticker(symbol)
     providers = list(LLM_PROVIDERS if providers is None else providers)
     if not providers:
         raise InvalidArgument("providers must name at least one provider")
@@ -416,7 +282,7 @@ def all_providers_down(
     if not found:
         if method_ran:
             raise NoData(f"the method ran but recorded no fault of {', '.join(providers)}")
-        chosen, phase = _live(service, symbol, False, BASELINE_SECONDS, MIN_RATE_HZ, hang_seconds,
+        chosen, phase = live_samples(service, symbol, False, BASELINE_SECONDS, MIN_RATE_HZ, hang_seconds,
                               configuration, secrets), "before"
     else:
         # The window when every provider was down: the intersection of each provider's outages.
@@ -462,10 +328,10 @@ def provider_switches(
     ``provider``: a partial fault (error_rate 0.5) must not make the service flap. Returns ``{"phase",
     "switches", "per_minute", "serving": {provider: answers}, "first": [(at, from, to), ...]}``.
     Before the method: the switches in a live baseline. After it: NoData without a matching fault or samples."""
-    service, provider, mode = _service(service), _provider(provider), _mode(mode)
+    service, provider, mode = service_name(service), _provider(provider), _mode(mode)
     run, matching = _outages_of_this_run(configuration, provider, mode)
     if not matching:
-        windows = [_live(service, "AAPL", False, BASELINE_SECONDS, MIN_RATE_HZ, DEFAULT_HANG_SECONDS,
+        windows = [live_samples(service, "AAPL", False, BASELINE_SECONDS, MIN_RATE_HZ, DEFAULT_HANG_SECONDS,
                          configuration, secrets)]
         seconds, phase = BASELINE_SECONDS, "before"
     else:
@@ -498,3 +364,33 @@ def calls_during_outages(
     calls = [calls_to(window, provider) for window in windows]
     return {"phase": "after", "provider": provider, "max_per_outage": max(calls), "per_outage": calls,
             "requests_per_outage": [len(window) for window in windows]}
+
+
+def _moved(name: str) -> None:
+    message = (f"probes.providers.{name} is deprecated and will be removed in the next release: it generates load, "
+               f"so it is an action now, chaoslib_ext.actions.load.{name} (type: action, background: true)")
+    logging.getLogger("chaostoolkit").warning(message)
+    warnings.warn(message, DeprecationWarning, stacklevel=3)
+
+
+def sample_service(
+    service: str = "ai_decision",
+    duration_seconds: float = 60.0,
+    rate_hz: float = 10.0,
+    symbol: str = "AAPL",
+    crypto: bool = False,
+    hang_seconds: float = DEFAULT_HANG_SECONDS,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """Deprecated: ``chaoslib_ext.actions.load.sample_service``, run as a background action."""
+    _moved("sample_service")
+    return load_sample_service(service, duration_seconds, rate_hz, symbol, crypto, hang_seconds, configuration,
+                               secrets)
+
+
+def stop_sampling(service: str | None = None, configuration: Configuration = None) -> dict:
+    """Deprecated: ``chaoslib_ext.actions.load.stop_sampling``."""
+    _moved("stop_sampling")
+    return load_stop_sampling(service, configuration)
+

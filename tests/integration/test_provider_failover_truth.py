@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from probes.provider_measure import Outage, failover_seconds, in_window, staleness
-from probes.providers import _sample
+from chaoslib_ext.load import _sample
 from stack.local.ports import free_base_port, wait_until
 
 TOLERANCE_SECONDS = 0.25

@@ -6,13 +6,13 @@ import json
 import pytest
 
 from chaoslib_ext import timeline
+from chaoslib_ext.actions.load import sample_service, stop_sampling
 from chaoslib_ext.actions.providers import fail_provider, provider_outage_trials, restore_all_providers, restore_provider
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData, TargetUnreachable
 from chaoslib_ext.targets.base import validate_provider_fault
 from probes.provider_measure import Sample
 from probes.providers import (
     all_providers_down, calls_during_outages, fallback_success_rate, provider_failover, provider_switches, recovery_to_primary,
-    sample_service,
 )
 
 NOWHERE = {"target": "local", "local_control_url": "http://127.0.0.1:9"}
@@ -198,8 +198,6 @@ def test_all_down_needs_every_provider_down_at_once(run):
 
 
 def test_stop_sampling_marks_the_timeline(tmp_path):
-    from probes.providers import stop_sampling
-
     configuration = {"gameday_timeline": str(tmp_path / "t.jsonl")}
     stop_sampling("market_data", configuration=configuration)
     assert timeline.read(configuration)[0]["kind"] == "sampling.stop"
@@ -225,3 +223,16 @@ def test_an_answer_that_arrives_after_the_window_is_not_proof_of_a_live_provider
     waited = Sample(19.8, 0.5, 200, provider="openai", valid=True)  # sent inside, answered after the heal at 20.0
     result = all_providers_down(configuration=run(events, [hold, waited]))
     assert result["n"] == 2 and result["explained_share"] == 1.0 and result["degraded_share"] == 0.5
+
+
+def test_the_samplers_old_probe_path_still_works_for_a_release_and_says_where_it_went(tmp_path):
+    from probes import providers
+
+    configuration = {"gameday_timeline": str(tmp_path / "t.jsonl")}
+    with pytest.warns(DeprecationWarning, match="probes.providers.stop_sampling is deprecated .* "
+                                                "chaoslib_ext.actions.load.stop_sampling"):
+        providers.stop_sampling("ai_decision", configuration=configuration)
+    assert timeline.read(configuration)[0]["kind"] == "sampling.stop"
+    with pytest.warns(DeprecationWarning, match="probes.providers.sample_service is deprecated"):
+        with pytest.raises(InvalidArgument, match="rate_hz must be >= 10"):
+            providers.sample_service(rate_hz=5, configuration=NOWHERE)
