@@ -28,7 +28,7 @@ from chaoslib.types import Configuration, Secrets
 from chaoslib_ext import timeline
 from chaoslib_ext.arguments import number as checked_number  # `number` names loop variables here
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
-from chaoslib_ext.load import DEFAULT_HANG_SECONDS, live_samples, service_name, ticker
+from chaoslib_ext.load import DEFAULT_HANG_SECONDS, MIN_RATE_HZ, live_samples, service_name, ticker
 from chaoslib_ext.load import sample_service as load_sample_service
 from chaoslib_ext.load import stop_sampling as load_stop_sampling
 from chaoslib_ext.targets.base import LLM_PROVIDERS, PROVIDER_FAULT_MODES, PROVIDERS
@@ -43,7 +43,6 @@ __all__ = [
     "recovery_to_primary", "all_providers_down", "provider_switches", "calls_during_outages",
 ]
 
-MIN_RATE_HZ = 10.0
 FAILOVER_BUDGET_SECONDS = 10.0
 """Seed: provider failover time < 10 s."""
 DECISION_P99_SECONDS = 10.0

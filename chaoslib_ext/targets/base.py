@@ -13,7 +13,6 @@ from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured
 ALLOWED_SIGNALS = ("SIGKILL", "SIGTERM")
 """Signals a pod-kill fault may send: a crash (SIGKILL) or a graceful stop (SIGTERM)."""
 
-
 MAX_FAULT_TTL_SECONDS = 3600.0
 """The longest any fault may live. Its time-to-live, ``ttl_seconds`` in every action, is the safety net that ends
 a fault whose run died before its rollback; an hour covers any game day."""
@@ -44,6 +43,7 @@ def kill_signal(signal: object) -> str:
     """``signal`` if a kill may send it; InvalidArgument naming it and the allowed ones if not. Every kill passes
     through ``Target.kill``, which checks it; actions that work before their first kill check it first too."""
     return one_of("signal", signal, ALLOWED_SIGNALS)
+
 
 PARTITION_SERVICES = ("processor", "producers")
 """Services a Kafka partition can cut from the broker."""
