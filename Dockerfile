@@ -21,7 +21,7 @@ COPY probes ./probes
 COPY experiments ./experiments
 COPY deploy/monitoring ./deploy/monitoring
 # Editable, so the probes find deploy/monitoring/slos.yaml beside them, as in a checkout.
-RUN pip install -e . && python -c "import stack.processor, stack.producers, stack.loadgen, stack.alert_webhook"
+RUN pip install -e '.[all]' && python -c "import stack.processor, stack.producers, stack.loadgen, stack.alert_webhook"
 
 RUN groupadd --gid 10001 gameday && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin gameday
 USER 10001:10001

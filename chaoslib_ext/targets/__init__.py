@@ -1,6 +1,7 @@
 """Targets: where faults go and measurements come from. Pick one with ``targets.from_configuration``."""
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,10 @@ def from_configuration(configuration: Mapping[str, Any] | None = None, secrets: 
 
         target: Target = LocalTarget(control_url_from(configuration))
     elif kind == "kubernetes":
+        missing = [m for m in ("kubernetes", "chaosk8s") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise TargetMisconfigured(f"the kubernetes target needs the kubernetes extra, which is not installed "
+                                      f"(no {', '.join(missing)}): pip install 'chaos-dr-verify[kubernetes]'")
         from chaoslib_ext.targets.kubernetes import target_from_configuration
 
         target = target_from_configuration(configuration)

@@ -381,7 +381,7 @@ def test_the_image_copies_every_package_and_nothing_it_copies_is_docker_ignored(
     packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     assert {p.rstrip("*") for p in packages["include"]} <= set(sources)
     # The probes read deploy/monitoring/slos.yaml beside the package: an editable install keeps that true.
-    assert "deploy/monitoring" in sources and any("pip install -e ." in line for line in dockerfile)
+    assert "deploy/monitoring" in sources and any("pip install -e '.[all]'" in line for line in dockerfile)
 
 
 def test_the_drivers_endpoints_are_the_manifests_services_inside_and_outside_the_cluster(objects):

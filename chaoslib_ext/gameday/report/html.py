@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 from html import escape
 
-from chaoslib_ext.gameday.report import plots
 from chaoslib_ext.gameday.report.model import ExperimentEvidence, RunEvidence, burn
 
 CSS = """
@@ -28,9 +27,25 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+NO_PLOTS = "plots need the report extra: pip install 'chaos-dr-verify[report]'"
+
+
+def _plot(name: str, *args: object) -> str | None:
+    """A figure from chaoslib_ext.gameday.report.plots; NO_PLOTS when matplotlib (the report extra) is missing."""
+    try:
+        from chaoslib_ext.gameday.report import plots
+    except ModuleNotFoundError as exc:
+        if exc.name != "matplotlib" and not str(exc.name).startswith("matplotlib."):
+            raise
+        return NO_PLOTS
+    return getattr(plots, name)(*args)
+
+
 def _image(png: str | None, alt: str) -> str:
     if png is None:
         return f"<p><em>{escape(alt)}: no data.</em></p>"
+    if png == NO_PLOTS:
+        return f"<p><em>{escape(alt)}: {escape(NO_PLOTS)}.</em></p>"
     return f'<img alt="{escape(alt)}" src="data:image/png;base64,{png}">'
 
 
@@ -67,7 +82,7 @@ def _experiment(evidence: RunEvidence, experiment: ExperimentEvidence) -> str:
 {_num(experiment.duration, 1)} s, exit code {v.outcome.exit_code}</p>
 {f'<ul>{reasons}</ul>' if reasons else ''}
 <h3>Faults</h3>{f'<ul>{faults}</ul>' if faults else '<p><em>none recorded</em></p>'}
-<h3>SLIs around the faults</h3>{_image(plots.sli_around_faults(experiment, evidence.objective), 'SLIs around the faults')}
+<h3>SLIs around the faults</h3>{_image(_plot('sli_around_faults', experiment, evidence.objective), 'SLIs around the faults')}
 {burn_text}
 <h3>Steady-state probes</h3>
 <table><tr><th>phase</th><th>probe</th><th>status</th><th>verdict</th><th>output</th><th>tolerance</th></tr>{probes}</table>
@@ -99,7 +114,7 @@ def html_report(evidence: RunEvidence, files: list[str]) -> str:
 <p>Generated {generated} from <code>{escape(str(evidence.root))}</code>. Files: {escape(', '.join(files))}.</p>
 <table><tr><th>experiment</th><th>outcome</th><th>seconds</th><th>faults</th><th>reasons</th></tr>{summary}</table>
 <h2>RTO, RPO, failover and other measurements against their budgets</h2>
-{_image(plots.measurements_against_budgets(evidence.measurements), 'Measurements against budgets')}
+{_image(_plot('measurements_against_budgets', evidence.measurements), 'Measurements against budgets')}
 <table><tr><th>measurement</th><th>experiment</th><th>n</th><th>p50</th><th>p95</th><th>max</th><th>budget</th>
 <th>within</th></tr>{measurements}</table>
 {sections}

@@ -1,0 +1,75 @@
+"""Pod faults: kill processor replicas, the way a node failure or an OOM kill would, and wait for them back."""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from chaoslib.types import Configuration, Secrets
+
+from chaoslib_ext import timeline
+from chaoslib_ext.actions._ready import wait_until_ready
+from chaoslib_ext.arguments import number, whole_number
+from chaoslib_ext.errors import InvalidArgument
+from chaoslib_ext.targets import from_configuration, kill_signal
+
+__all__ = ["kill_processor_pods", "wait_for_processor_replicas"]
+
+COMPONENT = "processor"
+
+
+def _validate_kill_arguments(count: Any, signal: Any) -> tuple[int, str]:
+    whole_number("count", count, at_least=1)
+    kill_signal(signal)
+    return count, signal
+
+
+def kill_processor_pods(
+    count: int = 1,
+    signal: str = "SIGKILL",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> dict:
+    """Kill ``count`` ready processor replicas, chosen at random, with ``signal``.
+
+    SIGKILL is a crash: the consumer does not leave its group, so its partitions wait for the session timeout.
+    SIGTERM is a graceful stop: the processor commits and leaves the group at once. The supervisor restarts the
+    replica either way, and the restart counts against the restart budget; the ``fault.kill`` event says whether
+    it should show as a restart (``restart_expected``: not for a pod deleted on Kubernetes), which is what
+    ``probes.restarts.processor_restarts_explained`` expects.
+
+    Returns ``{"killed": [{"name", "pid", "signal", "killed_at"}], "signal", "count"}``.
+    Raises ``InvalidArgument`` (before killing anything) for a bad count or signal, or when fewer than ``count``
+    replicas are ready.
+    """
+    count, signal = _validate_kill_arguments(count, signal)
+    with from_configuration(configuration, secrets) as target:
+        ready = [i for i in target.instances(COMPONENT) if i.ready]
+        if len(ready) < count:
+            raise InvalidArgument(
+                f"asked to kill {count} processor replica(s) but only {len(ready)} are ready "
+                f"({', '.join(i.name for i in ready) or 'none'})"
+            )
+        killed = []
+        for instance in random.sample(ready, count):
+            result = target.kill(instance.name, signal)
+            timeline.record(
+                "fault.kill", configuration, at=result.killed_at,
+                target=target.kind, instance=result.name, pid=result.pid, signal=result.signal,
+                restart_expected=result.restart_expected,
+            )
+            killed.append(
+                {"name": result.name, "pid": result.pid, "signal": result.signal, "killed_at": result.killed_at}
+            )
+        return {"killed": killed, "signal": signal, "count": count}
+
+
+def wait_for_processor_replicas(
+    timeout: float = 60.0, configuration: Configuration = None, secrets: Secrets = None
+) -> dict:
+    """Wait until every processor replica is ready; the rollback after a pod kill.
+
+    Returns ``{"ready": [names], "waited_seconds"}``. Raises ``BudgetExceeded`` naming the replicas still not
+    ready after ``timeout`` seconds.
+    """
+    timeout = number("timeout", timeout, greater_than=0)
+    return wait_until_ready(COMPONENT, "processor replicas", timeout, configuration, secrets)

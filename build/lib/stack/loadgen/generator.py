@@ -1,0 +1,151 @@
+"""The load generator: CUJ-1 users calling the processor API through its service address, at a steady rate.
+
+Open loop: a request is started every ``1 / rate`` seconds whether or not the previous ones have answered, as
+independent users would, so a slow or failing API does not slow the traffic down (and the error ratio Prometheus
+sees stays the ratio injected). Requests alternate over ``paths``. Each outcome is counted by path and status;
+a request that got no HTTP answer (refused, reset, timed out) is counted with ``status="error"``.
+
+Each outcome is also kept, with its wall-clock start, in a bounded buffer that ``outcomes_between`` reads: the
+counters only say what happened since the start, and a probe judging CUJ-1 over a fault window needs exactly the
+requests sent during it (Prometheus' view of the counters is one scrape coarse and extrapolated).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Sequence
+
+import httpx
+from prometheus_client import Counter, Gauge, Histogram
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATHS = ("/gpu/info", "/health")
+MAX_RATE = 1000.0
+MAX_IN_FLIGHT = 200
+"""Requests allowed in flight at once; beyond that a tick is skipped and counted, rather than piling up tasks."""
+REQUEST_TIMEOUT = 2.0
+"""Seconds a user waits for an answer: ten times SLO-2's 200 ms."""
+
+MAX_OUTCOMES = 100_000
+"""Outcomes kept for windowed reads: 83 min at the default 20 requests/s, 100 s at the 1000/s maximum. About 100 B
+each. A window older than the buffer is reported incomplete, never silently shortened."""
+
+REQUESTS = Counter("loadgen_requests", "Requests the load generator sent, by path and outcome status", ["path", "status"])
+SKIPPED = Counter("loadgen_skipped", "Requests not sent because too many were already in flight")
+TARGET_RATE = Gauge("loadgen_target_rate", "Configured requests per second")
+IN_FLIGHT = Gauge("loadgen_in_flight", "Requests sent and not answered yet")
+LATENCY = Histogram(
+    "loadgen_request_duration_seconds", "Latency seen by the load generator, answered requests only", ["path"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.0),
+)
+
+
+def validate_rate(rate: float) -> float:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= MAX_RATE:
+        raise ValueError(f"rate must be a number within [0, {MAX_RATE:g}] requests per second, got {rate!r}")
+    return float(rate)
+
+
+class LoadGenerator:
+    def __init__(self, target: str, rate: float, paths: Sequence[str] = DEFAULT_PATHS):
+        if not paths:
+            raise ValueError("paths must name at least one path")
+        self.target = target.rstrip("/")
+        self.rate = validate_rate(rate)
+        self.paths = tuple(paths)
+        self.sent = 0
+        self._rate_changed = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        self._client: httpx.AsyncClient | None = None
+        self.outcomes: deque[tuple[float, str, str, float]] = deque(maxlen=MAX_OUTCOMES)
+        """(started_at wall-clock s, path, status "200"|..|"error", seconds until the answer or the failure)."""
+        self.evicted = 0
+        self.started_at = time.time()
+        TARGET_RATE.set(self.rate)
+
+    def set_rate(self, rate: float) -> float:
+        self.rate = validate_rate(rate)
+        TARGET_RATE.set(self.rate)
+        self._rate_changed.set()
+        return self.rate
+
+    def snapshot(self) -> dict:
+        return {"target": self.target, "rate": self.rate, "paths": list(self.paths), "sent": self.sent,
+                "in_flight": len(self._tasks)}
+
+    def outcomes_between(self, since: float, until: float) -> dict:
+        """The outcomes of the requests *started* in [since, until], oldest first, as ``[started_at, path, status,
+        seconds]``. ``complete`` is false when the buffer no longer reaches back to ``since`` (older outcomes were
+        evicted); ``in_flight`` requests have no outcome yet (each ends within REQUEST_TIMEOUT)."""
+        if not (math.isfinite(since) and math.isfinite(until)) or since > until:
+            raise ValueError(f"since and until must be finite with since <= until, got since={since!r} until={until!r}")
+        oldest = self.outcomes[0][0] if self.outcomes else None
+        chosen = [list(o) for o in self.outcomes if since <= o[0] <= until]
+        return {
+            "since": since, "until": until, "outcomes": chosen, "oldest": oldest, "evicted": self.evicted,
+            "complete": self.evicted == 0 or (oldest is not None and oldest <= since),
+            "in_flight": len(self._tasks), "started_at": self.started_at, "timeout_s": REQUEST_TIMEOUT,
+        }
+
+    def _keep(self, outcome: tuple[float, str, str, float]) -> None:
+        if len(self.outcomes) == self.outcomes.maxlen:
+            self.evicted += 1
+        self.outcomes.append(outcome)
+
+    async def run(self) -> None:
+        # No keep-alive: each request takes a new connection through the service, so the balancer spreads the
+        # load over every ready replica, as separate users' connections would be.
+        limits = httpx.Limits(max_keepalive_connections=0, max_connections=MAX_IN_FLIGHT)
+        async with httpx.AsyncClient(base_url=self.target, timeout=REQUEST_TIMEOUT, limits=limits) as client:
+            self._client = client
+            paths = itertools.cycle(self.paths)
+            next_at = time.monotonic()
+            try:
+                while True:
+                    if self.rate <= 0:
+                        self._rate_changed.clear()
+                        await self._rate_changed.wait()
+                        next_at = time.monotonic()
+                        continue
+                    delay = next_at - time.monotonic()
+                    if delay > 0:
+                        self._rate_changed.clear()
+                        try:
+                            await asyncio.wait_for(self._rate_changed.wait(), delay)
+                            next_at = time.monotonic()  # new rate: start its schedule now
+                            continue
+                        except TimeoutError:
+                            pass
+                    next_at = max(next_at + 1.0 / self.rate, time.monotonic() - 1.0)  # no catch-up burst after a stall
+                    if len(self._tasks) >= MAX_IN_FLIGHT:
+                        SKIPPED.inc()
+                        continue
+                    task = asyncio.create_task(self._one(next(paths)))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            finally:
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _one(self, path: str) -> None:
+        self.sent += 1
+        IN_FLIGHT.inc()
+        started_at, started = time.time(), time.perf_counter()
+        status = "error"
+        try:
+            response = await self._client.get(path)
+        except httpx.HTTPError:
+            REQUESTS.labels(path, "error").inc()
+        else:
+            status = str(response.status_code)
+            LATENCY.labels(path).observe(time.perf_counter() - started)
+            REQUESTS.labels(path, status).inc()
+        finally:
+            IN_FLIGHT.dec()
+            self._keep((started_at, path, status, round(time.perf_counter() - started, 6)))

@@ -1,0 +1,5 @@
+import sys
+
+from stack.processor.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from stack.providers.cli import main
+
+sys.exit(main())
