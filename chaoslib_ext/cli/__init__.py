@@ -38,6 +38,3 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 
-
-if __name__ == "__main__":
-    sys.exit(main())
