@@ -1,1 +1,0 @@
-"""The backup agent: snapshots and a continuous change log of the processor's database, and restores from them."""
