@@ -10,7 +10,7 @@ from typing import Any
 
 from chaoslib_ext.errors import InvalidArgument
 
-__all__ = ["number", "whole_number", "flag", "one_of", "renamed"]
+__all__ = ["number", "whole_number", "flag", "one_of", "renamed", "deprecated"]
 
 
 def _bounds(greater_than: float | None, at_least: float | None, at_most: float | None) -> str:
@@ -72,7 +72,12 @@ def renamed(new_name: str, value: Any, default: Any, old_name: str, old_value: A
         return value
     if value != default:
         raise InvalidArgument(f"give {new_name} only: {old_name} is its old name")
-    message = f"{old_name} is deprecated and will be removed in the next release: use {new_name}"
-    logging.getLogger("chaostoolkit").warning(message)
-    warnings.warn(message, DeprecationWarning, stacklevel=3)
+    deprecated(f"{old_name} is deprecated and will be removed in the next release: use {new_name}")
     return old_value
+
+
+def deprecated(message: str) -> None:
+    """Say ``message`` in ``chaos run``'s log, and as a DeprecationWarning pointing at whoever called the deprecated
+    activity (which calls this through one helper of its own, as ``renamed``)."""
+    logging.getLogger("chaostoolkit").warning(message)
+    warnings.warn(message, DeprecationWarning, stacklevel=4)

@@ -50,7 +50,7 @@ def _window(window: str) -> Duration:
         raise InvalidArgument(f"window must be a Prometheus duration such as '5m', got {window!r}") from exc
 
 
-def _value(target: Target, query: str) -> float | None:
+def first_value(target: Target, query: str) -> float | None:
     """The first sample's value; None for no series or NaN (0/0 when nothing happened in the window)."""
     result = prometheus_query(target, query)
     if not result:
@@ -61,7 +61,7 @@ def _value(target: Target, query: str) -> float | None:
 
 def _query_value(query: str, configuration: Configuration, secrets: Secrets) -> float | None:
     with from_configuration(configuration, secrets) as target:
-        return _value(target, query)
+        return first_value(target, query)
 
 
 def _result(slo: str, query: str, window: str, value: float | None, objective: str, verdict: SliVerdict) -> dict:

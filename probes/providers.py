@@ -17,8 +17,6 @@ Pure logic: ``probes.provider_measure``.
 from __future__ import annotations
 
 import json
-import logging
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
+from chaoslib_ext.arguments import deprecated
 from chaoslib_ext.arguments import number as checked_number  # `number` names loop variables here
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
 from chaoslib_ext.load import DEFAULT_HANG_SECONDS, MIN_RATE_HZ, live_samples, service_name, ticker
@@ -366,10 +365,8 @@ def calls_during_outages(
 
 
 def _moved(name: str) -> None:
-    message = (f"probes.providers.{name} is deprecated and will be removed in the next release: it generates load, "
-               f"so it is an action now, chaoslib_ext.actions.load.{name} (type: action, background: true)")
-    logging.getLogger("chaostoolkit").warning(message)
-    warnings.warn(message, DeprecationWarning, stacklevel=3)
+    deprecated(f"probes.providers.{name} is deprecated and will be removed in the next release: it generates "
+               f"load, so it is an action now, chaoslib_ext.actions.load.{name} (type: action, background: true)")
 
 
 def sample_service(

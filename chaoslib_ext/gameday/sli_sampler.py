@@ -9,7 +9,6 @@ probes judge reachability; the sampler records the failure once and keeps trying
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections.abc import Mapping
@@ -44,13 +43,10 @@ def sample_once(configuration: Mapping[str, Any], window: str = DEFAULT_WINDOW) 
 
 
 def _value(target: Any, query: str) -> float | None:
-    from chaoslib_ext.targets.prometheus import prometheus_query
+    from chaoslib_ext.sli import first_value
 
-    result = prometheus_query(target, query)
-    if not result:
-        return None
-    value = float(result[0]["value"][1])
-    return None if math.isnan(value) else round(value, 6)
+    value = first_value(target, query)
+    return None if value is None else round(value, 6)
 
 
 class SliSampler:
