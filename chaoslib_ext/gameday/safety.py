@@ -39,13 +39,6 @@ class Allowed:
     """What was checked: the control URL, or ``context/namespace``."""
 
 
-def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    raw = env.get(name)
-    if raw is None or not raw.strip():
-        return default
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
-
-
 def check_local(configuration: Mapping[str, Any], env: Mapping[str, str]) -> Allowed:
     """The local target's own guard (``chaoslib_ext.targets.local.control_url_from``), run before anything starts."""
     from chaoslib_ext.errors import TargetMisconfigured

@@ -35,8 +35,8 @@ def from_configuration(configuration: Mapping[str, Any] | None = None, secrets: 
         target = target_from_configuration(configuration)
     else:
         raise TargetMisconfigured(
-        f"unknown target {kind!r}: this version supports {', '.join(KNOWN_TARGETS)}. "
-        "Set it with the experiment's configuration `target:` or `--var target=local|kubernetes`."
+            f"unknown target {kind!r}: this version supports {', '.join(KNOWN_TARGETS)}. "
+            "Set it with the experiment's configuration `target:` or `--var target=local|kubernetes`."
         )
     target.database = database
     return target

@@ -13,6 +13,11 @@ from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured
 ALLOWED_SIGNALS = ("SIGKILL", "SIGTERM")
 """Signals a pod-kill fault may send: a crash (SIGKILL) or a graceful stop (SIGTERM)."""
 
+def allow_list(raw: str | None) -> tuple[str, ...]:
+    """The entries of a comma-separated allow-list read from the environment; () when unset or blank."""
+    return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
+
+
 MAX_FAULT_TTL_SECONDS = 3600.0
 """The longest any fault may live. Its time-to-live, ``ttl_seconds`` in every action, is the safety net that ends
 a fault whose run died before its rollback; an hour covers any game day."""

@@ -14,7 +14,7 @@ from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnre
 from chaoslib_ext.targets.stack_http import call_backup_agent, fetch_producer_acks
 from chaoslib_ext.targets.base import (
     DATA_SCOPES, PROVIDERS, DisasterRecovery, Healed, HttpErrorFault, Instance, Killed, Target,
-    validate_provider_fault,
+    allow_list, validate_provider_fault,
 )
 
 DEFAULT_CONTROL_URL = "http://127.0.0.1:18000"
@@ -46,7 +46,7 @@ def check_control_url(url: str, env: Mapping[str, str] | None = None) -> str:
     host = (urlsplit(str(url)).hostname or "").lower()
     if not host:
         raise TargetMisconfigured(f"local_control_url {url!r} names no host")
-    allowed_hosts = tuple(h.strip() for h in (env.get(ALLOWED_HOSTS_ENV) or "").split(",") if h.strip())
+    allowed_hosts = allow_list(env.get(ALLOWED_HOSTS_ENV))
     if not _is_loopback(host) and host not in allowed_hosts:
         raise TargetMisconfigured(
             f"refusing the local target at {url}: {host} is not a loopback address and not in "

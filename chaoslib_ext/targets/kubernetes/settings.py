@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaoslib_ext.errors import TargetMisconfigured
+from chaoslib_ext.targets.base import allow_list
 from chaoslib_ext.targets.kubernetes.objects import STACK_NAMESPACE
 
 # The blast-radius settings: the one definition (scope_of, check_scope) that `gameday run`/`gate` check before
@@ -35,14 +36,6 @@ REAPER_IMAGE_KEY = "kubernetes_reaper_image"
 DEFAULT_STACK_IMAGE = "gameday-stack:dev"
 """The image `make kind-up` builds and loads into kind; the reaper Job uses it too, so nothing is pulled."""
 
-def _listish(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    return tuple(str(v).strip() for v in value if str(v).strip())
-
-
 @dataclass(frozen=True)
 class Scope:
     """Where a game day may act: the one reading of the blast-radius keys and variables, shared by the driver's
@@ -60,8 +53,8 @@ def scope_of(configuration: Mapping[str, Any] | None, env: Mapping[str, str] | N
     return Scope(
         context=str(c.get(CONTEXT_KEY) or env.get(CONTEXT_ENV) or "") or None,
         namespace=str(c.get(NAMESPACE_KEY) or env.get(NAMESPACE_ENV) or STACK_NAMESPACE),
-        allowed_contexts=_listish(env.get(ALLOWED_CONTEXTS_ENV)) or DEFAULT_ALLOWED_CONTEXTS,
-        allowed_namespaces=_listish(env.get(ALLOWED_NAMESPACES_ENV)) or (STACK_NAMESPACE,),
+        allowed_contexts=allow_list(env.get(ALLOWED_CONTEXTS_ENV)) or DEFAULT_ALLOWED_CONTEXTS,
+        allowed_namespaces=allow_list(env.get(ALLOWED_NAMESPACES_ENV)) or (STACK_NAMESPACE,),
     )
 
 
