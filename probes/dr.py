@@ -155,6 +155,12 @@ def rpo_report(since: float | str | None = "run-start", settle_timeout: float = 
                 break
             time.sleep(1.0)
 
+    if with_replay.checked == 0:
+        # An RPO of zero over no events would pass any target: that is no measurement.
+        window = "" if since_at is None else f" between the run's start and the disaster {disaster_at - since_at:.1f} s later"
+        raise NoData(f"no event was acknowledged{window}: nothing to measure RPO from. Are the producers "
+                     "producing? Give them time before the destroy action (pauses: before)")
+
     def part(r: Rpo) -> dict:
         return {"rpo_seconds": r.seconds, "recovery_point": r.recovery_point, "lost": len(r.lost),
                 "lost_events": [f"{p}:{s}" for p, s in r.lost[:LISTED_LOST_EVENTS]]}

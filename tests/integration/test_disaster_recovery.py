@@ -19,6 +19,7 @@ import pytest
 from pymongo import MongoClient
 
 from chaoslib_ext import timeline
+from chaoslib_ext.errors import NoData
 from chaoslib_ext.actions.data import corrupt_latest_backup, destroy_data, heal_backup_corruption, kill_database
 from chaoslib_ext.actions.data import restore_from_backup
 from probes.dr import rpo_report, rto_seconds
@@ -101,6 +102,23 @@ def test_a_planted_loss_of_known_size_is_reported_exactly(stack, config):
     assert after["with_replay"]["lost_events"] == planted
     assert after["with_replay"]["lost"] == 7
     assert after["rpo_seconds"] > before["rpo_seconds"]
+
+
+def test_an_rpo_over_no_acknowledged_event_is_refused_not_reported_as_zero(stack, tmp_path):
+    """With the producers paused since before the run, the window holds no event: a zero RPO would be vacuous."""
+    producers = stack.endpoints["producers"]
+    assert httpx.post(producers + "/rate", json={"rate": 0}, timeout=5).status_code == 200
+    try:
+        time.sleep(2)  # the last sends of the old rate are acknowledged before the run starts
+        cfg = {"local_control_url": stack.endpoints["control"], "gameday_timeline": str(tmp_path / "timeline.jsonl")}
+        timeline.record("run.started", cfg)
+        time.sleep(1)
+        destroy_data("database", configuration=cfg)
+        restore_from_backup(replay=True, configuration=cfg)
+        with pytest.raises(NoData, match=r"no event was acknowledged between the run's start and the disaster"):
+            rpo_report(settle_timeout=5, configuration=cfg)
+    finally:
+        assert httpx.post(producers + "/rate", json={"rate": stack.rate}, timeout=5).status_code == 200
 
 
 def test_a_restore_the_database_stalls_under_starts_again_and_says_so(stack, config):
