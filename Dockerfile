@@ -20,10 +20,11 @@ COPY chaoslib_ext ./chaoslib_ext
 COPY probes ./probes
 COPY experiments ./experiments
 COPY deploy/monitoring ./deploy/monitoring
-# Editable, so the probes find deploy/monitoring/slos.yaml beside them, as in a checkout.
-RUN pip install -e '.[all]' && python -c "import stack.processor, stack.producers, stack.loadgen, stack.alert_webhook"
+# Both editable (the reference stack is its own distribution, in stack/), so the probes find
+# deploy/monitoring/slos.yaml beside them, as in a checkout.
+RUN pip install -e ./stack -e '.[all]' && python -c "import chaos_dr_stack.processor, chaos_dr_stack.producers, chaos_dr_stack.loadgen, chaos_dr_stack.alert_webhook"
 
 RUN groupadd --gid 10001 gameday && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin gameday
 USER 10001:10001
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["python", "-m", "stack.processor", "--help"]
+CMD ["python", "-m", "chaos_dr_stack.processor", "--help"]

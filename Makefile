@@ -28,11 +28,11 @@ system-deps:
 kafka-deps:
 	@scripts/kafka-deps.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml stack/pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { echo "installing python3-venv"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[all,test]'
+	$(BIN)/pip install -q -e ./stack -e '.[all,test]'
 	@touch $@
 
 demo: deps

@@ -18,7 +18,7 @@ from pathlib import Path
 from chaoslib_ext.actions.api_faults import heal_api_errors, inject_api_errors
 from chaoslib_ext.controls import after_method_control, before_experiment_control, before_method_control
 from probes.alerts import alert_fire_seconds, alert_resolve_seconds
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 
 ALERTS = ("ProcessorAvailabilityBurnRateHigh", "ProcessorAvailabilityBurnRateHigh1h", "ProcessorAvailabilityBurnRate24h")
 RESOLVABLE_IN_A_DRILL = ALERTS[:2]

@@ -5,7 +5,7 @@
 A bare SecantusDB server (no stack) with the processor's indexes and ``--events`` events written over the last
 hours. A reader queries ``gpu_latest`` (8 documents, as GET /gpu/info does) every 20 ms, first with nothing else
 running, then during dumps of the events by one query (the agent's old way) and by ``written_at`` ranges
-(``stack.backup.snapshot``). Prints one JSON line per dump, then the dumps' durations and the reader's waits (p50,
+(``chaos_dr_stack.backup.snapshot``). Prints one JSON line per dump, then the dumps' durations and the reader's waits (p50,
 p95, max) for each way.
 """
 from __future__ import annotations
@@ -25,9 +25,9 @@ from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from probes.measure import distribution  # noqa: E402
-from stack.backup import snapshot  # noqa: E402
-from stack.local.ports import free_base_port  # noqa: E402
-from stack.processor import store  # noqa: E402
+from chaos_dr_stack.backup import snapshot  # noqa: E402
+from chaos_dr_stack.local.ports import free_base_port  # noqa: E402
+from chaos_dr_stack.processor import store  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -27,7 +27,7 @@ from chaoslib_ext.controls import after_method_control, before_experiment_contro
 from probes.kafka import partition_write_unavailability, replicas_back_in_sync
 from probes.measure import distribution
 from probes.processing import delivery_report
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 from stack_options import add_kafka_brokers, runner_args
 
 BUDGET_SECONDS = 10.0

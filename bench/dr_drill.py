@@ -18,7 +18,7 @@ from chaoslib_ext.actions.data import destroy_data, restore_from_backup
 from chaoslib_ext.controls import after_method_control, before_experiment_control, before_method_control
 from probes.dr import backup_store_report, rpo_report, rto_seconds
 from probes.processing import gpu_latest_consistent
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 from stack_options import add_kafka_brokers, runner_args
 
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from chaoslib_ext.actions.kill_trials import kill_processor_pods_in_trials  # noqa: E402
 from probes.failover import failover_distribution  # noqa: E402
 from probes.processing import delivery_report  # noqa: E402
-from stack.local.api import LocalStack  # noqa: E402
-from stack.local.components import PROCESSOR_ARGS_ENV  # noqa: E402
+from chaos_dr_stack.local.api import LocalStack  # noqa: E402
+from chaos_dr_stack.local.components import PROCESSOR_ARGS_ENV  # noqa: E402
 from stack_options import add_kafka_brokers, runner_args  # noqa: E402
 from tests.e2e.test_processor_pod_kill import wait_until_warm  # noqa: E402
 

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 
 REPO = Path(__file__).resolve().parents[1]
 GAMEDAY = Path(sys.executable).with_name("gameday")

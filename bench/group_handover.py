@@ -40,7 +40,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from probes.measure import distribution  # noqa: E402
-from stack.local import kraft  # noqa: E402
+from chaos_dr_stack.local import kraft  # noqa: E402
 
 PARTITIONS = 6
 

@@ -18,7 +18,7 @@ from chaoslib_ext.controls import after_method_control, before_experiment_contro
 from probes.measure import distribution
 from probes.processing import delivery_report
 from probes.recovery import processor_recovery_seconds
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 from stack_options import add_kafka_brokers, runner_args
 
 

@@ -30,7 +30,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stack.local.ports import free_base_port, wait_until  # noqa: E402
+from chaos_dr_stack.local.ports import free_base_port, wait_until  # noqa: E402
 
 TOKEN_ENV = "GAMEDAY_FAULT_TOKEN"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -60,9 +60,9 @@ class Services:
         self.http = httpx.Client(timeout=30)
 
     def __enter__(self) -> Services:
-        self._start("provider-simulator", "stack.providers", self.base + 21, {TOKEN_ENV: self.token})
-        self._start("ai-decision", "stack.ai_decision", self.base + 22, {}, "--providers-url", self.sim)
-        self._start("market-data", "stack.market_data", self.base + 23, {}, "--providers-url", self.sim)
+        self._start("provider-simulator", "chaos_dr_stack.providers", self.base + 21, {TOKEN_ENV: self.token})
+        self._start("ai-decision", "chaos_dr_stack.ai_decision", self.base + 22, {}, "--providers-url", self.sim)
+        self._start("market-data", "chaos_dr_stack.market_data", self.base + 23, {}, "--providers-url", self.sim)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from probes.measure import distribution
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 from stack_options import add_kafka_brokers, runner_args
 
 

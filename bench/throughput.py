@@ -17,7 +17,7 @@ from pathlib import Path
 from pymongo import MongoClient
 
 from probes.measure import quantile
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 from stack_options import add_kafka_brokers, runner_args
 
 

@@ -1,7 +1,7 @@
 """CUJ-1 (retrieve the latest GPU info: Processor API -> Mongo) judged over the window in which this run's faults
 were in force, from two views:
 
-- **client**: the load generator's own outcomes (``GET /outcomes`` of stack.loadgen), the requests CUJ-1's users
+- **client**: the load generator's own outcomes (``GET /outcomes`` of chaos_dr_stack.loadgen), the requests CUJ-1's users
   started in the window, through the API service (the balancer locally, the Service on Kubernetes). A refused or
   reset connection counts here and nowhere else: the server never saw it.
 - **server**: the served SLIs of SLO-1 and SLO-2 (starlette_exporter's ``starlette_requests_total`` and

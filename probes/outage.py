@@ -39,7 +39,7 @@ def health_during_outage(configuration: Configuration = None, secrets: Secrets =
         endpoints = [(i.name, i.url) for i in target.instances("processor") if i.url]
     samples = truthful = unanswered = 0
     lying: list[str] = []
-    # The processor caches each health check for 1 s (stack.processor.runtime.CachedCheck, by design, so a load
+    # The processor caches each health check for 1 s (chaos_dr_stack.processor.runtime.CachedCheck, by design, so a load
     # test on /health is not one on Mongo): an answer may be that old, so judging starts once it cannot predate
     # the outage.
     time.sleep(max(0.0, float(outage["at"]) + HEALTH_CACHE_SECONDS + 0.5 - time.time()))

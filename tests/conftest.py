@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from stack.local.api import LocalStack, stack_processes
-from stack.local.components import MissingBinary, find_binaries
-from stack.local.layout import STATE_DIR_ENV
-from stack.local.procs import processes_with_env, read_cmdline
+from chaos_dr_stack.local.api import LocalStack, stack_processes
+from chaos_dr_stack.local.components import MissingBinary, find_binaries
+from chaos_dr_stack.local.layout import STATE_DIR_ENV
+from chaos_dr_stack.local.procs import processes_with_env, read_cmdline
 
 SESSION_STACK_RATE = 5
 """Events per second per producer in the session stack: enough to see data flow, little enough for 2 cores."""

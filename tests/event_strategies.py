@@ -13,7 +13,7 @@ import re
 
 from hypothesis import strategies as st
 
-from stack.events import INT64_MAX, INT64_MIN, MODEL_MAX_LENGTH
+from chaos_dr_stack.events import INT64_MAX, INT64_MIN, MODEL_MAX_LENGTH
 
 GPU_IDS = ["gpu-0", "gpu-1", "gpu-2", "gpu-3"]
 REASON = re.compile(

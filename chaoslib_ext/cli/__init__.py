@@ -1,5 +1,5 @@
 """The ``gameday`` command. Wiring only: each group of commands is a module here, and the work lives in
-chaoslib_ext.gameday and stack.local."""
+chaoslib_ext.gameday and chaos_dr_stack.local."""
 from __future__ import annotations
 
 import argparse

@@ -24,9 +24,11 @@ def _print_endpoints(endpoints: dict) -> None:
         print(f"  {name:<{width}}  {url}")
 
 
-LOCAL_EXTRA_MODULES = ("confluent_kafka", "fastapi", "uvicorn", "starlette_exporter", "prometheus_client", "secantus",
-                       "openai")
-"""What the reference stack's services import: the ``local`` extra of this distribution."""
+LOCAL_EXTRA_MODULES = ("chaos_dr_stack", "confluent_kafka", "fastapi", "uvicorn", "starlette_exporter",
+                       "prometheus_client", "secantus", "openai")
+"""The reference stack (the ``chaos-dr-verify-stack`` distribution in stack/ of the repository) and what its
+services import: the ``local`` extra."""
+INSTALL_LOCAL_EXTRA = "from a checkout, pip install -e ./stack -e '.[local]'"
 
 
 def missing_local_extra() -> list[str]:
@@ -34,22 +36,38 @@ def missing_local_extra() -> list[str]:
     return [name for name in LOCAL_EXTRA_MODULES if importlib.util.find_spec(name) is None]
 
 
-def cmd_stack_up(args: argparse.Namespace) -> int:
-    from stack.local.api import StackStartError, start_stack
+def _kafka_version() -> str:
+    try:
+        from chaos_dr_stack.local.kraft import KAFKA_VERSION
+    except ImportError:
+        return "(the version the local extra pins)"
+    return KAFKA_VERSION
 
+
+def _local_stack_api():
+    """The reference stack's client API, or None (having said which extra is missing)."""
     missing = missing_local_extra()
     if missing:
         print(f"gameday: the local stack needs the local extra, which is not installed (no {', '.join(missing)}): "
-              "pip install 'chaos-dr-verify[local]'", file=sys.stderr)
+              f"{INSTALL_LOCAL_EXTRA}", file=sys.stderr)
+        return None
+    from chaos_dr_stack.local import api
+
+    return api
+
+
+def cmd_stack_up(args: argparse.Namespace) -> int:
+    api = _local_stack_api()
+    if api is None:
         return EXIT_STACK_FAILED
     state_dir = _state_dir(args)
     print(f"starting the local stack on ports {args.base_port}..{args.base_port + 39}, state in {state_dir} ...",
           flush=True)
     try:
-        endpoints = start_stack(args.base_port, state_dir, rate=args.rate, timeout=args.timeout,
+        endpoints = api.start_stack(args.base_port, state_dir, rate=args.rate, timeout=args.timeout,
                                 keep_metrics=args.keep_metrics,
                                 runner_args=("--kafka-brokers", str(args.kafka_brokers)))
-    except StackStartError as exc:
+    except api.StackStartError as exc:
         print(f"gameday: the local stack did not start: {exc}", file=sys.stderr)
         return EXIT_STACK_FAILED
     print("the local stack is ready:")
@@ -60,17 +78,19 @@ def cmd_stack_up(args: argparse.Namespace) -> int:
 
 
 def cmd_stack_down(args: argparse.Namespace) -> int:
-    from stack.local.api import stop_stack
-
-    stopped = stop_stack(_state_dir(args), timeout=args.timeout)
+    api = _local_stack_api()
+    if api is None:
+        return EXIT_STACK_FAILED
+    stopped = api.stop_stack(_state_dir(args), timeout=args.timeout)
     print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
     return 0
 
 
 def cmd_stack_status(args: argparse.Namespace) -> int:
-    from stack.local.api import stack_status
-
-    status = stack_status(_state_dir(args))
+    api = _local_stack_api()
+    if api is None:
+        return EXIT_STACK_FAILED
+    status = api.stack_status(_state_dir(args))
     if status is None:
         print(f"no local stack is running from {_state_dir(args)}")
         return 1
@@ -85,8 +105,6 @@ def cmd_stack_status(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub) -> None:
-    from stack.local.kraft import KAFKA_VERSION
-
     stack = sub.add_parser("stack", help="start, stop or inspect the local stack (real processes, no Docker)")
     stack_sub = stack.add_subparsers(dest="stack_command", required=True)
     for name, func, help_text in (
@@ -116,7 +134,7 @@ def add_parsers(sub) -> None:
                                 "for work that needs no broker fault): each a combined broker and controller with its "
                                 "own data directory, behind its own fault proxy port; topics are replicated min(3, N) "
                                 "times with min.insync.replicas min(2, N). The jars come from `make deps` (Java 17)"
-                                % KAFKA_VERSION)
+                                % _kafka_version())
         elif name == "down":
             p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a clean stop")
         else:

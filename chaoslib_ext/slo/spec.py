@@ -51,7 +51,7 @@ _PRODUCTION_DEFAULTS = {"scrape_interval": "30s", "evaluation_interval": "30s", 
 """kube-prometheus-stack's scrape and evaluation intervals and Alertmanager's default group_wait/group_interval."""
 
 _DRILL_DEFAULTS = {"scrape_interval": "1s", "evaluation_interval": "1s", "group_wait": "1s", "group_interval": "1s"}
-"""What stack/local/monitoring.py configures for the local Prometheus and Alertmanager."""
+"""What stack/chaos_dr_stack/local/monitoring.py configures for the local Prometheus and Alertmanager."""
 
 
 class SpecError(ValueError):

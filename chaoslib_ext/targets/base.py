@@ -147,7 +147,7 @@ class Target(abc.ABC):
         ``bandwidth_kbps`` for the partial modes. The fault must end by itself at its expiry, even if nobody
         heals it. Returns at least ``{"between", "mode", "ttl_seconds", "applied_at", "expires_at"}``.
 
-        Locally the fault proxy in front of the brokers does it (stack.local.partition). On Kubernetes the
+        Locally the fault proxy in front of the brokers does it (chaos_dr_stack.local.partition). On Kubernetes the
         driver creates a NetworkPolicy in the app namespace that selects the pods of ``between`` and
         denies their egress to the broker's pods and port (``hold``/``drop`` are the same there: packets are
         dropped; ``reset`` needs a CNI that rejects, or is refused as InvalidArgument; the partial modes need a

@@ -1,4 +1,4 @@
-"""The local target: a stack of real processes run by ``stack.local.runner``, reached through its control API."""
+"""The local target: a stack of real processes run by ``chaos_dr_stack.local.runner``, reached through its control API."""
 from __future__ import annotations
 
 import ipaddress

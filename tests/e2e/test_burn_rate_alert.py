@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,7 @@ import pytest
 
 from chaoslib_ext.gameday.sli_sampler import DEFAULT_WINDOW
 from probes.slo import availability_ratio
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 
 pytestmark = pytest.mark.e2e
 

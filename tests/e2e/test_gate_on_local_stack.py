@@ -20,7 +20,7 @@ import pytest
 import yaml
 from proc_sampler import ProcSampler
 
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 from test_processor_pod_kill import wait_until_warm
 
 pytestmark = pytest.mark.e2e

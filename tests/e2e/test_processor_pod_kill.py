@@ -14,7 +14,7 @@ import yaml
 
 from chaoslib_ext.errors import NoData
 from probes.processing import end_to_end_lag_seconds
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from stack.local.api import LocalStack, StackStartError
+from chaos_dr_stack.local.api import LocalStack, StackStartError
 
 pytestmark = pytest.mark.e2e
 

@@ -40,7 +40,7 @@ class Simulator:
 
 def start_simulator(services: Services, port: int) -> Simulator:
     token = secrets.token_hex(16)
-    proc = services.spawn("provider-simulator", [sys.executable, "-m", "stack.providers", "--host", "127.0.0.1",
+    proc = services.spawn("provider-simulator", [sys.executable, "-m", "chaos_dr_stack.providers", "--host", "127.0.0.1",
                                                  "--port", str(port)], port, env={TOKEN_ENV: token})
     wait_http_ok(proc, timeout=START_TIMEOUT)
     return Simulator(proc, token)

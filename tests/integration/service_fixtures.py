@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from stack.local.ports import free_base_port, tcp_open, wait_until
+from chaos_dr_stack.local.ports import free_base_port, tcp_open, wait_until
 
 VENV_BIN = Path(sys.executable).parent
 TOPICS = {"gpu-events": 4, "token-events": 2, "events-dlq": 1}
@@ -107,7 +107,7 @@ class Services:
     def start_broker(self) -> Proc:
         """One Apache Kafka KRaft node from the jars `make deps` fetched. Its data directory lives in the work
         directory, so a restarted node keeps its topics, offsets and producer ids."""
-        from stack.local.kraft import format_storage, kafka_libs, new_cluster_id, plan_nodes, server_argv, write_config
+        from chaos_dr_stack.local.kraft import format_storage, kafka_libs, new_cluster_id, plan_nodes, server_argv, write_config
 
         libs = kafka_libs()
         (node,) = plan_nodes(1, "127.0.0.1", [self.kafka_port, self.kafka_controller_port], self.workdir / "kafka")
@@ -138,13 +138,13 @@ class Services:
 
     def start_processor(self, index: int, *extra: str) -> Proc:
         port = self.base + 10 + index
-        argv = [sys.executable, "-m", "stack.processor", "--name", f"processor-{index}", "--host", "127.0.0.1",
+        argv = [sys.executable, "-m", "chaos_dr_stack.processor", "--name", f"processor-{index}", "--host", "127.0.0.1",
                 "--port", str(port), "--bootstrap", self.bootstrap, "--mongo-uri", self.mongo_uri, *extra]
         return self.spawn(f"processor-{index}", argv, port)
 
     def start_producers(self, *extra: str) -> Proc:
         port = self.base + 7
-        argv = [sys.executable, "-m", "stack.producers", "--host", "127.0.0.1", "--port", str(port),
+        argv = [sys.executable, "-m", "chaos_dr_stack.producers", "--host", "127.0.0.1", "--port", str(port),
                 "--bootstrap", self.bootstrap, *extra]
         return self.spawn("producers", argv, port)
 
@@ -200,7 +200,7 @@ def sigkill(proc: Proc) -> float:
 def processor_database(workdir: Path, app_name: str) -> Iterator[Any]:
     """A SecantusDB of its own with the processor's database ``ca3`` and its indexes, as the processor writes it;
     stopped on exit."""
-    from stack.processor import store
+    from chaos_dr_stack.processor import store
 
     with Services(workdir) as services:
         services.start_mongo()

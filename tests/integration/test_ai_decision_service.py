@@ -9,7 +9,7 @@ import pytest
 
 from provider_fixtures import Simulator, start_service, start_simulator
 from service_fixtures import Proc, Services, metric
-from stack.local.ports import wait_until
+from chaos_dr_stack.local.ports import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -22,7 +22,7 @@ def stack(tmp_path_factory):
     with Services(tmp_path_factory.mktemp("ai-decision")) as services:
         sim = start_simulator(services, services.base + 21)
         ai = start_service(
-            services, "stack.ai_decision", services.base + 22, sim,
+            services, "chaos_dr_stack.ai_decision", services.base + 22, sim,
             "--timeouts", f"openai={OPENAI_TIMEOUT},groq={FALLBACK_TIMEOUT},together={FALLBACK_TIMEOUT}",
             "--decision-budget-s", str(BUDGET), "--cooldown-s", str(COOLDOWN),
         )

@@ -15,7 +15,7 @@ from waiting import wait_for
 
 from chaoslib_ext.actions.api_faults import heal_api_errors, inject_api_errors
 from probes.alerts import alert_fire_seconds, alert_resolve_seconds
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 
 pytestmark = pytest.mark.integration
 

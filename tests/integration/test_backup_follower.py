@@ -16,12 +16,12 @@ from collections.abc import Iterator
 import pytest
 from pymongo import MongoClient
 
-from stack.backup import follower as follower_module
-from stack.backup.agent import Agent
-from stack.backup.changelog import ChangeLogWriter
-from stack.backup.follower import Follower, server_process
-from stack.backup.settings import BackupSettings
-from stack.backup.store import BackupStore
+from chaos_dr_stack.backup import follower as follower_module
+from chaos_dr_stack.backup.agent import Agent
+from chaos_dr_stack.backup.changelog import ChangeLogWriter
+from chaos_dr_stack.backup.follower import Follower, server_process
+from chaos_dr_stack.backup.settings import BackupSettings
+from chaos_dr_stack.backup.store import BackupStore
 from service_fixtures import Proc, Services
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from service_fixtures import processor_database
-from stack.backup.restore import apply_changes
+from chaos_dr_stack.backup.restore import apply_changes
 
 EVENT_INDEXES = {"_id_", "produced_at_1", "written_at_1", "producer_id_1_seq_1"}
 

@@ -16,7 +16,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.database import Database
 
 from service_fixtures import processor_database
-from stack.backup import snapshot
+from chaos_dr_stack.backup import snapshot
 
 NOW = time.time()
 

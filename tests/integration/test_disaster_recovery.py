@@ -24,7 +24,7 @@ from chaoslib_ext.actions.data import corrupt_latest_backup, destroy_data, heal_
 from chaoslib_ext.actions.data import restore_from_backup
 from probes.dr import rpo_report, rto_seconds
 from probes.processing import gpu_latest_consistent
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 
 pytestmark = pytest.mark.integration
 

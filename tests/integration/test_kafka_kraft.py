@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from stack.local.kraft import (
+from chaos_dr_stack.local.kraft import (
     KafkaNotInstalled,
     format_storage,
     java_binary,
@@ -23,7 +23,7 @@ from stack.local.kraft import (
     write_config,
 )
 from service_fixtures import broker_answers
-from stack.local.ports import free_base_port
+from chaos_dr_stack.local.ports import free_base_port
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from probes.failover import processing_stall
 from chaoslib_ext.errors import NoData
 from probes.measure import quantile
 from probes.processing import delivery_report, end_to_end_lag_seconds
-from stack.local.api import LocalStack
+from chaos_dr_stack.local.api import LocalStack
 
 OUTAGE_SECONDS = 5.0
 AGREEMENT_SECONDS = 0.25

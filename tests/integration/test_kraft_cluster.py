@@ -18,9 +18,9 @@ from test_kraft_stack import MISSING
 from waiting import wait_for
 
 from probes.processing import delivery_report
-from stack.local.api import LocalStack, pick_base_port
-from stack.local.procs import read_cmdline
-from stack.local.topics import TOPICS
+from chaos_dr_stack.local.api import LocalStack, pick_base_port
+from chaos_dr_stack.local.procs import read_cmdline
+from chaos_dr_stack.local.topics import TOPICS
 
 pytestmark = pytest.mark.integration
 if MISSING:
@@ -133,7 +133,7 @@ def test_an_unknown_link_is_named_and_refused(stack, body, message):
 ])
 def test_a_bad_broker_count_is_named_and_the_runner_exits_2(tmp_path, args, message):
     result = subprocess.run(
-        [sys.executable, "-m", "stack.local.runner", "--base-port", str(pick_base_port()), "--state-dir",
+        [sys.executable, "-m", "chaos_dr_stack.local.runner", "--base-port", str(pick_base_port()), "--state-dir",
          str(tmp_path / "state"), *args],
         env=dict(os.environ), capture_output=True, text=True, timeout=60,
     )

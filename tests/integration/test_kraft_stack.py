@@ -15,10 +15,10 @@ from confluent_kafka.admin import AdminClient
 from waiting import wait_for
 
 from probes.processing import delivery_report
-from stack.local.api import LocalStack, pick_base_port
-from stack.local.kraft import KafkaNotInstalled, java_binary, kafka_libs
-from stack.local.procs import read_cmdline
-from stack.local.topics import TOPICS
+from chaos_dr_stack.local.api import LocalStack, pick_base_port
+from chaos_dr_stack.local.kraft import KafkaNotInstalled, java_binary, kafka_libs
+from chaos_dr_stack.local.procs import read_cmdline
+from chaos_dr_stack.local.topics import TOPICS
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def test_a_sigkilled_broker_comes_back_with_its_topics_and_loses_nothing(stack):
 
 def test_a_missing_kafka_install_is_named_and_the_runner_exits_2(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "stack.local.runner", "--base-port", str(pick_base_port()), "--state-dir",
+        [sys.executable, "-m", "chaos_dr_stack.local.runner", "--base-port", str(pick_base_port()), "--state-dir",
          str(tmp_path / "state")],
         env={**os.environ, "GAMEDAY_CACHE": str(tmp_path / "no-cache")},
         capture_output=True, text=True, timeout=60,

@@ -10,7 +10,7 @@ import pytest
 
 from provider_fixtures import start_service, start_simulator
 from service_fixtures import Services, metric
-from stack.local.ports import wait_until
+from chaos_dr_stack.local.ports import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -24,7 +24,7 @@ FRESHNESS_SLO_S = 5.0
 def stack(tmp_path_factory):
     with Services(tmp_path_factory.mktemp("market-data")) as services:
         sim = start_simulator(services, services.base + 21)
-        md = start_service(services, "stack.market_data", services.base + 23, sim,
+        md = start_service(services, "chaos_dr_stack.market_data", services.base + 23, sim,
                            "--recovery-window-s", str(RECOVERY_WINDOW))
         client = httpx.Client(base_url=md.url, timeout=5)
         assert wait_until(lambda: client.get("/health").json()["status"] == "ok", 30, 0.2), "no fresh quote at start"

@@ -20,8 +20,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from probes.processing import delivery_report
-from stack.local.api import LocalStack
-from stack.processor.batching import DLQ_MAX_VALUE_BYTES
+from chaos_dr_stack.local.api import LocalStack
+from chaos_dr_stack.processor.batching import DLQ_MAX_VALUE_BYTES
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -20,11 +20,11 @@ from pymongo.database import Database
 from event_strategies import raw_events
 from fake_kafka import AckingProducer
 from service_fixtures import processor_database
-from stack.events import InvalidEvent, encode_event, parse_event, token_event
-from stack.processor import store
-from stack.processor.batching import Record, newest_gpu_states, plan_batch
-from stack.processor.loop import ConsumeLoop
-from stack.processor.settings import ProcessorSettings
+from chaos_dr_stack.events import InvalidEvent, encode_event, parse_event, token_event
+from chaos_dr_stack.processor import store
+from chaos_dr_stack.processor.batching import Record, newest_gpu_states, plan_batch
+from chaos_dr_stack.processor.loop import ConsumeLoop
+from chaos_dr_stack.processor.settings import ProcessorSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

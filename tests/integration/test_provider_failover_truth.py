@@ -24,7 +24,7 @@ import pytest
 
 from probes.provider_measure import Outage, failover_seconds, in_window, staleness
 from chaoslib_ext.load import _sample
-from stack.local.ports import free_base_port, wait_until
+from chaos_dr_stack.local.ports import free_base_port, wait_until
 
 TOLERANCE_SECONDS = 0.25
 TOKEN_ENV = "GAMEDAY_FAULT_TOKEN"
@@ -56,8 +56,8 @@ def services(tmp_path_factory):
     token = secrets.token_hex(16)
     procs = []
     try:
-        procs.append(start("simulator", ["stack.providers"], base, workdir, {TOKEN_ENV: token}))
-        procs.append(start("market-data", ["stack.market_data", "--providers-url", f"http://127.0.0.1:{base}"],
+        procs.append(start("simulator", ["chaos_dr_stack.providers"], base, workdir, {TOKEN_ENV: token}))
+        procs.append(start("market-data", ["chaos_dr_stack.market_data", "--providers-url", f"http://127.0.0.1:{base}"],
                            base + 1, workdir))
         yield {"simulator": f"http://127.0.0.1:{base}", "market_data": f"http://127.0.0.1:{base + 1}",
                "token": token}

@@ -15,7 +15,7 @@ import pymongo
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from stack.local.api import (
+from chaos_dr_stack.local.api import (
     LocalStack,
     StackStartError,
     pick_base_port,
@@ -24,9 +24,9 @@ from stack.local.api import (
     start_stack,
     stop_stack,
 )
-from stack.local.layout import StackLayout
-from stack.local.procs import cmdline_matches, pid_alive, read_cmdline, read_json
-from stack.local.topics import TOPICS
+from chaos_dr_stack.local.layout import StackLayout
+from chaos_dr_stack.local.procs import cmdline_matches, pid_alive, read_cmdline, read_json
+from chaos_dr_stack.local.topics import TOPICS
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +116,7 @@ def test_instances_lists_both_processor_replicas_with_their_pids(local_stack):
         assert replica["ready"] is True and replica["state"] == "running"
         assert pid_alive(replica["pid"])
         command = read_cmdline(replica["pid"])
-        assert command[1:3] == ["-m", "stack.processor"] and command[command.index("--name") + 1] == name
+        assert command[1:3] == ["-m", "chaos_dr_stack.processor"] and command[command.index("--name") + 1] == name
         assert replica["url"] == f"http://127.0.0.1:{local_stack.base_port + 10 + int(name[-1])}"
 
 
@@ -336,7 +336,7 @@ def test_a_component_that_dies_on_start_fails_the_start_with_its_log_and_stops_t
 def test_start_fails_naming_a_missing_program_and_how_to_install_it(stack_dirs):
     env = dict(os.environ, PATH=os.path.dirname(sys.executable))  # no /usr/bin: no prometheus
     result = subprocess.run(
-        [sys.executable, "-m", "stack.local.runner", "--base-port", str(pick_base_port()),
+        [sys.executable, "-m", "chaos_dr_stack.local.runner", "--base-port", str(pick_base_port()),
          "--state-dir", str(stack_dirs("no-prometheus"))],
         env=env, capture_output=True, text=True, timeout=60,
     )

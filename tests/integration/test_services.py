@@ -16,10 +16,10 @@ from confluent_kafka import Consumer
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from stack.events import encode_event, gpu_event
-from stack.local.ports import wait_until
-from stack.processor import store
-from stack.processor.batching import Record, plan_batch
+from chaos_dr_stack.events import encode_event, gpu_event
+from chaos_dr_stack.local.ports import wait_until
+from chaos_dr_stack.processor import store
+from chaos_dr_stack.processor.batching import Record, plan_batch
 
 from service_fixtures import Proc, Services, metric, sigkill, wait_http_ok
 

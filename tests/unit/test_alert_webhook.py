@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from stack.alert_webhook.cli import create_app
+from chaos_dr_stack.alert_webhook.cli import create_app
 
 FIRING = {"status": "firing", "receiver": "webhook", "alerts": [
     {"status": "firing", "labels": {"alertname": "ProcessorAvailabilityBurn", "profile": "drill"},

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from stack.backup.cli import parse_args
+from chaos_dr_stack.backup.cli import parse_args
 
 REQUIRED = ["--port", "1", "--mongo-uri", "mongodb://127.0.0.1:1", "--bootstrap", "127.0.0.1:2", "--store", "/tmp/s"]
 

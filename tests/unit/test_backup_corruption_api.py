@@ -13,10 +13,10 @@ import uvicorn
 
 from chaoslib_ext.errors import InvalidArgument
 from chaoslib_ext.targets.stack_http import call_backup_agent
-from stack.backup.api import create_app
-from stack.backup.corruption import CorruptionFault
-from stack.backup.restore import END_OF_LOG, TargetPoint
-from stack.backup.store import BackupStore
+from chaos_dr_stack.backup.api import create_app
+from chaos_dr_stack.backup.corruption import CorruptionFault
+from chaos_dr_stack.backup.restore import END_OF_LOG, TargetPoint
+from chaos_dr_stack.backup.store import BackupStore
 from test_backup_store import make_backup
 
 NOW = TargetPoint(0, END_OF_LOG)

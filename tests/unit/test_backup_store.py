@@ -6,12 +6,12 @@ import json
 import pytest
 from bson import Timestamp
 
-from stack.backup.changelog import ChangeLogWriter, CorruptChangeLog, read_segment, segments
-from stack.backup.corruption import CorruptionFault, FaultRequestError, NothingToCorrupt, parse
-from stack.backup.restore import (
+from chaos_dr_stack.backup.changelog import ChangeLogWriter, CorruptChangeLog, read_segment, segments
+from chaos_dr_stack.backup.corruption import CorruptionFault, FaultRequestError, NothingToCorrupt, parse
+from chaos_dr_stack.backup.restore import (
     END_OF_LOG, RestoreRefused, TargetPoint, choose, damaged_backups, taken_during_disaster, target_point,
 )
-from stack.backup.store import BackupStore, CorruptBackup
+from chaos_dr_stack.backup.store import BackupStore, CorruptBackup
 
 
 def make_backup(store: BackupStore, backup_id: str, position: tuple[int, int], epoch: int = 0,

@@ -2,8 +2,8 @@ import json
 
 from pymongo import UpdateOne
 
-from stack.events import InvalidEvent, encode_event, gpu_event, token_event
-from stack.processor.batching import (
+from chaos_dr_stack.events import InvalidEvent, encode_event, gpu_event, token_event
+from chaos_dr_stack.processor.batching import (
     Record,
     dead_letter,
     duplicate_ops,

@@ -56,7 +56,7 @@ def test_slo_check_names_an_unreachable_stack(capsys):
 
 
 def test_stack_up_starts_empty_metric_stores_unless_told_to_keep_them(tmp_path, monkeypatch, capsys):
-    import stack.local.api as api
+    import chaos_dr_stack.local.api as api
 
     asked = []
     monkeypatch.setattr(api, "start_stack", lambda *a, **kw: asked.append(kw) or {"control": "c"})

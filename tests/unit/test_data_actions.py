@@ -6,7 +6,7 @@ from chaoslib_ext.actions.data import (
     corrupt_latest_backup, database_outage, destroy_data, restore_from_backup,
 )
 from chaoslib_ext.errors import InvalidArgument, TargetUnreachable
-from stack.backup.api import parse_restore
+from chaos_dr_stack.backup.api import parse_restore
 
 NOWHERE = {"target": "local", "local_control_url": "http://127.0.0.1:9"}
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+REPO = Path(__file__).resolve().parents[2]
+PYPROJECTS = (REPO / "pyproject.toml", REPO / "stack" / "pyproject.toml")
 
 
 def unbounded_unstable(requirements: list[str]) -> list[str]:
@@ -21,8 +23,9 @@ def unbounded_unstable(requirements: list[str]) -> list[str]:
     return found
 
 
-def test_every_unstable_dependency_has_a_ceiling():
-    project = tomllib.loads(PYPROJECT.read_text())["project"]
+@pytest.mark.parametrize("pyproject", PYPROJECTS, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_unstable_dependency_has_a_ceiling(pyproject):
+    project = tomllib.loads(pyproject.read_text())["project"]
     requirements = list(project["dependencies"])
     for extra in project.get("optional-dependencies", {}).values():
         requirements += extra

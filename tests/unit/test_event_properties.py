@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from event_strategies import EDGE_INTS, REASON, raw_events, valid_events
-from stack.events import INT64_MAX, INT64_MIN, InvalidEvent, encode_event, parse_event
-from stack.processor.batching import Record, event_documents, gpu_latest_ops, plan_batch
+from chaos_dr_stack.events import INT64_MAX, INT64_MIN, InvalidEvent, encode_event, parse_event
+from chaos_dr_stack.processor.batching import Record, event_documents, gpu_latest_ops, plan_batch
 
 PROPERTY_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BATCH_SETTINGS = settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])

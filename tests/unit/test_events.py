@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from stack.events import (
+from chaos_dr_stack.events import (
     GpuEvent,
     InvalidEvent,
     TokenEvent,

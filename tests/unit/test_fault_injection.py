@@ -7,10 +7,10 @@ from fastapi.testclient import TestClient
 from chaoslib_ext.actions.api_faults import heal_api_errors, inject_api_errors
 from chaoslib_ext.errors import InvalidArgument, TargetUnreachable
 from probes.alerts import alert_fire_seconds, alert_resolve_seconds, alert_stays_silent
-from stack.loadgen.generator import validate_rate
-from stack.local.faults import FaultRequestError, parse_http_errors
-from stack.processor.api import create_app
-from stack.processor.faults import DeterministicInjector, FaultArgumentError, HttpErrorFault, parse_fault
+from chaos_dr_stack.loadgen.generator import validate_rate
+from chaos_dr_stack.local.faults import FaultRequestError, parse_http_errors
+from chaos_dr_stack.processor.api import create_app
+from chaos_dr_stack.processor.faults import DeterministicInjector, FaultArgumentError, HttpErrorFault, parse_fault
 
 NOWHERE = {"target": "local", "local_control_url": "http://127.0.0.1:9"}
 TOKEN = "test-token"

@@ -305,7 +305,7 @@ def test_the_server_view_reads_the_series_slo_1_and_slo_2_are_defined_on():
 def test_the_load_generator_returns_the_outcomes_started_in_a_window_and_says_when_it_no_longer_reaches_back():
     from collections import deque
 
-    from stack.loadgen.generator import LoadGenerator
+    from chaos_dr_stack.loadgen.generator import LoadGenerator
 
     generator = LoadGenerator("http://127.0.0.1:9", rate=0)
     for t in (1.0, 2.0, 3.0):

@@ -117,7 +117,7 @@ def test_the_image_holds_what_the_cronjob_runs():
         assert (REPO / path).exists(), path
         assert any(path == c or path.startswith(c.rstrip("/") + "/") for c in copied), \
             f"{path} is not in the image at {WORKDIR}/{path}"
-    assert any("pip install -e '.[all]'" in line for line in dockerfile), \
+    assert any("pip install -e ./stack -e '.[all]'" in line for line in dockerfile), \
         "the `gameday` command, the stack's services and the report's plots come from the install, every extra"
 
 

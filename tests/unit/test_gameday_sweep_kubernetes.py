@@ -56,7 +56,7 @@ def test_the_sweep_removes_expired_objects_and_keeps_live_ones(kube, capsys):
 
 
 def test_a_forced_sweep_removes_everything_chaos_made_and_heals_the_other_faults(kube, capsys):
-    providers = pytest.importorskip("stack.providers.app", reason="the provider simulator comes with issue 5")
+    providers = pytest.importorskip("chaos_dr_stack.providers.app", reason="the provider simulator comes with issue 5")
     seed_leftovers(kube)
     kube.seed(SECRETS, fault_token_secret())
     kube.kmock.proxy_apps["provider-simulator"] = providers.create_app(TOKEN)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Consumer
 
-from stack.local.kraft import node_properties, plan_nodes
-from stack.processor.cli import consumer_info, parse_args
-from stack.processor.settings import ProcessorSettings
+from chaos_dr_stack.local.kraft import node_properties, plan_nodes
+from chaos_dr_stack.processor.cli import consumer_info, parse_args
+from chaos_dr_stack.processor.settings import ProcessorSettings
 
 REQUIRED = ["--port", "8000", "--bootstrap", "127.0.0.1:9092", "--mongo-uri", "mongodb://127.0.0.1:27017"]
 CLIENT_TIMINGS = ("session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy")

@@ -18,9 +18,9 @@ from chaoslib_ext.targets.kubernetes import NAME_LABEL, NODE_PORTS, POD_CIDR, ST
 from chaoslib_ext.targets.kubernetes.driver import PROCESSOR_HTTP_PORT
 from chaoslib_ext.targets.kubernetes.objects import KAFKA_COMPONENT
 from chaoslib_ext.targets.kubernetes.settings import DEFAULT_STACK_IMAGE
-from stack.local.components import Binaries, DEFAULT_API_RATE, build_specs
-from stack.local.layout import DRILL_RULES_GLOB, RULES_GLOB, StackLayout
-from stack.local.monitoring import INTERVAL, alertmanager_config
+from chaos_dr_stack.local.components import Binaries, DEFAULT_API_RATE, build_specs
+from chaos_dr_stack.local.layout import DRILL_RULES_GLOB, RULES_GLOB, StackLayout
+from chaos_dr_stack.local.monitoring import INTERVAL, alertmanager_config
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "deploy" / "k8s"
@@ -381,7 +381,7 @@ def test_the_image_copies_every_package_and_nothing_it_copies_is_docker_ignored(
     packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     assert {p.rstrip("*") for p in packages["include"]} <= set(sources)
     # The probes read deploy/monitoring/slos.yaml beside the package: an editable install keeps that true.
-    assert "deploy/monitoring" in sources and any("pip install -e '.[all]'" in line for line in dockerfile)
+    assert "deploy/monitoring" in sources and any("pip install -e ./stack -e '.[all]'" in line for line in dockerfile)
 
 
 def test_the_drivers_endpoints_are_the_manifests_services_inside_and_outside_the_cluster(objects):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.local.kraft import KAFKA_VERSION, KafkaNotInstalled, kafka_libs, new_cluster_id, node_properties, plan_nodes
+from chaos_dr_stack.local.kraft import KAFKA_VERSION, KafkaNotInstalled, kafka_libs, new_cluster_id, node_properties, plan_nodes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,7 +68,7 @@ def test_a_cluster_id_never_starts_with_a_dash(monkeypatch):
     import uuid as uuid_module
     # 0xf8 encodes to "-" first in URL-safe base64: 1 id in 64 would otherwise be read as an option by kafka-storage.
     drawn = iter([uuid_module.UUID(bytes=b"\xf8" + bytes(15)), uuid_module.UUID(bytes=b"\x01" + bytes(15))])
-    monkeypatch.setattr("stack.local.kraft.uuid.uuid4", lambda: next(drawn))
+    monkeypatch.setattr("chaos_dr_stack.local.kraft.uuid.uuid4", lambda: next(drawn))
     cluster_id = new_cluster_id()
     assert not cluster_id.startswith("-")
     assert base64.urlsafe_b64decode(cluster_id + "==")[0] == 0x01
@@ -87,7 +87,7 @@ def test_both_targets_and_the_pom_pin_one_broker_version():
 
 
 def test_a_three_node_stack_gives_each_node_its_own_ports_inside_the_stack_range(tmp_path):
-    from stack.local.layout import StackLayout
+    from chaos_dr_stack.local.layout import StackLayout
 
     layout = StackLayout(20000, tmp_path, kafka_brokers=3)
     nodes = [(layout.kafka_proxy_port(n), layout.kafka_listener_port(n), layout.kafka_controller_port(n),
@@ -106,15 +106,15 @@ def test_a_three_node_stack_gives_each_node_its_own_ports_inside_the_stack_range
 
 @pytest.mark.parametrize("brokers", [0, 4, 2.0, True, "3"])
 def test_a_stack_with_a_bad_number_of_brokers_is_refused(tmp_path, brokers):
-    from stack.local.layout import StackLayout
+    from chaos_dr_stack.local.layout import StackLayout
 
     with pytest.raises(ValueError, match=r"whole number from 1 to 3, got"):
         StackLayout(20000, tmp_path, kafka_brokers=brokers)
 
 
 def test_each_node_is_one_supervised_instance_named_by_its_node_id(tmp_path):
-    from stack.local.components import Binaries, build_specs
-    from stack.local.layout import StackLayout
+    from chaos_dr_stack.local.components import Binaries, build_specs
+    from chaos_dr_stack.local.layout import StackLayout
 
     layout = StackLayout(20000, tmp_path, kafka_brokers=3)
     binaries = Binaries("secantusd", "prometheus", "alertmanager")
@@ -130,7 +130,7 @@ def test_each_node_is_one_supervised_instance_named_by_its_node_id(tmp_path):
 
 
 def test_kafkas_own_script_variables_replace_the_jvm_options():
-    from stack.local.kraft import HEAP_OPTS, JVM_PERFORMANCE_OPTS, jvm_options
+    from chaos_dr_stack.local.kraft import HEAP_OPTS, JVM_PERFORMANCE_OPTS, jvm_options
 
     assert jvm_options({}) == [*HEAP_OPTS, *JVM_PERFORMANCE_OPTS]
     assert jvm_options({"KAFKA_HEAP_OPTS": "-Xmx1g -Xms1g"}) == ["-Xmx1g", "-Xms1g", *JVM_PERFORMANCE_OPTS]

@@ -17,8 +17,8 @@ from test_kubernetes_target import (
 
 from chaoslib_ext.gameday.schedule import kubernetes_manifest
 from chaoslib_ext.targets.kubernetes.access import API_ACCESS
-from stack.processor.api import create_app
-from stack.processor.faults import DeterministicInjector
+from chaos_dr_stack.processor.api import create_app
+from chaos_dr_stack.processor.faults import DeterministicInjector
 
 __all__ = ["kube"]  # the fixture, shared with the driver's tests
 
@@ -54,7 +54,7 @@ def role_allows(rules: list[dict], group: str, resource: str, verb: str, name: s
 
 def exercise_every_driver_call(kube) -> list[tuple[str, str, str, str | None]]:
     """Run each operation of the driver once; return what the API server would have authorised."""
-    simulator = pytest.importorskip("stack.providers.app", reason="the provider simulator comes with issue 5")
+    simulator = pytest.importorskip("chaos_dr_stack.providers.app", reason="the provider simulator comes with issue 5")
     kube.seed(PODS, pod("processor-7d9f-a", container_id=CONTAINER_ID))
     kube.seed(PODS, pod("processor-7d9f-b"))
     kube.seed(PODS, pod("mongo-0", component="mongo"))

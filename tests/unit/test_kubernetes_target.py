@@ -13,8 +13,8 @@ from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, TargetMisconfig
 from chaoslib_ext.targets import from_configuration
 from chaoslib_ext.targets.kubernetes import CHAOS_MADE, EXPIRES_AT_ANNOTATION, MANAGED_BY_LABEL, NODE_PORTS
 from chaoslib_ext.targets.kubernetes.objects import incarnation
-from stack.processor.api import create_app
-from stack.processor.faults import DeterministicInjector
+from chaos_dr_stack.processor.api import create_app
+from chaos_dr_stack.processor.faults import DeterministicInjector
 
 PODS, POLICIES, JOBS = "v1/pods", "networking.k8s.io/v1/networkpolicies", "batch/v1/jobs"
 SECRETS = "v1/secrets"
@@ -236,7 +236,7 @@ def test_http_error_faults_fail_with_the_reason(kube, processors):
 
 @pytest.fixture
 def simulator(kube):
-    providers = pytest.importorskip("stack.providers.app", reason="the provider simulator comes with issue 5")
+    providers = pytest.importorskip("chaos_dr_stack.providers.app", reason="the provider simulator comes with issue 5")
     kube.seed(SECRETS, fault_token_secret())
     kube.kmock.proxy_apps["provider-simulator"] = providers.create_app(TOKEN)
 

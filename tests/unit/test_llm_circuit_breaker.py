@@ -1,5 +1,5 @@
 """The AI decision service's circuit breaker, on a fake clock: no sleeping."""
-from stack.ai_decision.breaker import CLOSED, HALF_OPEN, OPEN, RATE_LIMITED, BreakerSettings, CircuitBreaker
+from chaos_dr_stack.ai_decision.breaker import CLOSED, HALF_OPEN, OPEN, RATE_LIMITED, BreakerSettings, CircuitBreaker
 
 
 class FakeClock:

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from stack.ai_decision.breaker import BreakerSettings
-from stack.ai_decision.costs import CostLedger, CostSettings
-from stack.ai_decision.engine import Answer, ChainSettings, DecisionEngine, ProviderFailure
+from chaos_dr_stack.ai_decision.breaker import BreakerSettings
+from chaos_dr_stack.ai_decision.costs import CostLedger, CostSettings
+from chaos_dr_stack.ai_decision.engine import Answer, ChainSettings, DecisionEngine, ProviderFailure
 
 
 class FakeClock:

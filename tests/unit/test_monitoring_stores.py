@@ -1,10 +1,10 @@
 """Each local stack's Prometheus and Alertmanager stores are its own: where they are, and what a new stack deletes."""
 from __future__ import annotations
 
-from stack.local import monitoring
-from stack.local.components import Binaries, build_specs
-from stack.local.layout import StackLayout
-from stack.local.runner import parse_args
+from chaos_dr_stack.local import monitoring
+from chaos_dr_stack.local.components import Binaries, build_specs
+from chaos_dr_stack.local.layout import StackLayout
+from chaos_dr_stack.local.runner import parse_args
 
 
 def test_the_specs_point_both_stores_at_the_paths_the_runner_clears(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from chaoslib_ext.actions.network import _validate
 from chaoslib_ext.errors import InvalidArgument
 from probes.measure import failover_seconds, partition_resumed_at, share_within
-from stack.local.partition import (
+from chaos_dr_stack.local.partition import (
     PartitionRequestError,
     chunk_delay,
     parse_partition,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXTRAS_MODULES = ("matplotlib", "kubernetes", "chaosk8s", "confluent_kafka", "fastapi", "uvicorn",
+EXTRAS_MODULES = ("matplotlib", "kubernetes", "chaosk8s", "chaos_dr_stack", "confluent_kafka", "fastapi", "uvicorn",
                   "starlette_exporter", "prometheus_client", "secantus", "openai")
 
 BLOCK = f'''
@@ -41,6 +41,7 @@ except TargetMisconfigured as exc:
     out["kubernetes"] = str(exc)
 out["plot"] = _plot("measurements_against_budgets", [])
 out["stack_up"] = main(["stack", "up", "--state-dir", tempfile.mkdtemp()])
+out["stack_down"] = main(["stack", "down", "--state-dir", tempfile.mkdtemp()])
 print(json.dumps(out))
 '''
 
@@ -54,7 +55,7 @@ def test_the_framework_works_without_its_extras_and_names_the_one_a_piece_needs(
     assert result["kubernetes"] == ("the kubernetes target needs the kubernetes extra, which is not installed "
                                     "(no kubernetes, chaosk8s): pip install 'chaos-dr-verify[kubernetes]'")
     assert result["plot"] == "plots need the report extra: pip install 'chaos-dr-verify[report]'"
-    assert result["stack_up"] == 8
-    assert ("the local stack needs the local extra, which is not installed (no confluent_kafka, fastapi, uvicorn, "
-            "starlette_exporter, prometheus_client, secantus, openai): pip install 'chaos-dr-verify[local]'"
-            in done.stderr)
+    assert result["stack_up"] == 8 and result["stack_down"] == 8
+    assert done.stderr.count("the local stack needs the local extra, which is not installed (no chaos_dr_stack, "
+                             "confluent_kafka, fastapi, uvicorn, starlette_exporter, prometheus_client, secantus, "
+                             "openai): from a checkout, pip install -e ./stack -e '.[local]'") == 2, done.stderr

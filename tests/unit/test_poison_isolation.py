@@ -20,13 +20,13 @@ from pymongo.errors import (
 )
 
 from fake_kafka import AckingProducer
-from stack.events import encode_event, gpu_event, token_event
-from stack.processor import loop as loop_module
-from stack.processor import metrics, store
-from stack.processor.batching import Record, drop_unwritable, plan_batch
-from stack.processor.isolation import Isolation, write_isolating
-from stack.processor.loop import ConsumeLoop
-from stack.processor.settings import ProcessorSettings
+from chaos_dr_stack.events import encode_event, gpu_event, token_event
+from chaos_dr_stack.processor import loop as loop_module
+from chaos_dr_stack.processor import metrics, store
+from chaos_dr_stack.processor.batching import Record, drop_unwritable, plan_batch
+from chaos_dr_stack.processor.isolation import Isolation, write_isolating
+from chaos_dr_stack.processor.loop import ConsumeLoop
+from chaos_dr_stack.processor.settings import ProcessorSettings
 
 
 class FakeWrites:
@@ -201,7 +201,7 @@ def test_the_consume_loop_dead_letters_a_poison_event_stores_the_rest_and_never_
 
 
 def test_an_oversized_dead_letter_is_cut_to_what_the_producer_can_send():
-    from stack.processor.batching import DLQ_MAX_KEY_BYTES, DLQ_MAX_VALUE_BYTES
+    from chaos_dr_stack.processor.batching import DLQ_MAX_KEY_BYTES, DLQ_MAX_VALUE_BYTES
 
     huge = b'{"kind":"token","model":"' + b"m" * 2_000_000 + b'"}'
     plan = plan_batch([Record("token-events", 0, 9, huge, key=b"k" * 5000),

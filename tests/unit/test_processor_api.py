@@ -2,7 +2,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pymongo.errors import ServerSelectionTimeoutError
 
-from stack.processor.api import create_app
+from chaos_dr_stack.processor.api import create_app
 
 GPUS = [
     {"_id": "gpu-0", "gpu_id": "gpu-0", "produced_at": 10.0, "producer_id": "p-0", "seq": 4, "updated_at": 11.0},

@@ -1,11 +1,11 @@
 """A batch written to a slow database keeps the chunks already acknowledged when an attempt times out."""
 from pymongo.errors import ExecutionTimeout
 
-from stack.events import encode_event, token_event
-from stack.processor import loop as loop_module
-from stack.processor.batching import Record, plan_batch
-from stack.processor.loop import ConsumeLoop
-from stack.processor.settings import ProcessorSettings
+from chaos_dr_stack.events import encode_event, token_event
+from chaos_dr_stack.processor import loop as loop_module
+from chaos_dr_stack.processor.batching import Record, plan_batch
+from chaos_dr_stack.processor.loop import ConsumeLoop
+from chaos_dr_stack.processor.settings import ProcessorSettings
 
 
 def batch_of(n: int):

@@ -1,7 +1,7 @@
 import pytest
 
-from stack.processor.batching import DLQ_TOPIC, DeadLetter
-from stack.processor.loop import DeadLetterError, _DeadLetterSend
+from chaos_dr_stack.processor.batching import DLQ_TOPIC, DeadLetter
+from chaos_dr_stack.processor.loop import DeadLetterError, _DeadLetterSend
 
 
 class FakeError:

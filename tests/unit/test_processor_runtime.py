@@ -1,6 +1,6 @@
 import pytest
 
-from stack.processor.runtime import CachedCheck, backoff_delay
+from chaos_dr_stack.processor.runtime import CachedCheck, backoff_delay
 
 
 class FakeClock:

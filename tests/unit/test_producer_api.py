@@ -1,7 +1,7 @@
 from fastapi.testclient import TestClient
 
-from stack.producers.api import create_app
-from stack.producers.ledger import AckLedger
+from chaos_dr_stack.producers.api import create_app
+from chaos_dr_stack.producers.ledger import AckLedger
 
 
 class FakeMessage:

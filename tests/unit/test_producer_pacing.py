@@ -2,10 +2,10 @@ import random
 
 import pytest
 
-from stack.events import encode_event, parse_event
-from stack.producers.ledger import FAILED_SEQS_KEPT, AckLedger
-from stack.producers.pacing import Pacer
-from stack.producers.worker import EventSource
+from chaos_dr_stack.events import encode_event, parse_event
+from chaos_dr_stack.producers.ledger import FAILED_SEQS_KEPT, AckLedger
+from chaos_dr_stack.producers.pacing import Pacer
+from chaos_dr_stack.producers.worker import EventSource
 
 
 def drain(pacer: Pacer, now: float) -> int:

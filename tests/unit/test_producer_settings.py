@@ -1,7 +1,7 @@
 """The producers' librdkafka settings that decide how fast writes leave a broker cut from the rest of the cluster."""
 from __future__ import annotations
 
-from stack.producers.worker import ProducerSettings
+from chaos_dr_stack.producers.worker import ProducerSettings
 
 
 def test_an_unanswered_connection_is_dropped_only_after_the_brokers_ack_timeout():

@@ -7,7 +7,7 @@ import time
 
 BLOCKED_FOREVER = """
 import threading
-from stack.producers.cli import exit_by_deadline
+from chaos_dr_stack.producers.cli import exit_by_deadline
 exit_by_deadline(0.5)
 threading.Event().wait()
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from stack.providers.app import create_app
-from stack.providers.faults import FaultArgumentError, FaultBook, UnknownProvider, parse_fault
+from chaos_dr_stack.providers.app import create_app
+from chaos_dr_stack.providers.faults import FaultArgumentError, FaultBook, UnknownProvider, parse_fault
 
 TOKEN = "s3cret"
 

@@ -1,7 +1,7 @@
 """The market data service's failover rule (hysteresis), on a fake clock."""
 import pytest
 
-from stack.market_data.failover import FailoverSettings, ProviderSelector
+from chaos_dr_stack.market_data.failover import FailoverSettings, ProviderSelector
 
 CHAIN = ("alpaca", "finnhub", "polygon")
 

@@ -5,8 +5,8 @@ import dataclasses
 
 import pytest
 
-from stack.local.procs import cmdline_matches
-from stack.local.restart_policy import RestartPolicy, after_death, restart_delay
+from chaos_dr_stack.local.procs import cmdline_matches
+from chaos_dr_stack.local.restart_policy import RestartPolicy, after_death, restart_delay
 
 POLICY = RestartPolicy()
 

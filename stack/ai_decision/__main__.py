@@ -1,5 +1,0 @@
-import sys
-
-from stack.ai_decision.cli import main
-
-sys.exit(main())

@@ -1,5 +1,0 @@
-import sys
-
-from stack.alert_webhook.cli import main
-
-sys.exit(main())

@@ -1,5 +1,0 @@
-import sys
-
-from stack.backup.cli import main
-
-sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from chaos_dr_stack.ai_decision.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from chaos_dr_stack.loadgen.cli import main
+
+sys.exit(main())

@@ -1,5 +1,0 @@
-import sys
-
-from stack.loadgen.cli import main
-
-sys.exit(main())

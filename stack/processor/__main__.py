@@ -1,5 +1,0 @@
-import sys
-
-from stack.processor.cli import main
-
-sys.exit(main())

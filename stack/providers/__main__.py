@@ -1,5 +1,0 @@
-import sys
-
-from stack.providers.cli import main
-
-sys.exit(main())
