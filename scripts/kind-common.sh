@@ -21,11 +21,60 @@ require_tools() {
   exit "$EXIT_MISSING_TOOL"
 }
 
-require_docker_engine() {
-  if ! docker info >/dev/null 2>&1; then
-    echo "${0##*/}: docker is installed but its engine does not answer (\`docker info\` failed): start the Docker daemon" >&2
+# The Docker engine this project started, if any: kind-down stops only that one, by its PID.
+DOCKERD_STATE="${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/dockerd"
+DOCKERD_STARTED="$DOCKERD_STATE/started-by-gameday.pid"
+DOCKERD_START_TIMEOUT="${GAMEDAY_DOCKERD_START_TIMEOUT:-60}"
+
+# ensure_docker_engine: use the running engine, or start dockerd (machines without systemd, such as ours, have
+# nobody else to start it) and remember its PID. Exit 3 when there is no dockerd to start or it does not answer.
+ensure_docker_engine() {
+  docker info >/dev/null 2>&1 && return 0
+  if ! command -v dockerd >/dev/null 2>&1; then
+    echo "${0##*/}: the Docker engine does not answer and there is no dockerd to start (Debian: apt-get install docker.io)" >&2
     exit "$EXIT_MISSING_TOOL"
   fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "${0##*/}: the Docker engine does not answer; starting dockerd needs root: start it yourself (sudo dockerd &)" >&2
+    exit "$EXIT_MISSING_TOOL"
+  fi
+  mkdir -p "$DOCKERD_STATE"
+  echo "== starting dockerd (log: $DOCKERD_STATE/dockerd.log)"
+  # Its own session: the engine outlives this script, like a service, until kind-down stops it.
+  setsid dockerd --pidfile "$DOCKERD_STATE/dockerd.pid" >>"$DOCKERD_STATE/dockerd.log" 2>&1 < /dev/null &
+  echo "$!" > "$DOCKERD_STARTED"
+  local waited=0
+  until docker info >/dev/null 2>&1; do
+    if [ "$waited" -ge "$DOCKERD_START_TIMEOUT" ] || ! kill -0 "$(cat "$DOCKERD_STARTED")" 2>/dev/null; then
+      echo "${0##*/}: dockerd did not answer within $waited s; the end of $DOCKERD_STATE/dockerd.log:" >&2
+      tail -15 "$DOCKERD_STATE/dockerd.log" | sed 's/^/  | /' >&2
+      # An engine that never answered is not left behind.
+      kill -TERM "$(cat "$DOCKERD_STARTED")" 2>/dev/null || true
+      rm -f "$DOCKERD_STARTED"
+      exit "$EXIT_MISSING_TOOL"
+    fi
+    sleep 1; waited=$((waited + 1))
+  done
+  echo "== dockerd is up (pid $(cat "$DOCKERD_STARTED"), ${waited} s)"
+}
+
+# stop_docker_engine_if_ours: stop the dockerd that ensure_docker_engine started (by PID, checking it is still
+# that dockerd), and leave any other engine alone.
+stop_docker_engine_if_ours() {
+  [ -f "$DOCKERD_STARTED" ] || return 0
+  local pid waited=0
+  pid=$(cat "$DOCKERD_STARTED")
+  # Still that dockerd, not a process that inherited its PID.
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q "dockerd --pidfile $DOCKERD_STATE/"; then
+    echo "== stopping the dockerd this project started (pid $pid)"
+    kill -TERM "$pid"
+    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 30 ]; do sleep 1; waited=$((waited + 1)); done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "${0##*/}: dockerd (pid $pid) did not stop within 30 s" >&2
+      return 1
+    fi
+  fi
+  rm -f "$DOCKERD_STARTED"
 }
 
 cluster_exists() {

