@@ -9,9 +9,9 @@
 #   scripts/kind-build.sh --only NAME     one artifact (kind, kubernetes, etcd, coredns, pause, containerd, runc,
 #                                         crictl, cni-plugins, kube-network-policies)
 #
-# Each artifact lands in ${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kind/<name>-<version>/, keyed by its
-# version: a second run is a no-op. Sources come from the Go module proxy (Go's module cache and build cache keep
-# them); the log of each step is <cache>/kind/logs/<name>-<version>.log.
+# Each artifact lands in ${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kind/<name>-<version>/, stamped with its
+# version and a checksum of how it is built: a second run is a no-op, a changed recipe builds again. Sources come
+# from the Go module proxy (Go's module and build caches keep them); each step logs to <cache>/kind/logs/.
 #
 # Exit codes: 0 built or cached; 2 bad usage; 3 a tool is missing (go, gcc, patch, or libseccomp for runc);
 # 5 a build step failed (the step and its log are named).
@@ -25,7 +25,7 @@ PATCHES="$PWD/deploy/kind/patches"
 EXIT_USAGE=2 EXIT_MISSING_TOOL=3 EXIT_BUILD_FAILED=5
 HEARTBEAT_SECONDS=30
 # The machine's own Go: a toolchain line in a module's go.mod must not make the go command download another.
-export GOTOOLCHAIN=local GOFLAGS="-mod=mod -trimpath" GOPROXY="${GOPROXY:-https://proxy.golang.org}"
+export GOTOOLCHAIN=local GOFLAGS="-mod=mod -trimpath"
 
 ARTIFACTS=(kind kubernetes etcd coredns pause containerd runc crictl cni-plugins kube-network-policies)
 
