@@ -80,3 +80,11 @@ def test_the_base_image_names_the_artifacts_it_still_needs(tmp_path):
     kind, containerd = pins()["KIND_VERSION"], pins()["CONTAINERD_VERSION"]
     assert f"kind-base-image: not built yet: kind-{kind} containerd-{containerd} runc-" in result.stderr
     assert "run scripts/kind-build.sh first" in result.stderr
+
+
+def test_the_node_image_names_the_artifacts_it_still_needs(tmp_path):
+    result = subprocess.run([str(REPO / "scripts" / "kind-node-image.sh")], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "GAMEDAY_CACHE": str(tmp_path)})
+    assert result.returncode == 3
+    assert f"kind-node-image: not built yet: kubernetes-{pins()['KUBERNETES_VERSION']} etcd-" in result.stderr
+    assert "run scripts/kind-build.sh first" in result.stderr

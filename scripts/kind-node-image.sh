@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Assemble kind's node image without a registry, the way kind's own `buildImage()` does: start the base image
+# (scripts/kind-base-image.sh), copy kubeadm, kubelet and kubectl to /usr/bin, write /kind/version, import every
+# image kubeadm needs into the node's containerd (built here from scripts/kind-build.sh's programs, under the names
+# kubeadm and kind's containerd config ask for), and commit. The result is gameday.local/kind-node:<version>-<recipe>.
+#
+#   scripts/kind-node-image.sh           build it unless the engine has it
+#   scripts/kind-node-image.sh --name    print the image name it builds, and exit
+#
+# Exit codes: 0 built or present; 3 an artifact, the base image or the engine is missing; 5 the build failed (its
+# log is named).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/kind/versions.env
+
+CACHE_ROOT="${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kind"
+LOG="$CACHE_ROOT/logs/node-image.log"
+EXIT_MISSING=3 EXIT_FAILED=5
+artifact() { echo "$CACHE_ROOT/$1-$2"; }
+K8S=$(artifact kubernetes "$KUBERNETES_VERSION")/bin
+ETCD=$(artifact etcd "$ETCD_VERSION")/bin
+COREDNS=$(artifact coredns "$COREDNS_VERSION")/bin
+PAUSE=$(artifact pause "$KUBERNETES_VERSION")/bin
+
+missing=()
+for dir in "$K8S" "$ETCD" "$COREDNS" "$PAUSE"; do [ -f "$(dirname "$dir")/.complete" ] || missing+=("$(basename "$(dirname "$dir")")"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "kind-node-image: not built yet: ${missing[*]}; run scripts/kind-build.sh first" >&2
+  exit "$EXIT_MISSING"
+fi
+BASE=$(scripts/kind-base-image.sh --name) || exit "$EXIT_MISSING"
+recipe() {
+  { cat "$0" deploy/kind/versions.env; echo "$BASE"
+    for dir in "$K8S" "$ETCD" "$COREDNS" "$PAUSE"; do head -1 "$(dirname "$dir")/.complete"; done
+  } | sha256sum | cut -c1-12
+}
+IMAGE="gameday.local/kind-node:$KUBERNETES_VERSION-$(recipe)"
+if [ "${1:-}" = "--name" ]; then echo "$IMAGE"; exit 0; fi
+
+docker info >/dev/null 2>&1 || { echo "kind-node-image: the Docker engine does not answer (docker info)" >&2; exit "$EXIT_MISSING"; }
+docker image inspect "$BASE" >/dev/null 2>&1 \
+  || { echo "kind-node-image: the base image $BASE is not built: run scripts/kind-base-image.sh" >&2; exit "$EXIT_MISSING"; }
+if docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  echo "== node image $IMAGE: present"
+  exit 0
+fi
+
+mkdir -p "$(dirname "$LOG")"
+: > "$LOG"
+WORK="$CACHE_ROOT/node-image.partial"
+BUILDER="gameday-kind-node-build-$$"
+started=$SECONDS
+cleanup() { docker rm -f -v "$BUILDER" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+fail() {
+  echo "kind-node-image: $1 failed after $((SECONDS - started)) s; the end of its log, $LOG:" >&2
+  tail -20 "$LOG" | sed 's/^/  | /' >&2
+  exit "$EXIT_FAILED"
+}
+rm -rf "$WORK" && mkdir -p "$WORK/images"
+
+# static_image NAME TAG ENTRYPOINT BINARY...: an image of static programs on a minimal root (users, CA
+# certificates, /tmp), saved as a docker archive for the node's containerd.
+static_image() {
+  local name="$1" tag="$2" entrypoint="$3"; shift 3
+  local root="$WORK/root-${name//\//_}"
+  mkdir -p "$root/usr/local/bin" "$root/etc/ssl/certs" "$root/tmp" "$root/var/run"
+  chmod 1777 "$root/tmp"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' > "$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+  echo 'hosts: files dns' > "$root/etc/nsswitch.conf"
+  cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+  install -m 0755 "$@" "$root/usr/local/bin/"
+  tar -C "$root" --numeric-owner -c . | docker import \
+    --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
+    --change "ENTRYPOINT $entrypoint" - "$name:$tag"
+  docker save -o "$WORK/images/${name//\//_}.tar" "$name:$tag"
+  docker rmi "$name:$tag" >/dev/null
+}
+
+echo "== node image: the system images (log: $LOG)"
+(
+  set -x
+  for component in kube-apiserver kube-controller-manager kube-scheduler; do
+    static_image "registry.k8s.io/$component" "$KUBERNETES_VERSION" "[\"/usr/local/bin/$component\"]" "$K8S/$component"
+  done
+  static_image registry.k8s.io/etcd "$ETCD_IMAGE_TAG" '["/usr/local/bin/etcd"]' "$ETCD/etcd"
+  static_image registry.k8s.io/coredns/coredns "$COREDNS_VERSION" '["/usr/local/bin/coredns"]' "$COREDNS/coredns"
+  static_image registry.k8s.io/pause "$PAUSE_IMAGE_TAG" '["/usr/local/bin/pause"]' "$PAUSE/pause"
+  # kube-proxy programs iptables, nftables and conntrack: it runs on the base image's Debian, which has them.
+  printf '%s\n' "FROM $BASE" "COPY kube-proxy /usr/local/bin/kube-proxy" 'ENTRYPOINT ["/usr/local/bin/kube-proxy"]' \
+    > "$WORK/Dockerfile.kube-proxy"
+  cp "$K8S/kube-proxy" "$WORK/"
+  DOCKER_BUILDKIT=0 docker build -q -f "$WORK/Dockerfile.kube-proxy" -t "registry.k8s.io/kube-proxy:$KUBERNETES_VERSION" "$WORK"
+  docker save -o "$WORK/images/kube-proxy.tar" "registry.k8s.io/kube-proxy:$KUBERNETES_VERSION"
+  docker rmi "registry.k8s.io/kube-proxy:$KUBERNETES_VERSION" >/dev/null
+) >>"$LOG" 2>&1 || fail "building the system images"
+
+echo "== node image: Kubernetes and the images into the base ($((SECONDS - started)) s)"
+(
+  set -x
+  docker run -d --entrypoint=sleep --name "$BUILDER" --security-opt seccomp=unconfined "$BASE" infinity
+  for binary in kubeadm kubelet kubectl; do
+    docker cp "$K8S/$binary" "$BUILDER:/usr/bin/$binary"
+    docker exec "$BUILDER" chown root:root "/usr/bin/$binary"
+    docker exec "$BUILDER" chmod 0755 "/usr/bin/$binary"
+  done
+  docker exec "$BUILDER" sh -c "mkdir -p /kind/manifests && echo $KUBERNETES_VERSION > /kind/version"
+  docker exec "$BUILDER" bash -c 'nohup containerd > /dev/null 2>&1 &'
+  for _ in $(seq 1 30); do docker exec "$BUILDER" ctr info >/dev/null 2>&1 && break; sleep 1; done
+  for archive in "$WORK"/images/*.tar; do
+    docker exec -i "$BUILDER" ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned \
+      --all-platforms --no-unpack --digests - < "$archive"
+  done
+  docker exec "$BUILDER" ctr --namespace=k8s.io images list -q
+  docker exec "$BUILDER" pkill containerd
+  docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' "$BUILDER" "$IMAGE"
+) >>"$LOG" 2>&1 || fail "assembling the node image"
+
+echo "== node image $IMAGE: built in $((SECONDS - started)) s, $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MiB", $1/1048576}')"
