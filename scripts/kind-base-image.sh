@@ -12,45 +12,29 @@
 # 5 the build failed (its log is named).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. deploy/kind/versions.env
+. scripts/kind-images-common.sh
 
-CACHE_ROOT="${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kind"
 LOG="$CACHE_ROOT/logs/base-image.log"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-EXIT_MISSING=3 EXIT_FAILED=5
 # kind's list (images/base/Dockerfile), less nothing: the node behaves as kind's own.
 PACKAGES=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,fuse-overlayfs,nfs-common,open-iscsi,e2fsprogs,bash,ca-certificates,curl,jq,procps
 
-artifact() { echo "$CACHE_ROOT/$1-$2"; }
 KIND_DIR=$(artifact kind "$KIND_VERSION")
 CONTAINERD_DIR=$(artifact containerd "$CONTAINERD_VERSION")
 RUNC_DIR=$(artifact runc "$RUNC_VERSION")
 CRICTL_DIR=$(artifact crictl "$CRICTL_VERSION")
 CNI_DIR=$(artifact cni-plugins "$CNI_PLUGINS_VERSION")
+ARTIFACTS=("$KIND_DIR" "$CONTAINERD_DIR" "$RUNC_DIR" "$CRICTL_DIR" "$CNI_DIR")
 
-# The image is keyed by everything that goes into it: this script, the pins and the artifacts' stamps.
-recipe() {
-  { cat "$0" deploy/kind/versions.env
-    for dir in "$KIND_DIR" "$CONTAINERD_DIR" "$RUNC_DIR" "$CRICTL_DIR" "$CNI_DIR"; do head -1 "$dir/.complete"; done
-  } | sha256sum | cut -c1-12
-}
-
-missing=()
-for dir in "$KIND_DIR" "$CONTAINERD_DIR" "$RUNC_DIR" "$CRICTL_DIR" "$CNI_DIR"; do
-  [ -f "$dir/.complete" ] || missing+=("$(basename "$dir")")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "kind-base-image: not built yet: ${missing[*]}; run scripts/kind-build.sh first" >&2
-  exit "$EXIT_MISSING"
-fi
-IMAGE="gameday.local/kind-base:$(recipe)"
+require_artifacts "${ARTIFACTS[@]}"
+IMAGE="gameday.local/kind-base:$(image_recipe "${ARTIFACTS[@]}" < /dev/null)"
 if [ "${1:-}" = "--name" ]; then echo "$IMAGE"; exit 0; fi
 
 for tool in debootstrap docker; do
   command -v "$tool" >/dev/null 2>&1 || { echo "kind-base-image: missing: $tool (apt-get install $tool)" >&2; exit "$EXIT_MISSING"; }
 done
 [ "$(id -u)" = 0 ] || { echo "kind-base-image: debootstrap and chroot need root" >&2; exit "$EXIT_MISSING"; }
-docker info >/dev/null 2>&1 || { echo "kind-base-image: the Docker engine does not answer (docker info)" >&2; exit "$EXIT_MISSING"; }
+require_docker_engine
 
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then
   echo "== base image $IMAGE: present"
@@ -60,11 +44,7 @@ fi
 ROOTFS="$CACHE_ROOT/base-rootfs.partial"
 mkdir -p "$(dirname "$LOG")"
 started=$SECONDS
-fail() {
-  echo "kind-base-image: $1 failed after $((SECONDS - started)) s; the end of its log, $LOG:" >&2
-  tail -20 "$LOG" | sed 's/^/  | /' >&2
-  exit "$EXIT_FAILED"
-}
+fail() { fail_step "$1" "$LOG" "$started"; }
 : > "$LOG"
 rm -rf "$ROOTFS"
 

@@ -17,12 +17,11 @@
 # 5 a build step failed (the step and its log are named).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. deploy/kind/versions.env
+. scripts/kind-images-common.sh
 
-CACHE_ROOT="${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kind"
 LOGS="$CACHE_ROOT/logs"
 PATCHES="$PWD/deploy/kind/patches"
-EXIT_USAGE=2 EXIT_MISSING_TOOL=3 EXIT_BUILD_FAILED=5
+EXIT_USAGE=2 EXIT_MISSING_TOOL=$EXIT_MISSING EXIT_BUILD_FAILED=$EXIT_FAILED
 HEARTBEAT_SECONDS=30
 # The machine's own Go: a toolchain line in a module's go.mod must not make the go command download another.
 export GOTOOLCHAIN=local GOFLAGS="-mod=mod -trimpath"
@@ -45,7 +44,7 @@ version_of() {
   esac
 }
 
-out_dir() { echo "$CACHE_ROOT/$1-$(version_of "$1")"; }
+out_dir() { artifact "$1" "$(version_of "$1")"; }
 
 # recipe_of NAME: the version, and a checksum of how it is built (the build function, and kind's patch), so a
 # changed recipe builds again while an unchanged one is a no-op.

@@ -11,33 +11,20 @@
 # log is named).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. deploy/kind/versions.env
+. scripts/kind-images-common.sh
 
-CACHE_ROOT="${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kind"
 LOG="$CACHE_ROOT/logs/node-image.log"
-EXIT_MISSING=3 EXIT_FAILED=5
-artifact() { echo "$CACHE_ROOT/$1-$2"; }
-K8S=$(artifact kubernetes "$KUBERNETES_VERSION")/bin
-ETCD=$(artifact etcd "$ETCD_VERSION")/bin
-COREDNS=$(artifact coredns "$COREDNS_VERSION")/bin
-PAUSE=$(artifact pause "$KUBERNETES_VERSION")/bin
+K8S=$(artifact kubernetes "$KUBERNETES_VERSION")
+ETCD=$(artifact etcd "$ETCD_VERSION")
+COREDNS=$(artifact coredns "$COREDNS_VERSION")
+PAUSE=$(artifact pause "$KUBERNETES_VERSION")
 
-missing=()
-for dir in "$K8S" "$ETCD" "$COREDNS" "$PAUSE"; do [ -f "$(dirname "$dir")/.complete" ] || missing+=("$(basename "$(dirname "$dir")")"); done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "kind-node-image: not built yet: ${missing[*]}; run scripts/kind-build.sh first" >&2
-  exit "$EXIT_MISSING"
-fi
+require_artifacts "$K8S" "$ETCD" "$COREDNS" "$PAUSE"
 BASE=$(scripts/kind-base-image.sh --name) || exit "$EXIT_MISSING"
-recipe() {
-  { cat "$0" deploy/kind/versions.env; echo "$BASE"
-    for dir in "$K8S" "$ETCD" "$COREDNS" "$PAUSE"; do head -1 "$(dirname "$dir")/.complete"; done
-  } | sha256sum | cut -c1-12
-}
-IMAGE="gameday.local/kind-node:$KUBERNETES_VERSION-$(recipe)"
+IMAGE="gameday.local/kind-node:$KUBERNETES_VERSION-$(echo "$BASE" | image_recipe "$K8S" "$ETCD" "$COREDNS" "$PAUSE")"
 if [ "${1:-}" = "--name" ]; then echo "$IMAGE"; exit 0; fi
 
-docker info >/dev/null 2>&1 || { echo "kind-node-image: the Docker engine does not answer (docker info)" >&2; exit "$EXIT_MISSING"; }
+require_docker_engine
 docker image inspect "$BASE" >/dev/null 2>&1 \
   || { echo "kind-node-image: the base image $BASE is not built: run scripts/kind-base-image.sh" >&2; exit "$EXIT_MISSING"; }
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then
@@ -52,11 +39,7 @@ BUILDER="gameday-kind-node-build-$$"
 started=$SECONDS
 cleanup() { docker rm -f -v "$BUILDER" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-fail() {
-  echo "kind-node-image: $1 failed after $((SECONDS - started)) s; the end of its log, $LOG:" >&2
-  tail -20 "$LOG" | sed 's/^/  | /' >&2
-  exit "$EXIT_FAILED"
-}
+fail() { fail_step "$1" "$LOG" "$started"; }
 rm -rf "$WORK" && mkdir -p "$WORK/images"
 
 # static_image NAME TAG ENTRYPOINT BINARY...: an image of static programs on a minimal root (users, CA
@@ -82,15 +65,15 @@ echo "== node image: the system images (log: $LOG)"
 (
   set -x
   for component in kube-apiserver kube-controller-manager kube-scheduler; do
-    static_image "registry.k8s.io/$component" "$KUBERNETES_VERSION" "[\"/usr/local/bin/$component\"]" "$K8S/$component"
+    static_image "registry.k8s.io/$component" "$KUBERNETES_VERSION" "[\"/usr/local/bin/$component\"]" "$K8S/bin/$component"
   done
-  static_image registry.k8s.io/etcd "$ETCD_IMAGE_TAG" '["/usr/local/bin/etcd"]' "$ETCD/etcd"
-  static_image registry.k8s.io/coredns/coredns "$COREDNS_VERSION" '["/usr/local/bin/coredns"]' "$COREDNS/coredns"
-  static_image registry.k8s.io/pause "$PAUSE_IMAGE_TAG" '["/usr/local/bin/pause"]' "$PAUSE/pause"
+  static_image registry.k8s.io/etcd "$ETCD_IMAGE_TAG" '["/usr/local/bin/etcd"]' "$ETCD/bin/etcd"
+  static_image registry.k8s.io/coredns/coredns "$COREDNS_VERSION" '["/usr/local/bin/coredns"]' "$COREDNS/bin/coredns"
+  static_image registry.k8s.io/pause "$PAUSE_IMAGE_TAG" '["/usr/local/bin/pause"]' "$PAUSE/bin/pause"
   # kube-proxy programs iptables, nftables and conntrack: it runs on the base image's Debian, which has them.
   printf '%s\n' "FROM $BASE" "COPY kube-proxy /usr/local/bin/kube-proxy" 'ENTRYPOINT ["/usr/local/bin/kube-proxy"]' \
     > "$WORK/Dockerfile.kube-proxy"
-  cp "$K8S/kube-proxy" "$WORK/"
+  cp "$K8S/bin/kube-proxy" "$WORK/"
   DOCKER_BUILDKIT=0 docker build -q -f "$WORK/Dockerfile.kube-proxy" -t "registry.k8s.io/kube-proxy:$KUBERNETES_VERSION" "$WORK"
   docker save -o "$WORK/images/kube-proxy.tar" "registry.k8s.io/kube-proxy:$KUBERNETES_VERSION"
   docker rmi "registry.k8s.io/kube-proxy:$KUBERNETES_VERSION" >/dev/null
@@ -101,7 +84,7 @@ echo "== node image: Kubernetes and the images into the base ($((SECONDS - start
   set -x
   docker run -d --entrypoint=sleep --name "$BUILDER" --security-opt seccomp=unconfined "$BASE" infinity
   for binary in kubeadm kubelet kubectl; do
-    docker cp "$K8S/$binary" "$BUILDER:/usr/bin/$binary"
+    docker cp "$K8S/bin/$binary" "$BUILDER:/usr/bin/$binary"
     docker exec "$BUILDER" chown root:root "/usr/bin/$binary"
     docker exec "$BUILDER" chmod 0755 "/usr/bin/$binary"
   done

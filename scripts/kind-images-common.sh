@@ -1,0 +1,40 @@
+# Shared by kind-build.sh, kind-base-image.sh and kind-node-image.sh (sourced, not run): where the offline kind
+# pieces are cached, and how an image script checks and keys the artifacts it is made from.
+. deploy/kind/versions.env
+CACHE_ROOT="${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kind"
+EXIT_MISSING=3 EXIT_FAILED=5
+PROG=$(basename "$0" .sh)
+
+# artifact NAME VERSION: the directory scripts/kind-build.sh builds NAME into.
+artifact() { echo "$CACHE_ROOT/$1-$2"; }
+
+# require_artifacts DIR...: exit 3 naming every artifact scripts/kind-build.sh has not built yet.
+require_artifacts() {
+  local missing=() dir
+  for dir in "$@"; do [ -f "$dir/.complete" ] || missing+=("$(basename "$dir")"); done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  echo "$PROG: not built yet: ${missing[*]}; run scripts/kind-build.sh first" >&2
+  exit "$EXIT_MISSING"
+}
+
+# image_recipe DIR... (lines of extra input on stdin): a key for an image, from everything that goes into it: the
+# calling script, the pins, the extra input and the artifacts' stamps.
+image_recipe() {
+  local dir
+  { cat "$0" deploy/kind/versions.env -
+    for dir in "$@"; do head -1 "$dir/.complete"; done
+  } | sha256sum | cut -c1-12
+}
+
+require_docker_engine() {
+  docker info >/dev/null 2>&1 && return 0
+  echo "$PROG: the Docker engine does not answer (docker info)" >&2
+  exit "$EXIT_MISSING"
+}
+
+# fail_step WHAT LOG STARTED: say WHAT failed, after how long, with the end of LOG, and exit 5.
+fail_step() {
+  echo "$PROG: $1 failed after $((SECONDS - $3)) s; the end of its log, $2:" >&2
+  tail -20 "$2" | sed 's/^/  | /' >&2
+  exit "$EXIT_FAILED"
+}
