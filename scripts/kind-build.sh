@@ -46,11 +46,12 @@ version_of() {
 
 out_dir() { artifact "$1" "$(version_of "$1")"; }
 
-# recipe_of NAME: the version, and a checksum of how it is built (the build function, and kind's patch), so a
-# changed recipe builds again while an unchanged one is a no-op.
+# recipe_of NAME: the version, and a checksum of how it is built (the build function, and the artifact's patches
+# in deploy/kind/patches/<name>-<version>-*.patch), so a changed recipe builds again while an unchanged one is a
+# no-op.
 recipe_of() {
   local fn="build_${1//-/_}"
-  echo "$(version_of "$1") $({ declare -f "$fn" go_programs; [ "$1" != kind ] || cat "$PATCHES/kind-$KIND_VERSION-unprivileged.patch"; } | sha256sum | cut -c1-16)"
+  echo "$(version_of "$1") $({ declare -f "$fn" go_programs; cat "$PATCHES/$1-$(version_of "$1")"-*.patch 2>/dev/null; } | sha256sum | cut -c1-16)"
 }
 
 is_cached() { [ -f "$(out_dir "$1")/.complete" ] && [ "$(head -1 "$(out_dir "$1")/.complete")" = "$(recipe_of "$1")" ]; }
@@ -165,10 +166,17 @@ build_cni_plugins() {
     "$m/plugins/ipam/host-local" "$m/plugins/main/loopback" "$m/plugins/main/ptp" "$m/plugins/meta/portmap"
 }
 
+# Patched to queue packets through the xtables NFQUEUE target: our machines' kernel lacks nftables' own queue
+# expression (deploy/kind/patches/, docs/kind-offline.md).
 build_kube_network_policies() {
-  LDFLAGS="-s -w" go_programs sigs.k8s.io/kube-network-policies@"$KUBE_NETWORK_POLICIES_VERSION" "$1" \
-    sigs.k8s.io/kube-network-policies/cmd
-  mv "$1/bin/cmd" "$1/bin/kube-network-policies"
+  local out="$1" src="$1.src"
+  rm -rf "$src" && mkdir -p "$out/bin"
+  go mod download sigs.k8s.io/kube-network-policies@"$KUBE_NETWORK_POLICIES_VERSION"
+  cp -r "$(go env GOMODCACHE)/sigs.k8s.io/kube-network-policies@$KUBE_NETWORK_POLICIES_VERSION" "$src"
+  chmod -R u+w "$src"
+  patch -d "$src" -p1 < "$PATCHES/kube-network-policies-$KUBE_NETWORK_POLICIES_VERSION-xt-nfqueue.patch"
+  (cd "$src" && CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/bin/kube-network-policies" ./cmd)
+  rm -rf "$src"
 }
 
 # run_step NAME: build one artifact unless its stamp is there; a heartbeat line every HEARTBEAT_SECONDS meanwhile.

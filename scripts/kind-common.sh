@@ -1,7 +1,19 @@
-# Shared by kind-up.sh and kind-down.sh (sourced, not run).
+# Shared by kind-cluster-up.sh, kind-up.sh and kind-down.sh (sourced, not run).
 CLUSTER="${KIND_CLUSTER_NAME:-gameday}"
 CONTEXT="kind-${CLUSTER}"
 EXIT_MISSING_TOOL=3
+# The clusters' rendered configurations.
+KIND_STATE="${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kind/clusters"
+
+# use_offline_tools: put the kind and kubectl that scripts/kind-build.sh built first on PATH, when they are built
+# (the offline node image needs that kind: its patch starts nodes without --privileged).
+use_offline_tools() {
+  local root="${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kind" KIND_VERSION KUBERNETES_VERSION
+  eval "$(grep -E '^(KIND|KUBERNETES)_VERSION=' deploy/kind/versions.env)"
+  [ -x "$root/kind-$KIND_VERSION/bin/kind" ] && PATH="$root/kind-$KIND_VERSION/bin:$PATH"
+  [ -x "$root/kubernetes-$KUBERNETES_VERSION/bin/kubectl" ] && PATH="$root/kubernetes-$KUBERNETES_VERSION/bin:$PATH"
+  export PATH
+}
 
 # require_tools TOOL...: every missing tool is named with how to get it, then exit 3.
 require_tools() {

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/kind-common.sh
 
+use_offline_tools
 require_tools docker kind
 if ! docker info >/dev/null 2>&1; then
   echo "no Docker engine answers: no kind cluster to delete"

@@ -2,7 +2,8 @@
 # Assemble kind's node image without a registry, the way kind's own `buildImage()` does: start the base image
 # (scripts/kind-base-image.sh), copy kubeadm, kubelet and kubectl to /usr/bin, write /kind/version, import every
 # image kubeadm needs into the node's containerd (built here from scripts/kind-build.sh's programs, under the names
-# kubeadm and kind's containerd config ask for), and commit. The result is gameday.local/kind-node:<version>-<recipe>.
+# kubeadm and kind's containerd config ask for), put the pod network that stands in for kindnet (deploy/kind/podnet/)
+# where kind looks for its default CNI, and commit. The result is gameday.local/kind-node:<version>-<recipe>.
 #
 #   scripts/kind-node-image.sh           build it unless the engine has it
 #   scripts/kind-node-image.sh --name    print the image name it builds, and exit
@@ -18,10 +19,14 @@ K8S=$(artifact kubernetes "$KUBERNETES_VERSION")
 ETCD=$(artifact etcd "$ETCD_VERSION")
 COREDNS=$(artifact coredns "$COREDNS_VERSION")
 PAUSE=$(artifact pause "$KUBERNETES_VERSION")
+NETPOL=$(artifact kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION")
+# The pod network kind installs in kindnet's place (deploy/kind/podnet/): its image lives only inside the node.
+PODNET=deploy/kind/podnet
+PODNET_IMAGE=gameday.local/kind-podnet:node-image
 
-require_artifacts "$K8S" "$ETCD" "$COREDNS" "$PAUSE"
+require_artifacts "$K8S" "$ETCD" "$COREDNS" "$PAUSE" "$NETPOL"
 BASE=$(scripts/kind-base-image.sh --name) || exit "$EXIT_MISSING"
-IMAGE="gameday.local/kind-node:$KUBERNETES_VERSION-$(echo "$BASE" | image_recipe "$K8S" "$ETCD" "$COREDNS" "$PAUSE")"
+IMAGE="gameday.local/kind-node:$KUBERNETES_VERSION-$({ echo "$BASE"; cat "$PODNET"/*; } | image_recipe "$K8S" "$ETCD" "$COREDNS" "$PAUSE" "$NETPOL")"
 if [ "${1:-}" = "--name" ]; then echo "$IMAGE"; exit 0; fi
 
 require_docker_engine
@@ -77,6 +82,13 @@ echo "== node image: the system images (log: $LOG)"
   DOCKER_BUILDKIT=0 docker build -q -f "$WORK/Dockerfile.kube-proxy" -t "registry.k8s.io/kube-proxy:$KUBERNETES_VERSION" "$WORK"
   docker save -o "$WORK/images/kube-proxy.tar" "registry.k8s.io/kube-proxy:$KUBERNETES_VERSION"
   docker rmi "registry.k8s.io/kube-proxy:$KUBERNETES_VERSION" >/dev/null
+  # The pod network's loop needs bash, curl, jq, iproute2 and iptables: the base image's Debian again.
+  printf '%s\n' "FROM $BASE" "COPY podnet.sh /usr/local/bin/podnet" \
+    "COPY kube-network-policies /usr/local/bin/kube-network-policies" > "$WORK/Dockerfile.podnet"
+  install -m 0755 "$PODNET/podnet.sh" "$NETPOL/bin/kube-network-policies" "$WORK/"
+  DOCKER_BUILDKIT=0 docker build -q -f "$WORK/Dockerfile.podnet" -t "$PODNET_IMAGE" "$WORK"
+  docker save -o "$WORK/images/podnet.tar" "$PODNET_IMAGE"
+  docker rmi "$PODNET_IMAGE" >/dev/null
 ) >>"$LOG" 2>&1 || fail "building the system images"
 
 echo "== node image: Kubernetes and the images into the base ($((SECONDS - started)) s)"
@@ -89,6 +101,7 @@ echo "== node image: Kubernetes and the images into the base ($((SECONDS - start
     docker exec "$BUILDER" chmod 0755 "/usr/bin/$binary"
   done
   docker exec "$BUILDER" sh -c "mkdir -p /kind/manifests && echo $KUBERNETES_VERSION > /kind/version"
+  docker cp "$PODNET/default-cni.yaml" "$BUILDER:/kind/manifests/default-cni.yaml"
   docker exec "$BUILDER" bash -c 'nohup containerd > /dev/null 2>&1 &'
   for _ in $(seq 1 30); do docker exec "$BUILDER" ctr info >/dev/null 2>&1 && break; sleep 1; done
   for archive in "$WORK"/images/*.tar; do

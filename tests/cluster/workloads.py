@@ -1,0 +1,55 @@
+"""Manifests the cluster tests run: small pods of the test image (busybox under tini)."""
+from __future__ import annotations
+
+import json
+
+ECHO_PORT = 9000
+
+
+def pod(name: str, image: str, command: str, labels: dict | None = None, node: str | None = None,
+        env: dict | None = None) -> str:
+    spec: dict = {
+        "containers": [{
+            "name": "main", "image": image, "imagePullPolicy": "Never", "command": ["/sbin/tini", "--", "sh", "-c", command],
+            "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
+        }],
+        "terminationGracePeriodSeconds": 1,
+    }
+    if node:
+        spec["nodeName"] = node
+    return json.dumps({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": name, "labels": labels or {"app": name}}, "spec": spec})
+
+
+def echo_server(name: str, image: str, node: str | None = None) -> str:
+    """A TCP echo server on ECHO_PORT (busybox nc, one `cat` per connection, for as many as come)."""
+    return pod(name, image, f"exec nc -ll -p {ECHO_PORT} -e cat", node=node)
+
+
+def connection_holder(name: str, image: str, server: str, node: str | None = None) -> str:
+    """One TCP connection to server, kept open: a numbered line every 0.2 s, and each echo logged as it returns
+    ("echoed N"). Its log shows whether that one connection still carries data."""
+    loop = (f'i=0; while :; do i=$((i+1)); echo "$i"; sleep 0.2; done | nc "$SERVER" {ECHO_PORT}'
+            ' | while read n; do echo "echoed $n"; done; echo "connection closed"; sleep 3600')
+    return pod(name, image, loop, node=node, env={"SERVER": server})
+
+
+def deployment(name: str, image: str, command: str) -> str:
+    return json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": json.loads(pod(name, image, command))["spec"]}},
+    })
+
+
+def service(name: str, port: int = ECHO_PORT) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                       "spec": {"selector": {"app": name}, "ports": [{"port": port, "targetPort": port}]}})
+
+
+def deny_egress(name: str, app: str) -> str:
+    """A NetworkPolicy that selects app's pods and allows them no egress at all."""
+    return json.dumps({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name},
+                       "spec": {"podSelector": {"matchLabels": {"app": app}}, "policyTypes": ["Egress"],
+                                "egress": []}})
