@@ -100,3 +100,4 @@ printf '%s\n' "FROM $IMAGE.rootfs" 'ENV container=docker' 'STOPSIGNAL SIGRTMIN+3
   | DOCKER_BUILDKIT=0 docker build -q -t "$IMAGE" - >>"$LOG" 2>&1 || fail "docker build of the image settings"
 docker rmi "$IMAGE.rootfs" >>"$LOG" 2>&1 || true
 echo "== base image $IMAGE: built in $((SECONDS - started)) s, $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MiB", $1/1048576}')"
+remove_superseded "$IMAGE"

@@ -2,12 +2,12 @@
 # Build, from source and with no container registry, what a kind cluster needs on a machine that cannot pull:
 # the kind CLI (with the patch that lets its nodes start without --privileged), the Kubernetes binaries, and the
 # programs inside the node image and its system images (etcd, CoreDNS, pause, containerd, runc, crictl, the CNI
-# plugins, the network policy controller). Versions: deploy/kind/versions.env.
+# plugins, the network policy controller, the storage provisioner). Versions: deploy/kind/versions.env.
 #
 #   scripts/kind-build.sh                 build what is missing
 #   scripts/kind-build.sh --list          what it builds, and whether each is cached
 #   scripts/kind-build.sh --only NAME     one artifact (kind, kubernetes, etcd, coredns, pause, containerd, runc,
-#                                         crictl, cni-plugins, kube-network-policies)
+#                                         crictl, cni-plugins, kube-network-policies, local-path-provisioner)
 #
 # Each artifact lands in ${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kind/<name>-<version>/, stamped with its
 # version and a checksum of how it is built: a second run is a no-op, a changed recipe builds again. Sources come
@@ -26,7 +26,8 @@ HEARTBEAT_SECONDS=30
 # The machine's own Go: a toolchain line in a module's go.mod must not make the go command download another.
 export GOTOOLCHAIN=local GOFLAGS="-mod=mod -trimpath"
 
-ARTIFACTS=(kind kubernetes etcd coredns pause containerd runc crictl cni-plugins kube-network-policies)
+ARTIFACTS=(kind kubernetes etcd coredns pause containerd runc crictl cni-plugins kube-network-policies
+           local-path-provisioner)
 
 version_of() {
   case "$1" in
@@ -40,6 +41,7 @@ version_of() {
     crictl) echo "$CRICTL_VERSION" ;;
     cni-plugins) echo "$CNI_PLUGINS_VERSION" ;;
     kube-network-policies) echo "$KUBE_NETWORK_POLICIES_VERSION" ;;
+    local-path-provisioner) echo "$LOCAL_PATH_PROVISIONER_VERSION" ;;
     *) return 1 ;;
   esac
 }
@@ -177,6 +179,11 @@ build_kube_network_policies() {
   patch -d "$src" -p1 < "$PATCHES/kube-network-policies-$KUBE_NETWORK_POLICIES_VERSION-xt-nfqueue.patch"
   (cd "$src" && CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/bin/kube-network-policies" ./cmd)
   rm -rf "$src"
+}
+
+build_local_path_provisioner() {
+  LDFLAGS="-s -w" go_programs github.com/rancher/local-path-provisioner@"$LOCAL_PATH_PROVISIONER_VERSION" "$1" \
+    github.com/rancher/local-path-provisioner
 }
 
 # run_step NAME: build one artifact unless its stamp is there; a heartbeat line every HEARTBEAT_SECONDS meanwhile.

@@ -38,3 +38,14 @@ fail_step() {
   tail -20 "$2" | sed 's/^/  | /' >&2
   exit "$EXIT_FAILED"
 }
+
+# remove_superseded IMAGE: the earlier builds of IMAGE's repository (other recipes) go, 1.5 GB each for the node
+# image; one a container still uses (a cluster's node) stays, as docker refuses to remove it.
+remove_superseded() {
+  local old
+  for old in $(docker images --format '{{.Repository}}:{{.Tag}}' "${1%:*}"); do
+    [ "$old" = "$1" ] && continue
+    docker rmi "$old" >/dev/null 2>&1 && echo "== removed the superseded $old"
+  done
+  return 0
+}

@@ -3,7 +3,7 @@
 # (scripts/kind-base-image.sh), copy kubeadm, kubelet and kubectl to /usr/bin, write /kind/version, import every
 # image kubeadm needs into the node's containerd (built here from scripts/kind-build.sh's programs, under the names
 # kubeadm and kind's containerd config ask for), put the pod network that stands in for kindnet (deploy/kind/podnet/)
-# where kind looks for its default CNI, and commit. The result is gameday.local/kind-node:<version>-<recipe>.
+# and the default storage (deploy/kind/storage/) where kind looks for them, and commit. The result is gameday.local/kind-node:<version>-<recipe>.
 #
 #   scripts/kind-node-image.sh           build it unless the engine has it
 #   scripts/kind-node-image.sh --name    print the image name it builds, and exit
@@ -20,13 +20,21 @@ ETCD=$(artifact etcd "$ETCD_VERSION")
 COREDNS=$(artifact coredns "$COREDNS_VERSION")
 PAUSE=$(artifact pause "$KUBERNETES_VERSION")
 NETPOL=$(artifact kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION")
-# The pod network kind installs in kindnet's place (deploy/kind/podnet/): its image lives only inside the node.
+PROVISIONER=$(artifact local-path-provisioner "$LOCAL_PATH_PROVISIONER_VERSION")
+# The pod network kind installs in kindnet's place (deploy/kind/podnet/) and the default storage
+# (deploy/kind/storage/): their images live only inside the node. The storage helper is Debian's static busybox.
 PODNET=deploy/kind/podnet
 PODNET_IMAGE=gameday.local/kind-podnet:node-image
+STORAGE=deploy/kind/storage
+PROVISIONER_IMAGE=gameday.local/local-path-provisioner:node-image
+HELPER_IMAGE=gameday.local/local-path-helper:node-image
+BUSYBOX=/bin/busybox
 
-require_artifacts "$K8S" "$ETCD" "$COREDNS" "$PAUSE" "$NETPOL"
+require_artifacts "$K8S" "$ETCD" "$COREDNS" "$PAUSE" "$NETPOL" "$PROVISIONER"
+[ -x "$BUSYBOX" ] || { echo "kind-node-image: missing: $BUSYBOX (apt-get install busybox-static)" >&2; exit "$EXIT_MISSING"; }
 BASE=$(scripts/kind-base-image.sh --name) || exit "$EXIT_MISSING"
-IMAGE="gameday.local/kind-node:$KUBERNETES_VERSION-$({ echo "$BASE"; cat "$PODNET"/*; } | image_recipe "$K8S" "$ETCD" "$COREDNS" "$PAUSE" "$NETPOL")"
+IMAGE="gameday.local/kind-node:$KUBERNETES_VERSION-$({ echo "$BASE"; cat "$PODNET"/* "$STORAGE"/*; sha256sum "$BUSYBOX"; } \
+  | image_recipe "$K8S" "$ETCD" "$COREDNS" "$PAUSE" "$NETPOL" "$PROVISIONER")"
 if [ "${1:-}" = "--name" ]; then echo "$IMAGE"; exit 0; fi
 
 require_docker_engine
@@ -89,6 +97,15 @@ echo "== node image: the system images (log: $LOG)"
   DOCKER_BUILDKIT=0 docker build -q -f "$WORK/Dockerfile.podnet" -t "$PODNET_IMAGE" "$WORK"
   docker save -o "$WORK/images/podnet.tar" "$PODNET_IMAGE"
   docker rmi "$PODNET_IMAGE" >/dev/null
+  static_image "${PROVISIONER_IMAGE%:*}" "${PROVISIONER_IMAGE##*:}" '["/usr/local/bin/local-path-provisioner"]' \
+    "$PROVISIONER/bin/local-path-provisioner"
+  # The helper runs the provisioner's setup and teardown scripts (sh, mkdir, rm) on the node's disk.
+  mkdir -p "$WORK/root-helper/bin" "$WORK/root-helper/tmp"
+  cp "$BUSYBOX" "$WORK/root-helper/bin/busybox"
+  for applet in sh mkdir rm ls chmod; do ln -s busybox "$WORK/root-helper/bin/$applet"; done
+  tar -C "$WORK/root-helper" --numeric-owner -c . | docker import --change 'ENV PATH=/bin' - "$HELPER_IMAGE"
+  docker save -o "$WORK/images/local-path-helper.tar" "$HELPER_IMAGE"
+  docker rmi "$HELPER_IMAGE" >/dev/null
 ) >>"$LOG" 2>&1 || fail "building the system images"
 
 echo "== node image: Kubernetes and the images into the base ($((SECONDS - started)) s)"
@@ -102,6 +119,7 @@ echo "== node image: Kubernetes and the images into the base ($((SECONDS - start
   done
   docker exec "$BUILDER" sh -c "mkdir -p /kind/manifests && echo $KUBERNETES_VERSION > /kind/version"
   docker cp "$PODNET/default-cni.yaml" "$BUILDER:/kind/manifests/default-cni.yaml"
+  docker cp "$STORAGE/default-storage.yaml" "$BUILDER:/kind/manifests/default-storage.yaml"
   docker exec "$BUILDER" bash -c 'nohup containerd > /dev/null 2>&1 &'
   for _ in $(seq 1 30); do docker exec "$BUILDER" ctr info >/dev/null 2>&1 && break; sleep 1; done
   for archive in "$WORK"/images/*.tar; do
@@ -114,3 +132,4 @@ echo "== node image: Kubernetes and the images into the base ($((SECONDS - start
 ) >>"$LOG" 2>&1 || fail "assembling the node image"
 
 echo "== node image $IMAGE: built in $((SECONDS - started)) s, $(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MiB", $1/1048576}')"
+remove_superseded "$IMAGE"

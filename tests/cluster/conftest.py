@@ -15,6 +15,12 @@ from kind_cluster import (DOCKERD_MARKER, ROOT, TEST_CLUSTER, Kube, build_test_i
                                         docker_available, tools_path)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+RUN_LAST = "test_no_node_pulled_an_image"
+"""It judges every pod the other cluster tests ran, so it runs after all of them."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.name == RUN_LAST)  # stable: the rest keeps its order
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ import pytest
 
 from chaoslib_ext.targets.kubernetes.driver import KILL_COMMANDS
 from kind_cluster import Kube, pins
-from workloads import (ECHO_PORT, connection_holder, deny_egress, deployment, echo_server, pod,
-                                     service)
+from workloads import (claim, connection_holder, deny_egress, deployment, echo_server, echo_through, pod,
+                       pod_with_claim, service)
 
 POD_SUBNET = ipaddress.ip_network("10.244.0.0/16")
 
@@ -23,13 +23,6 @@ pytestmark = pytest.mark.timeout(300, func_only=True)
 def workers(kube: Kube) -> list[str]:
     return sorted(n["metadata"]["name"] for n in kube.json("get", "nodes")["items"]
                   if "node-role.kubernetes.io/control-plane" not in n["metadata"].get("labels", {}))
-
-
-def echo_through(kube: Kube, namespace: str, client: str, address: str, timeout: int = 3) -> str | None:
-    """Send one line from client to the echo server at address over a new connection; the echo, or None."""
-    token = f"ping-{uuid.uuid4().hex[:8]}"
-    proc = kube.exec(namespace, client, f"echo {token} | nc -w {timeout} {address} {ECHO_PORT}", timeout=timeout + 20)
-    return token if proc.returncode == 0 and proc.stdout.strip() == token else None
 
 
 def test_every_node_is_ready_on_the_pinned_kubernetes(kube: Kube):
@@ -140,6 +133,31 @@ def test_deny_egress_policy_blocks_new_connections_but_not_one_already_open(
     kube.run("-n", namespace, "delete", "networkpolicy", "deny-egress")
     kube.wait_for("new connections again once the policy is gone",
                   lambda: echo_through(kube, namespace, "holder", server_ip, 2), timeout=60, every=0)
+
+
+def test_a_claim_of_the_default_storage_class_keeps_its_data_for_the_next_pod(
+        kube: Kube, test_image: str, namespace: str):
+    """What the stack's StatefulSets (Kafka, MongoDB, the backups) need from the cluster's default storage."""
+    classes = kube.json("get", "storageclasses")["items"]
+    default = [c for c in classes
+               if c["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
+    assert len(default) == 1, f"one default StorageClass, not {[c['metadata']['name'] for c in classes]}"
+    token = uuid.uuid4().hex
+    kube.apply(claim("data"), namespace)
+    kube.apply(pod_with_claim("writer", test_image, f"echo {token} > /data/token && sleep 3600", "data"), namespace)
+    kube.ready_pod(namespace, "writer")
+    bound = kube.json("-n", namespace, "get", "pvc", "data")
+    assert bound["status"]["phase"] == "Bound"
+    volume = bound["spec"]["volumeName"]
+    kube.run("-n", namespace, "delete", "pod", "writer", "--grace-period=1")
+    kube.apply(pod_with_claim("reader", test_image, "sleep 3600", "data"), namespace)
+    kube.ready_pod(namespace, "reader")
+    assert kube.exec(namespace, "reader", "cat /data/token").stdout.strip() == token
+    kube.run("-n", namespace, "delete", "pod", "reader", "--grace-period=1")
+    kube.run("-n", namespace, "delete", "pvc", "data")
+    # Reclaim policy Delete: the provisioner removes the volume (and its directory) once the claim is gone.
+    kube.wait_for(f"volume {volume} deleted with its claim",
+                  lambda: kube.proc("get", "pv", volume).returncode != 0, timeout=90, every=1)
 
 
 def test_no_node_pulled_an_image(kube: Kube):

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 ECHO_PORT = 9000
 
 
 def pod(name: str, image: str, command: str, labels: dict | None = None, node: str | None = None,
-        env: dict | None = None) -> str:
+        env: dict | None = None, container: str = "main") -> str:
     spec: dict = {
         "containers": [{
-            "name": "main", "image": image, "imagePullPolicy": "Never", "command": ["/sbin/tini", "--", "sh", "-c", command],
+            "name": container, "image": image, "imagePullPolicy": "Never", "command": ["/sbin/tini", "--", "sh", "-c", command],
             "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
         }],
         "terminationGracePeriodSeconds": 1,
@@ -21,9 +22,9 @@ def pod(name: str, image: str, command: str, labels: dict | None = None, node: s
                        "metadata": {"name": name, "labels": labels or {"app": name}}, "spec": spec})
 
 
-def echo_server(name: str, image: str, node: str | None = None) -> str:
+def echo_server(name: str, image: str, node: str | None = None, labels: dict | None = None) -> str:
     """A TCP echo server on ECHO_PORT (busybox nc, one `cat` per connection, for as many as come)."""
-    return pod(name, image, f"exec nc -ll -p {ECHO_PORT} -e cat", node=node)
+    return pod(name, image, f"exec nc -ll -p {ECHO_PORT} -e cat", node=node, labels=labels)
 
 
 def connection_holder(name: str, image: str, server: str, node: str | None = None) -> str:
@@ -53,3 +54,35 @@ def deny_egress(name: str, app: str) -> str:
     return json.dumps({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name},
                        "spec": {"podSelector": {"matchLabels": {"app": app}}, "policyTypes": ["Egress"],
                                 "egress": []}})
+
+
+def component(name: str, image: str, replicas: int) -> str:
+    """A Deployment the game-day driver takes for one of the stack's components: its name label, and a container
+    of the component's name (here a shell that sleeps under tini, as the stack's services run under tini)."""
+    labels = {"app.kubernetes.io/name": name}
+    template = json.loads(pod(name, image, "sleep 3600", labels=labels, container=name))
+    return json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": labels},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                 "template": {"metadata": template["metadata"], "spec": template["spec"]}},
+    })
+
+
+def echo_through(kube, namespace: str, client: str, address: str, timeout: int = 3) -> str | None:
+    """Send one line from client to the echo server at address over a new connection; the echo, or None."""
+    token = f"ping-{uuid.uuid4().hex[:8]}"
+    proc = kube.exec(namespace, client, f"echo {token} | nc -w {timeout} {address} {ECHO_PORT}", timeout=timeout + 20)
+    return token if proc.returncode == 0 and proc.stdout.strip() == token else None
+
+
+def claim(name: str, size: str = "16Mi") -> str:
+    """A PersistentVolumeClaim of the cluster's default StorageClass."""
+    return json.dumps({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+                       "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}})
+
+
+def pod_with_claim(name: str, image: str, command: str, claim_name: str) -> str:
+    spec = json.loads(pod(name, image, command))
+    spec["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    spec["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": claim_name}}]
+    return json.dumps(spec)
