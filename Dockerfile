@@ -3,7 +3,10 @@
 # (scripts/kind-up.sh does both). The Deployment picks the service with its args: python -m stack.<service> ...
 # It also carries the framework, the experiments and the SLO spec, so `gameday gate` can run in the cluster
 # (deploy/k8s/gameday-cronjob.yaml), and the driver's partition reaper Jobs use it (nothing else to pull).
-FROM python:3.11-slim
+# Machines that cannot pull build the same on Debian's Python instead (scripts/kind-python-base.sh; kind-up.sh
+# does that by itself when python:3.11-slim cannot be pulled).
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 # tini is PID 1: it forwards SIGTERM to the service, and it lets the Kubernetes target restart a container by
 # killing the service from inside it (`kill -1` spares PID 1, and the kernel ignores SIGKILL sent to a namespace's

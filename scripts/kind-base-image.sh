@@ -15,7 +15,6 @@ cd "$(dirname "$0")/.."
 . scripts/kind-images-common.sh
 
 LOG="$CACHE_ROOT/logs/base-image.log"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # kind's list (images/base/Dockerfile), less nothing: the node behaves as kind's own.
 PACKAGES=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,fuse-overlayfs,nfs-common,open-iscsi,e2fsprogs,bash,ca-certificates,curl,jq,procps
 
@@ -30,27 +29,9 @@ require_artifacts "${ARTIFACTS[@]}"
 IMAGE="gameday.local/kind-base:$(image_recipe "${ARTIFACTS[@]}" < /dev/null)"
 if [ "${1:-}" = "--name" ]; then echo "$IMAGE"; exit 0; fi
 
-for tool in debootstrap docker; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "kind-base-image: missing: $tool (apt-get install $tool)" >&2; exit "$EXIT_MISSING"; }
-done
-[ "$(id -u)" = 0 ] || { echo "kind-base-image: debootstrap and chroot need root" >&2; exit "$EXIT_MISSING"; }
-require_docker_engine
-
-if docker image inspect "$IMAGE" >/dev/null 2>&1; then
-  echo "== base image $IMAGE: present"
-  exit 0
-fi
-
 ROOTFS="$CACHE_ROOT/base-rootfs.partial"
-mkdir -p "$(dirname "$LOG")"
-started=$SECONDS
+debootstrap_image "base image"
 fail() { fail_step "$1" "$LOG" "$started"; }
-: > "$LOG"
-rm -rf "$ROOTFS"
-
-echo "== base image: debootstrap $DEBIAN_SUITE from $MIRROR (log: $LOG)"
-debootstrap --variant=minbase --include="$PACKAGES" "$DEBIAN_SUITE" "$ROOTFS" "$MIRROR" >>"$LOG" 2>&1 \
-  || fail "debootstrap"
 
 echo "== base image: kind's files, the runtime, and the services ($((SECONDS - started)) s)"
 (

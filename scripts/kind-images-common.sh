@@ -49,3 +49,26 @@ remove_superseded() {
   done
   return 0
 }
+
+# debootstrap_image WHAT: the start both Debian-based images share. Exit 3 without debootstrap, root or the engine;
+# exit 0 when IMAGE is present already; otherwise a fresh Debian DEBIAN_SUITE with PACKAGES in ROOTFS (from
+# DEBIAN_MIRROR), logged to LOG, and `started` set for the caller's timings.
+debootstrap_image() {
+  local tool mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+  for tool in debootstrap docker; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "$PROG: missing: $tool (apt-get install $tool)" >&2; exit "$EXIT_MISSING"; }
+  done
+  [ "$(id -u)" = 0 ] || { echo "$PROG: debootstrap and chroot need root" >&2; exit "$EXIT_MISSING"; }
+  require_docker_engine
+  if docker image inspect "$IMAGE" >/dev/null 2>&1; then
+    echo "== $1 $IMAGE: present"
+    exit 0
+  fi
+  mkdir -p "$(dirname "$LOG")"
+  started=$SECONDS
+  : > "$LOG"
+  rm -rf "$ROOTFS"
+  echo "== $1: debootstrap $DEBIAN_SUITE from $mirror (log: $LOG)"
+  debootstrap --variant=minbase --include="$PACKAGES" "$DEBIAN_SUITE" "$ROOTFS" "$mirror" >>"$LOG" 2>&1 \
+    || fail_step "debootstrap" "$LOG" "$started"
+}

@@ -124,3 +124,10 @@ def test_the_offline_pod_network_is_kinds_default_cni_manifest_and_runs_nothing_
     checked = subprocess.run(["bash", "-n", str(REPO / "deploy" / "kind" / "podnet" / "podnet.sh")],
                              capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_python_base_is_named_for_the_pinned_debian_and_its_recipe(tmp_path):
+    named = subprocess.run([str(REPO / "scripts" / "kind-python-base.sh"), "--name"], capture_output=True, text=True,
+                           timeout=60, env={**os.environ, "GAMEDAY_CACHE": str(tmp_path)})
+    assert named.returncode == 0, named.stderr
+    assert re.fullmatch(rf"gameday\.local/python:3\.11-{pins()['DEBIAN_SUITE']}-[0-9a-f]{{12}}\n", named.stdout)
