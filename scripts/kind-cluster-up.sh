@@ -21,6 +21,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/kind-common.sh
 
+case "${1:-}" in
+  "") ;;
+  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) echo "${0##*/}: no arguments, only the settings in --help (got '$1')" >&2; exit 2 ;;
+esac
 TIMEOUT="${KIND_UP_TIMEOUT:-600}"
 SOURCE="${KIND_NODE_SOURCE:-auto}"
 HOST_PORTS="${KIND_HOST_PORTS:-1}"

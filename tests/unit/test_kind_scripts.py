@@ -36,8 +36,9 @@ def run(script: str, path: Path, tmp_path: Path, **extra: str) -> subprocess.Com
     env = {**extra, "PATH": str(path), "HOME": str(tmp_path), "STATE": str(tmp_path / "state"),
            "KUBECTL_REAL": str(Path(shutil.which("kubectl", path=str(Path(sys.executable).parent)) or ""))}
     (tmp_path / "state").mkdir(exist_ok=True)
-    return subprocess.run([BASH, str(REPO / "scripts" / script)], env=env, capture_output=True, text=True,
-                          timeout=120)
+    arguments = [extra["ARG"]] if "ARG" in extra else []
+    return subprocess.run([BASH, str(REPO / "scripts" / script), *arguments], env=env, capture_output=True,
+                          text=True, timeout=120)
 
 
 def test_kind_up_without_docker_names_it_and_exits_3(tmp_path):
@@ -71,6 +72,16 @@ def test_kind_cluster_up_refuses_a_bad_setting(tmp_path, setting, value):
     result = run("kind-cluster-up.sh", bin_dir(tmp_path, {"docker": FAKE_DOCKER}), tmp_path, **{setting: value})
     assert result.returncode == 2
     assert f"kind-cluster-up.sh: {setting} must be" in result.stderr and f"not '{value}'" in result.stderr
+
+
+def test_kind_cluster_up_teaches_its_settings_and_refuses_arguments(tmp_path):
+    path = bin_dir(tmp_path, {})
+    helped = run("kind-cluster-up.sh", path, tmp_path, ARG="--help")
+    assert helped.returncode == 0, helped.stderr
+    assert "KIND_NODE_SOURCE=auto" in helped.stdout and "Exit codes:" in helped.stdout
+    refused = run("kind-cluster-up.sh", path, tmp_path, ARG="--offline")
+    assert refused.returncode == 2
+    assert "no arguments, only the settings in --help (got '--offline')" in refused.stderr
 
 
 def test_a_second_cluster_gets_its_name_and_no_host_ports(tmp_path):
