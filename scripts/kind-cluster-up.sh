@@ -43,12 +43,10 @@ started=$SECONDS
 PINNED=$(sed -n 's/^ *image: *//p' deploy/kind/cluster.yaml | head -1)
 
 if [ "$SOURCE" = auto ]; then
-  if docker image inspect "$PINNED" >/dev/null 2>&1; then
-    SOURCE=online
-  elif pull_error=$(docker pull "$PINNED" 2>&1 >/dev/null); then
+  if image_at_hand "$PINNED"; then
     SOURCE=online
   else
-    echo "== $PINNED cannot be pulled ($(echo "$pull_error" | tail -1)): building kind's pieces from source"
+    echo "== $PINNED cannot be pulled ($PULL_ERROR): building kind's pieces from source"
     SOURCE=offline
   fi
 fi

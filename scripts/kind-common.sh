@@ -89,6 +89,15 @@ stop_docker_engine_if_ours() {
   rm -f "$DOCKERD_STARTED"
 }
 
+# image_at_hand IMAGE: true when the engine has IMAGE or can pull it; otherwise PULL_ERROR says why not.
+image_at_hand() {
+  PULL_ERROR=""
+  docker image inspect "$1" >/dev/null 2>&1 && return 0
+  PULL_ERROR=$(docker pull "$1" 2>&1 >/dev/null) && return 0
+  PULL_ERROR=$(echo "$PULL_ERROR" | tail -1)
+  return 1
+}
+
 cluster_exists() {
   kind get clusters 2>/dev/null | grep -qx "$CLUSTER"
 }

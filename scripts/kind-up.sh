@@ -27,14 +27,7 @@ k() { kubectl --context "$CONTEXT" "$@"; }
 
 echo "== building $IMAGE"
 before="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
-# The Dockerfile's base is python:3.11-slim; where it cannot be pulled, the same Python from Debian, built here.
-build_args=()
-if ! docker image inspect python:3.11-slim >/dev/null 2>&1 && ! docker pull -q python:3.11-slim >/dev/null 2>&1; then
-  echo "== python:3.11-slim cannot be pulled: the stack image builds on Debian's Python 3.11 instead"
-  "$BASH" scripts/kind-python-base.sh
-  build_args=(--build-arg "BASE_IMAGE=$("$BASH" scripts/kind-python-base.sh --name)")
-fi
-docker build "${build_args[@]}" -t "$IMAGE" .
+"$BASH" scripts/kind-stack-image.sh "$IMAGE"
 after="$(docker image inspect -f '{{.Id}}' "$IMAGE")"
 echo "== loading $IMAGE into the nodes"
 kind load docker-image "$IMAGE" --name "$CLUSTER"

@@ -35,7 +35,7 @@ def kube() -> Iterator[Kube]:
     engine_was_ours = DOCKERD_MARKER.exists()
     env = {**os.environ, "PATH": path, "KIND_CLUSTER_NAME": TEST_CLUSTER, "KIND_HOST_PORTS": "0"}
     existed = subprocess.run(["docker", "info"], capture_output=True).returncode == 0 and \
-        cluster_exists(tools_path(), TEST_CLUSTER)
+        cluster_exists(path, TEST_CLUSTER)
     up = subprocess.run([str(ROOT / "scripts" / "kind-cluster-up.sh")], env=env, capture_output=True, text=True,
                         timeout=3600)
     path = tools_path()  # the offline build may have just made kind and kubectl

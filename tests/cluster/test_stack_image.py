@@ -16,19 +16,11 @@ STACK_IMAGE = "gameday.local/stack-test:dev"
 
 @pytest.fixture(scope="module")
 def stack_image(kube: Kube) -> str:
-    """Built as kind-up.sh builds it, under a name of the tests' own, and loaded into every node."""
+    """Built as kind-up.sh builds it (scripts/kind-stack-image.sh), under a name of the tests' own, and loaded into
+    every node."""
     env = {**os.environ, "PATH": kube.path}
-    args = []
-    if subprocess.run(["docker", "image", "inspect", "python:3.11-slim"], capture_output=True).returncode != 0 and \
-            subprocess.run(["docker", "pull", "-q", "python:3.11-slim"], capture_output=True).returncode != 0:
-        base = subprocess.run([str(ROOT / "scripts" / "kind-python-base.sh")], capture_output=True, text=True,
-                              timeout=1200)
-        assert base.returncode == 0, base.stdout[-2000:] + base.stderr[-2000:]
-        name = subprocess.run([str(ROOT / "scripts" / "kind-python-base.sh"), "--name"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-        args = ["--build-arg", f"BASE_IMAGE={name}"]
-    built = subprocess.run(["docker", "build", *args, "-t", STACK_IMAGE, str(ROOT)], capture_output=True, text=True,
-                           timeout=1800, env={**env, "DOCKER_BUILDKIT": "0"})
+    built = subprocess.run([str(ROOT / "scripts" / "kind-stack-image.sh"), STACK_IMAGE], capture_output=True,
+                           text=True, timeout=1800, env=env)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     subprocess.run(["kind", "load", "docker-image", STACK_IMAGE, "--name", TEST_CLUSTER], check=True,
                    capture_output=True, env=env, timeout=600)
