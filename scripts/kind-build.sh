@@ -2,12 +2,15 @@
 # Build, from source and with no container registry, what a kind cluster needs on a machine that cannot pull:
 # the kind CLI (with the patch that lets its nodes start without --privileged), the Kubernetes binaries, and the
 # programs inside the node image and its system images (etcd, CoreDNS, pause, containerd, runc, crictl, the CNI
-# plugins, the network policy controller, the storage provisioner). Versions: deploy/kind/versions.env.
+# plugins, the network policy controller, the storage provisioner); with --stack, the Go programs of the stack's
+# monitoring instead (Prometheus, Alertmanager, kube-state-metrics). Versions: deploy/kind/versions.env.
 #
-#   scripts/kind-build.sh                 build what is missing
+#   scripts/kind-build.sh                 build what the cluster needs, where missing
+#   scripts/kind-build.sh --stack         build the stack's Prometheus, Alertmanager and kube-state-metrics
 #   scripts/kind-build.sh --list          what it builds, and whether each is cached
 #   scripts/kind-build.sh --only NAME     one artifact (kind, kubernetes, etcd, coredns, pause, containerd, runc,
-#                                         crictl, cni-plugins, kube-network-policies, local-path-provisioner)
+#                                         crictl, cni-plugins, kube-network-policies, local-path-provisioner,
+#                                         prometheus, alertmanager, kube-state-metrics)
 #
 # Each artifact lands in ${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kind/<name>-<version>/, stamped with its
 # version and a checksum of how it is built: a second run is a no-op, a changed recipe builds again. Sources come
@@ -28,6 +31,7 @@ export GOTOOLCHAIN=local GOFLAGS="-mod=mod -trimpath"
 
 ARTIFACTS=(kind kubernetes etcd coredns pause containerd runc crictl cni-plugins kube-network-policies
            local-path-provisioner)
+STACK_ARTIFACTS=(prometheus alertmanager kube-state-metrics)
 
 version_of() {
   case "$1" in
@@ -42,6 +46,9 @@ version_of() {
     cni-plugins) echo "$CNI_PLUGINS_VERSION" ;;
     kube-network-policies) echo "$KUBE_NETWORK_POLICIES_VERSION" ;;
     local-path-provisioner) echo "$LOCAL_PATH_PROVISIONER_VERSION" ;;
+    prometheus) echo "$PROMETHEUS_VERSION" ;;
+    alertmanager) echo "$ALERTMANAGER_VERSION" ;;
+    kube-state-metrics) echo "$KUBE_STATE_METRICS_VERSION" ;;
     *) return 1 ;;
   esac
 }
@@ -186,6 +193,31 @@ build_local_path_provisioner() {
     github.com/rancher/local-path-provisioner
 }
 
+# The stack's monitoring, stamped with its release version as the projects' own builds are (prometheus --version).
+# Prometheus is built without its web UI's assets (the builtinassets tag): the UI's pages answer that they were
+# left out, while the API, rules, alerting and /-/ready work as in the released image.
+prometheus_common_ldflags() {
+  local v=github.com/prometheus/common/version
+  echo "-s -w -X $v.Version=${1#v} -X $v.Revision=$2 -X $v.Branch=HEAD -X $v.BuildUser=gameday -X $v.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)"
+}
+
+build_prometheus() {
+  LDFLAGS="$(prometheus_common_ldflags "$PROMETHEUS_VERSION" "module-$PROMETHEUS_MODULE_VERSION")" \
+    go_programs github.com/prometheus/prometheus@"$PROMETHEUS_MODULE_VERSION" "$1" \
+    github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
+}
+
+build_alertmanager() {
+  LDFLAGS="$(prometheus_common_ldflags "$ALERTMANAGER_VERSION" "module-$ALERTMANAGER_VERSION")" \
+    go_programs github.com/prometheus/alertmanager@"$ALERTMANAGER_VERSION" "$1" \
+    github.com/prometheus/alertmanager/cmd/alertmanager github.com/prometheus/alertmanager/cmd/amtool
+}
+
+build_kube_state_metrics() {
+  LDFLAGS="$(prometheus_common_ldflags "$KUBE_STATE_METRICS_VERSION" "module-$KUBE_STATE_METRICS_VERSION")" \
+    go_programs k8s.io/kube-state-metrics/v2@"$KUBE_STATE_METRICS_VERSION" "$1" k8s.io/kube-state-metrics/v2
+}
+
 # run_step NAME: build one artifact unless its stamp is there; a heartbeat line every HEARTBEAT_SECONDS meanwhile.
 run_step() {
   local name="$1" version out log started pid rc
@@ -226,7 +258,7 @@ run_step() {
 case "${1:-}" in
   -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   --list)
-    for name in "${ARTIFACTS[@]}"; do
+    for name in "${ARTIFACTS[@]}" "${STACK_ARTIFACTS[@]}"; do
       out=$(out_dir "$name")
       printf '%-22s %-9s %s\n' "$name" "$(version_of "$name")" \
         "$(is_cached "$name" && echo "cached: $out" || echo missing)"
@@ -234,8 +266,9 @@ case "${1:-}" in
     exit 0 ;;
   --only)
     [ -n "${2:-}" ] && version_of "$2" >/dev/null \
-      || { echo "kind-build: --only needs one of: ${ARTIFACTS[*]}" >&2; exit "$EXIT_USAGE"; }
+      || { echo "kind-build: --only needs one of: ${ARTIFACTS[*]} ${STACK_ARTIFACTS[*]}" >&2; exit "$EXIT_USAGE"; }
     selected=("$2") ;;
+  --stack) selected=("${STACK_ARTIFACTS[@]}") ;;
   "") selected=("${ARTIFACTS[@]}") ;;
   *) echo "kind-build: unknown argument '$1' (see --help)" >&2; exit "$EXIT_USAGE" ;;
 esac

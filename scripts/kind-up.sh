@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
 # Bring the stack up on kind: create the cluster unless it exists (scripts/kind-cluster-up.sh), build the stack
 # image, load it into the nodes, apply deploy/k8s, wait until every workload is ready, print the endpoints. Safe
-# to run again: it reuses the cluster, restarts the stack's pods only if the image changed, and re-applies the
+# to run again: it reuses the cluster, restarts the stack's pods only if an image changed, and re-applies the
 # same manifests.
+#
+# Where no registry answers (apache/kafka:4.1.0 cannot be pulled), every other image deploy/k8s runs is built here
+# too (scripts/kind-offline-images.sh) and the offline overlay deploy/kind/offline is applied instead: the same
+# manifests with those images' names, and SecantusDB standing in for MongoDB (it says so when it applies it).
 #
 #   scripts/kind-up.sh            (or `make kind-up`)
 #   KIND_CLUSTER_NAME=gameday  GAMEDAY_IMAGE=gameday-stack:dev  KIND_UP_TIMEOUT=600  (seconds, per wait)
+#   KIND_STACK_IMAGES=auto        auto | online (pulled by the nodes) | offline (built here, the overlay)
 #
 # When no Docker engine answers it starts dockerd (and kind-down.sh stops that one, and only that one).
-# Exit codes: 0 ready; 3 docker, kind or kubectl missing (or the Docker engine down); 4 not ready in time; 5 a
-# build step of the offline cluster failed; anything else is the failing command's own.
+# Exit codes: 0 ready; 2 a bad setting; 3 docker, kind or kubectl missing (or the Docker engine down); 4 not ready
+# in time; 5 a build step of the offline cluster or images failed; anything else is the failing command's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/kind-common.sh
 
 IMAGE="${GAMEDAY_IMAGE:-gameday-stack:dev}"
 TIMEOUT="${KIND_UP_TIMEOUT:-600}"
+STACK_IMAGES="${KIND_STACK_IMAGES:-auto}"
 NAMESPACE=app
-EXIT_NOT_READY=4
+EXIT_NOT_READY=4 EXIT_USAGE=2
+case "$STACK_IMAGES" in
+  auto|online|offline) ;;
+  *) echo "${0##*/}: KIND_STACK_IMAGES must be auto, online or offline, not '$STACK_IMAGES'" >&2; exit "$EXIT_USAGE" ;;
+esac
 
 # The cluster first (built from source when no registry answers), every node and system pod Ready.
 "$BASH" scripts/kind-cluster-up.sh
@@ -25,14 +35,29 @@ use_offline_tools
 require_tools docker kind kubectl
 k() { kubectl --context "$CONTEXT" "$@"; }
 
+image_ids() { docker image inspect -f '{{.Id}}' "$@" 2>/dev/null || true; }
+images=("$IMAGE")
+MANIFESTS=deploy/k8s
+if [ "$STACK_IMAGES" = auto ]; then
+  if image_at_hand apache/kafka:4.1.0; then STACK_IMAGES=online; else
+    echo "== apache/kafka:4.1.0 cannot be pulled ($PULL_ERROR): building every image of the stack here"
+    STACK_IMAGES=offline
+  fi
+fi
+if [ "$STACK_IMAGES" = offline ]; then
+  MANIFESTS=deploy/kind/offline
+  mapfile -t -O 1 images < <("$BASH" scripts/kind-offline-images.sh --names)
+fi
+before="$(image_ids "${images[@]}")"
 echo "== building $IMAGE"
-before="$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 "$BASH" scripts/kind-stack-image.sh "$IMAGE"
-after="$(docker image inspect -f '{{.Id}}' "$IMAGE")"
-echo "== loading $IMAGE into the nodes"
-kind load docker-image "$IMAGE" --name "$CLUSTER"
+[ "$STACK_IMAGES" = online ] || "$BASH" scripts/kind-offline-images.sh
+after="$(image_ids "${images[@]}")"
+echo "== loading ${images[*]} into the nodes"
+kind load docker-image "${images[@]}" --name "$CLUSTER"
 
-echo "== applying deploy/k8s"
+echo "== applying $MANIFESTS"
+[ "$MANIFESTS" = deploy/k8s ] || echo "   MongoDB: SecantusDB stands in for it (no mongo image can be had here; $MANIFESTS/kustomization.yaml)"
 k apply -f deploy/k8s/namespace.yaml
 # The drills' fault-hook token: made once per cluster, never printed, never in git.
 if ! k -n "$NAMESPACE" get secret gameday-fault-token >/dev/null 2>&1; then
@@ -40,12 +65,14 @@ if ! k -n "$NAMESPACE" get secret gameday-fault-token >/dev/null 2>&1; then
     --from-literal=token="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >/dev/null
   echo "secret/gameday-fault-token created"
 fi
-k kustomize --load-restrictor LoadRestrictionsNone deploy/k8s | k apply -f -
-if [ -n "$before" ] && [ "$before" != "$after" ]; then
-  echo "== the image changed: restarting the stack's pods"
-  k -n "$NAMESPACE" rollout restart deployment \
-    processor producers loadgen alert-webhook provider-simulator ai-decision market-data
-  k -n "$NAMESPACE" rollout restart statefulset backup
+deployed_before="$(k -n "$NAMESPACE" get deployments -o name 2>/dev/null || true)"
+k kustomize --load-restrictor LoadRestrictionsNone "$MANIFESTS" | k apply -f -
+# A pod keeps the image it started with, though the nodes now hold a newer one under the same name; pods the apply
+# just created start with the new one anyway.
+if [ -n "$deployed_before" ] && [ "$before" != "$after" ]; then
+  echo "== an image changed: restarting the stack's pods"
+  k -n "$NAMESPACE" rollout restart deployment
+  k -n "$NAMESPACE" rollout restart statefulset
 fi
 
 echo "== waiting for readiness (at most ${TIMEOUT} s per step)"

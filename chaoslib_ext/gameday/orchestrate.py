@@ -3,6 +3,7 @@ with live progress, mask secrets, print the verdict table and write the report. 
 failures to stderr; every function returns the exit code the command ends with (None: go on)."""
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -102,11 +103,36 @@ def report_runs(runs, root: Path, write_report: bool, secrets: set[str] | None =
     return outcome.exit_code
 
 
+def record_substitutions(configuration: dict, root: Path) -> list[str]:
+    """What stands in for a real part of the stack on the target (MongoDB's stand-in on the offline kind
+    overlay), printed and kept in the run directory, where the report reads it. A target that cannot be asked is
+    left to the experiments to report."""
+    from chaoslib_ext import targets
+    from chaoslib_ext.errors import GamedayError
+    from chaoslib_ext.gameday.report.model import SUBSTITUTIONS_FILE
+
+    try:
+        target = targets.from_configuration(configuration)
+        try:
+            notes = target.substitutions()
+        finally:
+            target.close()
+    except GamedayError:
+        return []
+    if notes:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / SUBSTITUTIONS_FILE).write_text(json.dumps(notes, indent=2) + "\n", encoding="utf-8")
+        for note in notes:
+            print(f"substitution in force: {note}", flush=True)
+    return notes
+
+
 def run_and_report(entries: Entries, root: Path, variables: dict, quiet: bool, write_report: bool) -> int:
     """Run the experiments with live progress, mask the secrets of every entry's variables, report, and return
     the exit code of the overall verdict."""
     from chaoslib_ext.gameday.runner import run_experiments
 
+    record_substitutions(variables, root)
     with Feedback(variables, quiet) as feedback:
         runs = run_experiments(entries, root, feedback.progress, feedback.sampler)
     secrets = _redact_runs(runs, [v for _, v in entries])

@@ -120,6 +120,11 @@ class Target(abc.ABC):
     def instances(self, component: str = "processor") -> list[Instance]:
         """Every replica of ``component``, ready or not."""
 
+    def substitutions(self) -> list[str]:
+        """Parts of the stack that stand in for the real ones on this target, one sentence each (the reports
+        repeat them): none, unless a deployment says otherwise."""
+        return []
+
     def kill(self, name: str, signal: str = "SIGKILL") -> Killed:
         """Send ``signal`` (SIGKILL or SIGTERM) to instance ``name``. The supervisor restarts it."""
         return self._kill(name, kill_signal(signal))

@@ -356,3 +356,27 @@ def test_the_other_ca3_faults_report_cuj1_after_their_fault(name):
     assert judged == [] and len(reported) == 1 and reported[0]["type"] == "probe"
     experiment = yaml.safe_load((EXPERIMENTS / name).read_text())
     assert experiment["method"][-1]["name"] == reported[0]["name"]  # after every fault action of the method
+
+
+def test_a_refused_request_is_tried_on_new_connections_then_counted_as_an_error_once():
+    import asyncio
+    import socket
+
+    import httpx
+
+    from chaos_dr_stack.loadgen.generator import CONNECT_ATTEMPTS, CONNECT_RETRIES, LoadGenerator
+
+    with socket.socket() as bound:  # bound, never listening: every connection is refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        generator = LoadGenerator(f"http://127.0.0.1:{port}", rate=0)
+        before = CONNECT_RETRIES.labels("/health")._value.get()
+
+        async def one() -> None:
+            async with httpx.AsyncClient(base_url=generator.target) as client:
+                generator._client = client
+                await generator._one("/health")
+
+        asyncio.run(one())
+    assert [o[2] for o in generator.outcomes] == ["error"]
+    assert CONNECT_RETRIES.labels("/health")._value.get() - before == CONNECT_ATTEMPTS - 1

@@ -16,7 +16,7 @@ import yaml
 
 from chaoslib_ext.targets.kubernetes import NAME_LABEL, NODE_PORTS, POD_CIDR, STACK_NAMESPACE
 from chaoslib_ext.targets.kubernetes.driver import PROCESSOR_HTTP_PORT
-from chaoslib_ext.targets.kubernetes.objects import KAFKA_COMPONENT
+from chaoslib_ext.targets.kubernetes.objects import KAFKA_COMPONENT, SUBSTITUTE_ANNOTATION
 from chaoslib_ext.targets.kubernetes.settings import DEFAULT_STACK_IMAGE
 from chaos_dr_stack.local.components import Binaries, DEFAULT_API_RATE, build_specs
 from chaos_dr_stack.local.layout import DRILL_RULES_GLOB, RULES_GLOB, StackLayout
@@ -400,3 +400,84 @@ def test_the_drivers_endpoints_are_the_manifests_services_inside_and_outside_the
     mongo = named(objects, "StatefulSet", "mongo")
     assert inside["mongo_uri"].startswith(f"mongodb://mongo-0.{mongo['spec']['serviceName']}.{STACK_NAMESPACE}.svc")
     assert flags(container(mongo)["args"])["--replSet"] in inside["mongo_uri"]
+
+
+OFFLINE = REPO / "deploy" / "kind" / "offline"
+MONGO_SUBSTITUTE = SUBSTITUTE_ANNOTATION
+
+
+@pytest.fixture(scope="module")
+def offline_objects() -> list[dict]:
+    rendered = subprocess.run([kubectl(), "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(OFFLINE)],
+                              capture_output=True, text=True, timeout=120)
+    assert rendered.returncode == 0, rendered.stderr
+    return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
+
+
+def kind_pins() -> dict[str, str]:
+    pins = {}
+    for line in (REPO / "deploy" / "kind" / "versions.env").read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            pins[name] = value
+    return pins
+
+
+def test_the_offline_images_are_built_at_the_versions_the_manifests_pin(objects):
+    images = {c["image"] for w in by_kind(objects, *WORKLOADS) for c in pod_spec(w)["containers"]}
+    pins = kind_pins()
+    kafka = subprocess.run(["bash", str(REPO / "scripts" / "kind-offline-images.sh"), "--names"],
+                           capture_output=True, text=True, timeout=30)
+    assert kafka.returncode == 0, kafka.stderr
+    assert f"prom/prometheus:{pins['PROMETHEUS_VERSION']}" in images
+    assert f"prom/alertmanager:{pins['ALERTMANAGER_VERSION']}" in images
+    assert f"registry.k8s.io/kube-state-metrics/kube-state-metrics:{pins['KUBE_STATE_METRICS_VERSION']}" in images
+    # Prometheus publishes vX.Y.Z as the Go module v0.(X*100+Y).Z.
+    major, minor, patch = (int(p) for p in pins["PROMETHEUS_VERSION"].lstrip("v").split("."))
+    assert pins["PROMETHEUS_MODULE_VERSION"] == f"v0.{major * 100 + minor}.{patch}"
+    pom_kafka = next(line for line in (REPO / "deps" / "kafka" / "pom.xml").read_text().splitlines()
+                     if "<kafka.version>" in line).split(">")[1].split("<")[0]
+    assert f"apache/kafka:{pom_kafka}" in images
+    assert kafka.stdout.split() == [f"gameday.local/kafka:{pom_kafka}", f"gameday.local/prometheus:{pins['PROMETHEUS_VERSION']}",
+                                    f"gameday.local/alertmanager:{pins['ALERTMANAGER_VERSION']}",
+                                    f"gameday.local/kube-state-metrics:{pins['KUBE_STATE_METRICS_VERSION']}"]
+
+
+def without_images(obj: dict) -> dict:
+    obj = copy.deepcopy(obj)
+    if obj["kind"] in WORKLOADS or obj["kind"] == "CronJob":
+        spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+        for c in spec["template"]["spec"].get("containers", []) + spec["template"]["spec"].get("initContainers", []):
+            c.pop("image")
+    return obj
+
+
+def test_the_offline_overlay_changes_image_names_only_but_for_mongodbs_stand_in(objects, offline_objects):
+    key = lambda o: (o["kind"], o["metadata"]["name"])  # noqa: E731
+    base, offline = {key(o): o for o in objects}, {key(o): o for o in offline_objects}
+    assert base.keys() == offline.keys()
+    stand_in = {("StatefulSet", "mongo"), ("Job", "mongo-init")}
+    changed = {k for k in base if without_images(base[k]) != without_images(offline[k])}
+    assert changed == stand_in
+    for k in base.keys() - stand_in:
+        if k[0] in WORKLOADS:
+            for before, after in zip(pod_spec(base[k])["containers"], pod_spec(offline[k])["containers"]):
+                name, _, tag = before["image"].rpartition(":")
+                assert after["image"] in (before["image"], f"gameday.local/{name.rsplit('/', 1)[-1]}:{tag}")
+    offline_images = {c["image"] for w in by_kind(offline_objects, *WORKLOADS) for c in pod_spec(w)["containers"]}
+    assert all(image.startswith("gameday.local/") or image == DEFAULT_STACK_IMAGE for image in offline_images)
+
+
+def test_the_mongodb_stand_in_keeps_the_service_volume_and_replica_set_and_says_it_stands_in(objects, offline_objects):
+    mongo = named(offline_objects, "StatefulSet", "mongo")
+    assert "SecantusDB" in mongo["metadata"]["annotations"][MONGO_SUBSTITUTE]
+    assert MONGO_SUBSTITUTE not in named(objects, "StatefulSet", "mongo")["metadata"].get("annotations", {})
+    server = container(mongo)
+    argv = server["command"] + server["args"]
+    assert argv[:4] == ["python", "-m", "chaos_dr_stack.mongo_standin", "serve"]
+    assert flags(argv)["--replica-set"] == "rs0"
+    assert flags(argv)["--dbpath"] == container(named(objects, "StatefulSet", "mongo"))["volumeMounts"][0]["mountPath"]
+    processor_uri = next(a for a in container(named(objects, "Deployment", "processor"))["args"] if a.startswith("mongodb://"))
+    assert processor_uri == f"mongodb://{flags(argv)['--member-host']}/?replicaSet={flags(argv)['--replica-set']}"
+    init = container(named(offline_objects, "Job", "mongo-init"))
+    assert flags(init["command"] + init["args"])["--host"] == flags(argv)["--member-host"]

@@ -70,9 +70,11 @@ def test_the_build_lists_every_artifact_and_refuses_an_unknown_one(tmp_path):
     assert listed.returncode == 0, listed.stderr
     rows = [line.split() for line in listed.stdout.splitlines()]
     assert [row[0] for row in rows] == ["kind", "kubernetes", "etcd", "coredns", "pause", "containerd", "runc",
-                                        "crictl", "cni-plugins", "kube-network-policies", "local-path-provisioner"]
+                                        "crictl", "cni-plugins", "kube-network-policies", "local-path-provisioner",
+                                        "prometheus", "alertmanager", "kube-state-metrics"]
     assert all(row[2] == "missing" for row in rows)
     assert rows[1][1] == pins()["KUBERNETES_VERSION"] and rows[0][1] == pins()["KIND_VERSION"]
+    assert rows[11][1] == pins()["PROMETHEUS_VERSION"] and rows[13][1] == pins()["KUBE_STATE_METRICS_VERSION"]
     refused = subprocess.run([str(BUILD), "--only", "kindnetd"], capture_output=True, text=True, timeout=60, env=env)
     assert refused.returncode == 2
     assert "--only needs one of: kind kubernetes etcd" in refused.stderr

@@ -109,6 +109,14 @@ def test_a_docker_client_without_an_engine_or_a_dockerd_to_start_is_reported(tmp
         in result.stderr
 
 
+def test_kind_up_refuses_an_unknown_image_source_before_doing_anything(tmp_path):
+    path = bin_dir(tmp_path, {"docker": "echo called >> \"$STATE/calls\"\n", "kind": "exit 0\n", "kubectl": "exit 0\n"})
+    result = run("kind-up.sh", path, tmp_path, KIND_STACK_IMAGES="registry")
+    assert result.returncode == 2
+    assert "KIND_STACK_IMAGES must be auto, online or offline, not 'registry'" in result.stderr
+    assert not (tmp_path / "state" / "calls").exists()
+
+
 def test_kind_down_without_kind_says_so(tmp_path):
     result = run("kind-down.sh", bin_dir(tmp_path, {"docker": "exit 0\n"}), tmp_path)
     assert result.returncode == EXIT_MISSING_TOOL and "kind-down.sh: missing: kind\n" in result.stderr
@@ -169,9 +177,8 @@ def test_kind_up_twice_reuses_the_cluster_and_secret_and_kind_down_twice_is_harm
     second_calls = calls.read_text()
     assert "kind create cluster" not in second_calls and "create secret" not in second_calls
     # The rebuilt image has a new id, so the stack's pods are restarted to run it.
-    assert "rollout restart deployment processor producers loadgen alert-webhook provider-simulator ai-decision " \
-        "market-data" in second_calls
-    assert "rollout restart statefulset backup" in second_calls
+    assert "-n app rollout restart deployment\n" in second_calls
+    assert "-n app rollout restart statefulset\n" in second_calls
 
     assert run("kind-down.sh", path, tmp_path).returncode == 0
     again = run("kind-down.sh", path, tmp_path)

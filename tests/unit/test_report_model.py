@@ -110,3 +110,29 @@ def test_a_method_probe_repeating_the_hypothesis_result_is_counted_once(tmp_path
     (tmp_path / "journal.json").write_text(json.dumps(journal))
     evidence = load_run(tmp_path, secrets=set())
     assert [m.name for m in evidence.measurements] == ["fired (webhook)", "lag", "restarts"]
+
+
+def test_a_substitution_in_force_is_in_every_report(tmp_path):
+    from chaoslib_ext.gameday.report import write_report
+    from chaoslib_ext.gameday.report.model import SUBSTITUTIONS_FILE
+
+    (tmp_path / "journal.json").write_text(json.dumps({"experiment": {"title": "t"}, "status": "completed",
+                                                       "steady_states": {}, "run": [], "rollbacks": []}))
+    note = "mongo: SecantusDB (deploy/kind/offline): no mongo image could be had"
+    (tmp_path / SUBSTITUTIONS_FILE).write_text(json.dumps([note]))
+    evidence, paths = write_report(tmp_path, secrets=set())
+    assert evidence.substitutions == [note]
+    texts = {p.name: p.read_text() for p in paths}
+    assert f"**Substitution in force:** {note}" in texts["summary.md"]
+    assert "<strong>Substitution in force:</strong> mongo: SecantusDB" in texts["report.html"]
+    assert f'<property name="substitution" value="{note}" />' in texts["junit.xml"]
+
+
+def test_without_a_substitution_the_reports_name_none(tmp_path):
+    from chaoslib_ext.gameday.report import write_report
+
+    (tmp_path / "journal.json").write_text(json.dumps({"experiment": {"title": "t"}, "status": "completed",
+                                                       "steady_states": {}, "run": [], "rollbacks": []}))
+    evidence, paths = write_report(tmp_path, secrets=set())
+    assert evidence.substitutions == []
+    assert not any("Substitution in force" in p.read_text() or 'name="substitution"' in p.read_text() for p in paths)

@@ -112,6 +112,7 @@ def html_report(evidence: RunEvidence, files: list[str]) -> str:
 <style>{CSS}</style></head><body>
 <h1>Game day {escape(evidence.root.name)}: {_outcome(outcome.name)} (exit {outcome.exit_code})</h1>
 <p>Generated {generated} from <code>{escape(str(evidence.root))}</code>. Files: {escape(', '.join(files))}.</p>
+{"".join(f"<p><strong>Substitution in force:</strong> {escape(note)}</p>" for note in evidence.substitutions)}
 <table><tr><th>experiment</th><th>outcome</th><th>seconds</th><th>faults</th><th>reasons</th></tr>{summary}</table>
 <h2>RTO, RPO, failover and other measurements against their budgets</h2>
 {_image(_plot('measurements_against_budgets', evidence.measurements), 'Measurements against budgets')}

@@ -12,6 +12,10 @@ def junit_xml(evidence: RunEvidence) -> str:
     totals = {"tests": 0, "failures": 0}
     for experiment in evidence.experiments:
         suite = ET.SubElement(suites, "testsuite", name=experiment.name)
+        if evidence.substitutions:
+            properties = ET.SubElement(suite, "properties")
+            for note in evidence.substitutions:
+                ET.SubElement(properties, "property", name="substitution", value=note)
         cases = failures = 0
         case = ET.SubElement(suite, "testcase", classname=f"gameday.{experiment.name}",
                              name=f"experiment: {experiment.title}", time=f"{experiment.duration or 0:.3f}")

@@ -20,6 +20,8 @@ def markdown_summary(evidence: RunEvidence, files: list[str] | None = None) -> s
         "",
         f"{passed} of {len(evidence.experiments)} experiment(s) passed.",
         "",
+        *[f"**Substitution in force:** {_cell(note)}" for note in evidence.substitutions],
+        *([""] if evidence.substitutions else []),
         "| experiment | outcome | seconds | faults | reasons |",
         "|---|---|---:|---:|---|",
     ]

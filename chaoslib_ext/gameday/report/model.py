@@ -17,6 +17,9 @@ from typing import Any
 from chaoslib_ext.gameday.redact import redact_data, redact_text, secret_values
 from chaoslib_ext.gameday.verdict import Outcome, Verdict, judge_file, overall
 
+SUBSTITUTIONS_FILE = "substitutions.json"
+"""In a run directory: what stood in for a real part of the stack (a JSON list of sentences), written before the
+experiments run (chaoslib_ext.gameday.orchestrate.record_substitutions)."""
 SAMPLE_LIST_KEYS = ("seconds", "samples", "values")
 """Keys under which a distribution probe lists its raw samples (probes.failover lists ``seconds``)."""
 BUDGET_KEYS = ("budget_seconds", "budget", "rto_budget_seconds", "rpo_budget_seconds")
@@ -88,6 +91,8 @@ class RunEvidence:
     measurements: list[Measurement]
     objective: float | None
     """SLO-1's availability objective as a fraction (0.995), for the burn rate."""
+    substitutions: list[str] = field(default_factory=list)
+    """Parts of the stack that stood in for the real ones during the run (SUBSTITUTIONS_FILE)."""
 
     @property
     def outcome(self) -> Outcome:
@@ -304,6 +309,14 @@ def _objective(journals: list[dict]) -> float | None:
         return None
 
 
+def _substitutions(root: Path) -> list[str]:
+    try:
+        notes = json.loads((root / SUBSTITUTIONS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
 def load_run(root: Path, secrets: set[str] | None = None) -> RunEvidence:
     """Everything in ``root``, with secrets masked (by name and by the values in ``secrets``)."""
     root = Path(root)
@@ -332,7 +345,8 @@ def load_run(root: Path, secrets: set[str] | None = None) -> RunEvidence:
             ended_at=ended, duration=_num(journal.get("duration")),
         ))
     measurements = merge_measurements([m for e in experiments for m in _measurements(e)])
-    return RunEvidence(root, experiments, measurements, _objective([e.journal for e in experiments]))
+    return RunEvidence(root, experiments, measurements, _objective([e.journal for e in experiments]),
+                       _substitutions(root))
 
 
 def burn(evidence: RunEvidence, experiment: ExperimentEvidence) -> dict[str, float] | None:

@@ -19,6 +19,8 @@ CHAOS_MADE = "chaos-made"
 FAULT_LABEL = "gameday/fault"
 EXPIRES_AT_ANNOTATION = "gameday/expires-at"
 """Unix seconds after which a chaos-made object is a leftover that ``sweep`` removes."""
+SUBSTITUTE_ANNOTATION = "gameday.local/mongodb-substitute"
+"""On a workload that stands in for the real component (deploy/kind/offline: SecantusDB for MongoDB): what, and why."""
 PARTITION_FAULT = "kafka-partition"
 KAFKA_COMPONENT = "kafka"
 

@@ -17,7 +17,9 @@ from chaoslib_ext.targets.kubernetes.holds import (
     COMPONENT_LABEL, HOLD_FAULT, REPLICAS_BEFORE_ANNOTATION, hold_body, patch_workload, read_workload, release_hold,
     reaper_job,
 )
-from chaoslib_ext.targets.kubernetes.objects import CHAOS_MADE, FAULT_LABEL, MANAGED_BY_LABEL, expiry_of
+from chaoslib_ext.targets.kubernetes.objects import (
+    CHAOS_MADE, FAULT_LABEL, MANAGED_BY_LABEL, SUBSTITUTE_ANNOTATION, expiry_of,
+)
 
 DATA_SCOPES = ("database", "data-directory")
 MONGO_POD, MONGO_PVC = "mongo-0", "data-mongo-0"
@@ -67,6 +69,13 @@ class KubernetesRecovery:
         from kubernetes import client
 
         return client.AppsV1Api(self._api)
+
+    def substitutions(self) -> list[str]:
+        """What the stack's workloads say stands in for the real thing (the annotation the offline overlay,
+        deploy/kind/offline, puts on MongoDB's StatefulSet): "mongo: SecantusDB (...)"."""
+        found = self._call("read workload mongo", read_workload, self._apps(), self.namespace, "mongo")
+        note = ((found[1].metadata.annotations or {}).get(SUBSTITUTE_ANNOTATION) if found else None)
+        return [f"mongo: {note}"] if note else []
 
     def stop_component(self, component: str, ttl_seconds: float) -> dict:
         ttl_seconds = fault_ttl(ttl_seconds)

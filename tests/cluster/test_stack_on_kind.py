@@ -1,0 +1,132 @@
+"""The whole stack on the test cluster, as `make kind-up` brings it up: where no registry answers, every image is
+built here (the stack's on Debian's Python, Kafka on Debian's Java, Prometheus, Alertmanager and kube-state-metrics
+from Go source) and the offline overlay runs SecantusDB in MongoDB's place. Every workload gets Ready, the
+endpoints answer through the NodePorts, and the services run as the local stack's do."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from kind_cluster import ROOT, TEST_CLUSTER, Kube
+from pymongo import MongoClient
+
+pytestmark = pytest.mark.timeout(1800, func_only=True)
+NAMESPACE = "app"
+
+
+def node_address(kube: Kube) -> str:
+    """The control-plane node's address on the Docker network: the NodePorts answer there without host ports."""
+    node = kube.json("get", "node", f"{TEST_CLUSTER}-control-plane")
+    return next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+
+
+@pytest.fixture(scope="module")
+def stack(kube: Kube) -> dict:
+    """scripts/kind-up.sh on the test cluster; its output, the seconds it took, and the NodePorts' host."""
+    env = {**os.environ, "PATH": kube.path, "KIND_CLUSTER_NAME": TEST_CLUSTER, "KIND_HOST_PORTS": "0"}
+    started = time.monotonic()
+    up = subprocess.run([str(ROOT / "scripts" / "kind-up.sh")], env=env, capture_output=True, text=True, timeout=3000)
+    took = time.monotonic() - started
+    assert up.returncode == 0, f"kind-up.sh exited {up.returncode}:\n{up.stdout[-4000:]}\n{up.stderr[-4000:]}"
+    print(f"kind-up.sh: the stack Ready in {took:.0f} s")
+    return {"output": up.stdout, "seconds": took, "host": node_address(kube)}
+
+
+def get(url: str, timeout: float = 10) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status, response.read()
+
+
+def test_every_workload_is_ready_and_runs_an_image_built_here(kube: Kube, stack: dict):
+    for workload in kube.json("-n", NAMESPACE, "get", "deployments,statefulsets")["items"]:
+        name = f"{workload['kind']}/{workload['metadata']['name']}"
+        assert workload["status"].get("readyReplicas", 0) == workload["spec"]["replicas"], name
+    for job in ("kafka-topics", "mongo-init"):
+        assert kube.json("-n", NAMESPACE, "get", "job", job)["status"].get("succeeded") == 1, job
+    images = {status["image"] for pod in kube.json("-n", NAMESPACE, "get", "pods")["items"]
+              for status in pod["status"].get("containerStatuses", [])}
+    assert images, "no pods in the stack's namespace"
+    if "deploy/kind/offline" in stack["output"]:
+        assert all(image.startswith(("gameday.local/", "docker.io/library/gameday-stack:")) for image in images), images
+        assert "SecantusDB stands in" in stack["output"]
+
+
+def test_the_endpoints_answer_through_the_node_ports(stack: dict):
+    host = stack["host"]
+    assert get(f"http://{host}:30080/health")[0] == 200
+    assert get(f"http://{host}:30090/-/ready")[0] == 200
+    assert get(f"http://{host}:30093/-/ready")[0] == 200
+    with MongoClient(f"mongodb://{host}:30017/?directConnection=true", serverSelectionTimeoutMS=10000) as client:
+        assert client.admin.command("hello")["setName"] == "rs0"
+
+
+def test_events_flow_from_the_producers_through_kafka_to_the_database(stack: dict):
+    host = stack["host"]
+    with MongoClient(f"mongodb://{host}:30017/?directConnection=true", serverSelectionTimeoutMS=10000) as client:
+        names = [n for n in client.list_database_names() if n not in ("admin", "local", "config")]
+        assert names, "no database of the stack's"
+
+        def stored() -> int:
+            return sum(client[db][c].estimated_document_count() for db in names for c in client[db].list_collection_names())
+
+        before, deadline = stored(), time.monotonic() + 60
+        while stored() <= before:
+            assert time.monotonic() < deadline, f"no new document in 60 s (still {before})"
+            time.sleep(2)
+
+
+def test_prometheus_scrapes_the_stack_and_kube_state_metrics_counts_restarts(stack: dict):
+    host = stack["host"]
+    query = "http://{}:30090/api/v1/query?query=".format(host)
+    deadline = time.monotonic() + 120
+    while True:
+        _, body = get(query + "up")
+        jobs = {r["metric"].get("job"): r["value"][1] for r in json.loads(body)["data"]["result"]}
+        if {"processor", "kube-state-metrics"} <= {j for j, v in jobs.items() if v == "1"}:
+            break
+        assert time.monotonic() < deadline, f"targets up after 120 s: {jobs}"
+        time.sleep(3)
+    _, body = get(query + urllib.request.quote('kube_pod_container_status_restarts_total{container="processor"}'))
+    assert len(json.loads(body)["data"]["result"]) == 2, "one restart series per processor replica"
+
+
+def test_the_stack_image_runs_its_services_under_tini_as_user_10001(kube: Kube, stack: dict):
+    pod = kube.json("-n", NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/name=processor")["items"][0]
+    identity = kube.exec(NAMESPACE, pod["metadata"]["name"], "id -u; cat /proc/1/comm; python --version")
+    assert identity.stdout.split()[:3] == ["10001", "tini", "Python"], identity.stdout + identity.stderr
+    assert identity.stdout.split()[3].startswith("3.11.")
+
+
+def test_the_game_day_gate_passes_on_kind(kube: Kube, stack: dict, tmp_path):
+    """`gameday gate --target kubernetes`, as CI's resilience gate runs it, on the stack kind-up.sh brought up."""
+    env = {**os.environ, "PATH": kube.path, "GAMEDAY_KUBE_CONTEXT": kube.context, "GAMEDAY_K8S_NODE_HOST": stack["host"]}
+    gameday = str(Path(sys.executable).with_name("gameday"))
+    started = time.monotonic()
+    gate = subprocess.run([gameday, "gate", "--target", "kubernetes", "--run-dir", str(tmp_path / "gate")], env=env,
+                          capture_output=True, text=True, timeout=1500, cwd=ROOT)
+    print(f"gameday gate --target kubernetes: exit {gate.returncode} in {time.monotonic() - started:.0f} s")
+    print(gate.stdout[-3000:])
+    assert gate.returncode == 0, gate.stdout[-6000:] + gate.stderr[-3000:]
+    summary = (tmp_path / "gate" / "summary.md").read_text()
+    assert "3 of 3 experiment(s) passed" in summary
+    if "deploy/kind/offline" in stack["output"]:
+        assert "**Substitution in force:** mongo: SecantusDB" in summary
+        assert "substitution in force: mongo: SecantusDB" in gate.stdout
+
+
+def test_kind_up_again_changes_nothing_and_restarts_nothing(kube: Kube, stack: dict):
+    def restarts() -> dict:
+        return {p["metadata"]["name"]: sum(s["restartCount"] for s in p["status"].get("containerStatuses", []))
+                for p in kube.json("-n", NAMESPACE, "get", "pods")["items"] if p["status"].get("phase") == "Running"}
+    before = restarts()
+    env = {**os.environ, "PATH": kube.path, "KIND_CLUSTER_NAME": TEST_CLUSTER, "KIND_HOST_PORTS": "0"}
+    again = subprocess.run([str(ROOT / "scripts" / "kind-up.sh")], env=env, capture_output=True, text=True, timeout=1200)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "an image changed" not in again.stdout
+    assert restarts() == before
