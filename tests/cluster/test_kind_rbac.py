@@ -6,23 +6,12 @@ import re
 
 import pytest
 import yaml
-from kind_cluster import ROOT, Kube
+from kind_cluster import Kube
+from workloads import SCHEDULED_GAMEDAY, rbac_documents
 
 from chaoslib_ext.targets.kubernetes.access import API_ACCESS, role_rules
 
 pytestmark = pytest.mark.timeout(300, func_only=True)
-SCHEDULED_GAMEDAY = ROOT / "deploy" / "k8s" / "gameday-cronjob.yaml"
-
-
-def rbac_documents(namespace: str) -> list[dict]:
-    """The ServiceAccount, Role and RoleBinding of the scheduled game day, moved into namespace."""
-    docs = [d for d in yaml.safe_load_all(SCHEDULED_GAMEDAY.read_text())
-            if d and d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
-    for doc in docs:
-        doc["metadata"]["namespace"] = namespace
-        for subject in doc.get("subjects", []):
-            subject["namespace"] = namespace
-    return docs
 
 
 def granted(kube: Kube, namespace: str, user: str) -> set[tuple[str, str, str]]:

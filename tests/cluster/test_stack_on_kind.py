@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,8 +14,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from kind_cluster import ROOT, TEST_CLUSTER, Kube
 from pymongo import MongoClient
+from workloads import rbac_documents
+
+from chaoslib_ext.targets.kubernetes.objects import EXPIRES_AT_ANNOTATION, FAULT_LABEL, PARTITION_FAULT
 
 pytestmark = pytest.mark.timeout(1800, func_only=True)
 NAMESPACE = "app"
@@ -103,9 +108,32 @@ def test_the_stack_image_runs_its_services_under_tini_as_user_10001(kube: Kube, 
     assert identity.stdout.split()[3].startswith("3.11.")
 
 
-def test_the_game_day_gate_passes_on_kind(kube: Kube, stack: dict, tmp_path):
-    """`gameday gate --target kubernetes`, as CI's resilience gate runs it, on the stack kind-up.sh brought up."""
-    env = {**os.environ, "PATH": kube.path, "GAMEDAY_KUBE_CONTEXT": kube.context, "GAMEDAY_K8S_NODE_HOST": stack["host"]}
+def service_account_kubeconfig(kube: Kube, directory: Path) -> tuple[Path, str]:
+    """A kubeconfig whose one context acts as the scheduled game day's ServiceAccount (its Role, from
+    deploy/k8s/gameday-cronjob.yaml, applied here), with a token of an hour: the gate then has exactly the
+    rights a scheduled game day has."""
+    kube.apply(yaml.safe_dump_all(rbac_documents(NAMESPACE)), NAMESPACE)
+    token = kube.run("-n", NAMESPACE, "create", "token", "gameday", "--duration=1h").strip()
+    mine = json.loads(kube.run("config", "view", "--raw", "--minify", "-o", "json"))
+    context = f"{kube.context}-as-gameday"  # still kind-*: the driver's default allow-list
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": context,
+        "clusters": [{"name": context, "cluster": mine["clusters"][0]["cluster"]}],
+        "users": [{"name": context, "user": {"token": token}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context, "namespace": NAMESPACE}}],
+    }
+    path = directory / "kubeconfig"
+    path.write_text(json.dumps(config))
+    path.chmod(0o600)
+    return path, context
+
+
+def test_the_game_day_gate_passes_on_kind_as_the_scheduled_game_days_service_account(kube: Kube, stack: dict, tmp_path):
+    """`gameday gate --target kubernetes`, as CI's resilience gate runs it, on the stack kind-up.sh brought up, with
+    the rights of the game-day Role only (exec for the kill, the pod proxy for the HTTP errors, the fault token)."""
+    kubeconfig, context = service_account_kubeconfig(kube, tmp_path)
+    env = {**os.environ, "PATH": kube.path, "KUBECONFIG": str(kubeconfig), "GAMEDAY_KUBE_CONTEXT": context,
+           "GAMEDAY_K8S_NODE_HOST": stack["host"]}
     gameday = str(Path(sys.executable).with_name("gameday"))
     started = time.monotonic()
     gate = subprocess.run([gameday, "gate", "--target", "kubernetes", "--run-dir", str(tmp_path / "gate")], env=env,
@@ -118,6 +146,40 @@ def test_the_game_day_gate_passes_on_kind(kube: Kube, stack: dict, tmp_path):
     if "deploy/kind/offline" in stack["output"]:
         assert "**Substitution in force:** mongo: SecantusDB" in summary
         assert "substitution in force: mongo: SecantusDB" in gate.stdout
+
+
+def test_a_partition_outlives_neither_its_ttl_nor_a_sigkilled_chaos_run(kube: Kube, stack: dict, tmp_path):
+    """`chaos run experiments/kafka-partition.yaml`, as the scheduled game day's identity, SIGKILLed while its
+    partition is in force: no rollback runs, and the cluster itself removes the NetworkPolicy (its reaper Job's
+    deadline) once the fault's time-to-live is over."""
+    kubeconfig, context = service_account_kubeconfig(kube, tmp_path)
+    env = {**os.environ, "PATH": kube.path, "KUBECONFIG": str(kubeconfig), "GAMEDAY_KUBE_CONTEXT": context,
+           "GAMEDAY_K8S_NODE_HOST": stack["host"], "GAMEDAY_TARGET": "kubernetes"}
+    selector = f"{FAULT_LABEL}={PARTITION_FAULT}"
+
+    def partition() -> dict | None:
+        items = kube.json("-n", NAMESPACE, "get", "networkpolicies", "-l", selector)["items"]
+        return items[0] if items else None
+
+    chaos = subprocess.Popen([str(Path(sys.executable).with_name("chaos")), "run", "--journal-path",
+                              str(tmp_path / "journal.json"), str(ROOT / "experiments" / "kafka-partition.yaml")],
+                             env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        policy = kube.wait_for("the partition's NetworkPolicy", partition, timeout=300, every=0.5)
+    finally:
+        os.killpg(chaos.pid, signal.SIGKILL)
+        chaos.wait(timeout=30)
+    killed_at = time.time()
+    expires_at = float(policy["metadata"]["annotations"][EXPIRES_AT_ANNOTATION])
+    assert killed_at < expires_at, "the run was killed after its fault had expired: nothing was shown"
+    kube.wait_for("the partition removed by the cluster", lambda: partition() is None and "gone",
+                  timeout=expires_at - time.time() + 60, every=0.5)
+    removed_after = time.time() - expires_at
+    print(f"chaos run SIGKILLed {expires_at - killed_at:.1f} s before the partition's expiry; the cluster removed "
+          f"the partition {removed_after:.1f} s after its expiry")
+    assert removed_after < 30
+    assert kube.json("-n", NAMESPACE, "get", "jobs", "-l", selector)["items"] == [], "the reaper Job outlived it"
 
 
 def test_kind_up_again_changes_nothing_and_restarts_nothing(kube: Kube, stack: dict):

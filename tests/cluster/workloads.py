@@ -1,10 +1,26 @@
-"""Manifests the cluster tests run: small pods of the test image (busybox under tini)."""
+"""Manifests the cluster tests run: small pods of the test image (busybox under tini), and the scheduled game
+day's identity."""
 from __future__ import annotations
 
 import json
 import uuid
 
+import yaml
+from kind_cluster import ROOT
+
 ECHO_PORT = 9000
+SCHEDULED_GAMEDAY = ROOT / "deploy" / "k8s" / "gameday-cronjob.yaml"
+
+
+def rbac_documents(namespace: str) -> list[dict]:
+    """The ServiceAccount, Role and RoleBinding of the scheduled game day, moved into namespace."""
+    docs = [d for d in yaml.safe_load_all(SCHEDULED_GAMEDAY.read_text())
+            if d and d["kind"] in ("ServiceAccount", "Role", "RoleBinding")]
+    for doc in docs:
+        doc["metadata"]["namespace"] = namespace
+        for subject in doc.get("subjects", []):
+            subject["namespace"] = namespace
+    return docs
 
 
 def pod(name: str, image: str, command: str, labels: dict | None = None, node: str | None = None,

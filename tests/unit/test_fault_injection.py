@@ -137,6 +137,14 @@ def test_injected_errors_carry_the_header_are_counted_and_spare_metrics_and_the_
     assert api.get("/health").status_code == 200
 
 
+def test_the_kubelets_probes_are_not_failed_and_do_not_count_towards_the_ratio(api):
+    hook(api, "PUT", {"ratio": 0.5, "status": 503, "ttl_seconds": 60})
+    probe = {"User-Agent": "kube-probe/1.37"}
+    assert [api.get("/health", headers=probe).status_code for _ in range(4)] == [200] * 4
+    assert [api.get("/health").status_code for _ in range(4)] == [200, 503, 200, 503]
+    assert hook(api, "GET").json()["injected"] == 2
+
+
 def test_unknown_paths_are_not_failed(api):
     hook(api, "PUT", {"ratio": 1, "status": 503, "ttl_seconds": 60})
     assert api.get("/nope").status_code == 404

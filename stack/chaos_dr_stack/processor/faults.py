@@ -10,6 +10,10 @@ The runner generates it at start and passes it to the processors in ``GAMEDAY_FA
 never on a command line, never logged). Without the token, or with a wrong one, the hook answers 403 and nothing
 changes; a processor started without a token has the hook disabled (403 to everyone). The hook and ``/metrics`` are
 never failed, and the hook's own requests are not counted in ``starlette_requests_total`` (they are not user traffic).
+Nor are the kubelet's probes failed (``User-Agent: kube-probe/...``), and they do not count towards the injected
+ratio: locally the runner's readiness check takes an injected error as "ready" (the replica answered), and on
+Kubernetes a probe failed by the drill would take every replica out of the Service, so the server would stop
+seeing the very requests whose error ratio the drill injects.
 
 A fault clears itself ``ttl_seconds`` after it was set, even if nobody removes it.
 """
@@ -36,6 +40,8 @@ INJECTED_HEADER = "X-Gameday-Injected"
 """Every injected response carries ``X-Gameday-Injected: 1``, so a readiness check can tell a synthetic error
 from a real one."""
 NEVER_FAILED = ("/metrics", FAULT_PATH)
+KUBELET_PROBE_AGENT = b"kube-probe/"
+"""How the kubelet's httpGet probes introduce themselves (``kube-probe/<major>.<minor>``)."""
 ALLOWED_STATUSES = (500, 503)
 
 
@@ -140,6 +146,10 @@ class DeterministicInjector:
             return None
 
 
+def _from_the_kubelet(scope) -> bool:
+    return dict(scope.get("headers") or []).get(b"user-agent", b"").startswith(KUBELET_PROBE_AGENT)
+
+
 class FaultMiddleware:
     """Pure ASGI middleware: serves the hook and fails requests as the injector decides.
 
@@ -171,7 +181,8 @@ class FaultMiddleware:
         if path == FAULT_PATH:
             await self._hook(scope, receive, send)
             return
-        if path not in NEVER_FAILED and (route_scope := self._route_scope(scope)) is not None:
+        if path not in NEVER_FAILED and not _from_the_kubelet(scope) and \
+                (route_scope := self._route_scope(scope)) is not None:
             status = self.injector.decide()
             if status is not None:
                 scope.update(route_scope)
