@@ -15,7 +15,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/kind-images-common.sh
 
-KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deps/kafka/pom.xml)
 JARS="${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kafka-$KAFKA_VERSION"
 FILES=deploy/kind/images/kafka
 LOG="$CACHE_ROOT/logs/kafka-image.log"

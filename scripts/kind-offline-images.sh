@@ -20,7 +20,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/kind-images-common.sh
 
-KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deps/kafka/pom.xml)
 NAMES=("gameday.local/kafka:$KAFKA_VERSION" "gameday.local/prometheus:$PROMETHEUS_VERSION"
        "gameday.local/alertmanager:$ALERTMANAGER_VERSION" "gameday.local/kube-state-metrics:$KUBE_STATE_METRICS_VERSION")
 case "${1:-}" in
@@ -31,7 +30,7 @@ case "${1:-}" in
 esac
 require_docker_engine
 
-# alias KEYED STABLE: STABLE names what KEYED (the name with its recipe) holds, as the overlay asks for it.
+# alias_image KEYED STABLE: STABLE names what KEYED (the name with its recipe) holds, as the overlay asks for it.
 alias_image() {
   remove_superseded "$1"
   docker tag "$1" "$2"
@@ -43,8 +42,9 @@ alias_image "$("$BASH" scripts/kind-kafka-image.sh --name)" "${NAMES[0]}"
 
 "$BASH" scripts/kind-build.sh --stack
 
-# static_image STABLE ARTIFACT_DIR WORKDIR ENTRYPOINT_JSON CMD_JSON PROGRAM...: PROGRAMs of ARTIFACT_DIR/bin in
-# /bin (or / for kube-state-metrics, where its image has it), a passwd naming nobody, /tmp, WORKDIR owned by nobody.
+# static_image STABLE ARTIFACT_DIR WORKDIR ENTRYPOINT_JSON CMD_JSON BINDIR PROGRAM...: PROGRAMs of ARTIFACT_DIR/bin
+# in BINDIR (/bin, or / for kube-state-metrics, where its image has it), a passwd naming nobody, /tmp, and WORKDIR
+# owned by nobody.
 static_image() {
   local stable="$1" dir="$2" workdir="$3" entrypoint="$4" cmd="$5" bindir="$6"; shift 6
   require_artifacts "$dir"

@@ -13,6 +13,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from test_kind_pins import pins as kind_versions
 
 from chaoslib_ext.targets.kubernetes import NAME_LABEL, NODE_PORTS, POD_CIDR, STACK_NAMESPACE
 from chaoslib_ext.targets.kubernetes.driver import PROCESSOR_HTTP_PORT
@@ -414,18 +415,9 @@ def offline_objects() -> list[dict]:
     return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
 
 
-def kind_pins() -> dict[str, str]:
-    pins = {}
-    for line in (REPO / "deploy" / "kind" / "versions.env").read_text().splitlines():
-        name, sep, value = line.partition("=")
-        if sep and not line.startswith("#"):
-            pins[name] = value
-    return pins
-
-
 def test_the_offline_images_are_built_at_the_versions_the_manifests_pin(objects):
     images = {c["image"] for w in by_kind(objects, *WORKLOADS) for c in pod_spec(w)["containers"]}
-    pins = kind_pins()
+    pins = kind_versions()
     kafka = subprocess.run(["bash", str(REPO / "scripts" / "kind-offline-images.sh"), "--names"],
                            capture_output=True, text=True, timeout=30)
     assert kafka.returncode == 0, kafka.stderr
