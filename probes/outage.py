@@ -9,7 +9,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaoslib_ext import timeline
 from chaoslib_ext.arguments import number
-from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
+from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData, TargetUnreachable
 from chaoslib_ext.targets import from_configuration
 
 __all__ = ["health_during_outage", "health_during_outage_report", "api_recovery_seconds", "api_recovery_report",
@@ -35,29 +35,28 @@ def health_during_outage(configuration: Configuration = None, secrets: Secrets =
     outage = _this_runs_outage(configuration)
     if outage is None:
         return {"samples": 0, "truthful": 0, "lying": [], "unanswered": 0}
-    with from_configuration(configuration, secrets) as target:
-        endpoints = [(i.name, i.url) for i in target.instances("processor") if i.url]
     samples = truthful = unanswered = 0
     lying: list[str] = []
-    # The processor caches each health check for 1 s (chaos_dr_stack.processor.runtime.CachedCheck, by design, so a load
-    # test on /health is not one on Mongo): an answer may be that old, so judging starts once it cannot predate
-    # the outage.
-    time.sleep(max(0.0, float(outage["at"]) + HEALTH_CACHE_SECONDS + 0.5 - time.time()))
-    # Stop a second early: the runner starts the database at the expiry, and then 200 is the truth.
-    while time.time() < float(outage["expires_at"]) - 1.0:
-        for name, url in endpoints:
-            try:
-                response = httpx.get(url + "/health", timeout=2.0)
-            except httpx.HTTPError:
-                unanswered += 1
-                continue
-            samples += 1
-            body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
-            if response.status_code == 503 and body.get("mongo") is False:
-                truthful += 1
-            elif len(lying) < 10:
-                lying.append(f"{name}: {response.status_code} {body}")
-        time.sleep(1.0)
+    with from_configuration(configuration, secrets) as target:
+        replicas = target.instances("processor")
+        # The processor caches each health check for 1 s (chaos_dr_stack.processor.runtime.CachedCheck, by design,
+        # so a load test on /health is not one on Mongo): an answer may be that old, so judging starts once it
+        # cannot predate the outage.
+        time.sleep(max(0.0, float(outage["at"]) + HEALTH_CACHE_SECONDS + 0.5 - time.time()))
+        # Stop a second early: the runner starts the database at the expiry, and then 200 is the truth.
+        while time.time() < float(outage["expires_at"]) - 1.0:
+            for replica in replicas:
+                try:
+                    status, body = target.ask_replica(replica, "/health")
+                except TargetUnreachable:
+                    unanswered += 1
+                    continue
+                samples += 1
+                if status == 503 and body.get("mongo") is False:
+                    truthful += 1
+                elif len(lying) < 10:
+                    lying.append(f"{replica.name}: {status} {body}")
+            time.sleep(1.0)
     result = {"samples": samples, "truthful": truthful, "lying": lying, "unanswered": unanswered}
     timeline.record("observation.outage_health", configuration, **result)
     return result

@@ -112,17 +112,28 @@ def baseline_window(now: float, run_started: float | None, seconds: float, settl
 
 # ---- client side: the load generator's outcomes --------------------------------------------------------------------
 
+MAX_FAILED_LISTED = 10
+
+
 def client_view(outcomes: Iterable[Sequence], start: float, end: float, q: float = 0.95) -> dict:
     """Availability and the q-quantile latency of the requests started in [start, end], from the load generator's
     ``[started_at, path, status, seconds]`` outcomes. A request with no HTTP answer (``status "error"``: refused,
-    reset, timed out) is unavailable; the latency quantile is over answered requests, as the load generator's own
-    histogram is. ``by_path`` gives the same per path. No request: ``availability`` and ``p95_s`` are None."""
+    reset, timed out) is unavailable; ``errors`` counts those by the fifth element the load generator gives them (why).
+    The latency quantile is over answered requests, as the load generator's own histogram is. ``by_path`` gives the
+    same per path. ``failed_requests`` lists the first MAX_FAILED_LISTED that failed, with when they started (seconds
+    into the window), so a report shows where in a fault they fell. No request: ``availability`` and ``p95_s`` are
+    None."""
     chosen = [o for o in outcomes if start <= float(o[0]) <= end]
     by_path: dict[str, list[Sequence]] = {}
     for o in chosen:
         by_path.setdefault(str(o[1]), []).append(o)
     result = _client_figures(chosen, q)
     result["by_path"] = {path: _client_figures(rows, q) for path, rows in sorted(by_path.items())}
+    failed = [o for o in chosen if not GOOD_STATUS.fullmatch(str(o[2]))]
+    result["failed_requests"] = [
+        {"at_s": round(float(o[0]) - start, 3), "path": str(o[1]), "status": str(o[2]), "seconds": float(o[3]),
+         **({"kind": str(o[4])} if len(o) > 4 else {})}
+        for o in failed[:MAX_FAILED_LISTED]]
     return result
 
 
@@ -130,13 +141,17 @@ def _client_figures(rows: Sequence[Sequence], q: float) -> dict:
     ok = sum(1 for o in rows if GOOD_STATUS.fullmatch(str(o[2])))
     answered = [float(o[3]) for o in rows if str(o[2]) != "error"]
     statuses: dict[str, int] = {}
+    errors: dict[str, int] = {}
     for o in rows:
         statuses[str(o[2])] = statuses.get(str(o[2]), 0) + 1
+        if str(o[2]) == "error":
+            kind = str(o[4]) if len(o) > 4 else "unknown"
+            errors[kind] = errors.get(kind, 0) + 1
     return {
         "requests": len(rows), "ok": ok, "unanswered": statuses.get("error", 0),
         "availability": round(ok / len(rows), 6) if rows else None,
         "p95_s": round(quantile(answered, q), 6) if answered else None,
-        "statuses": dict(sorted(statuses.items())),
+        "statuses": dict(sorted(statuses.items())), "errors": dict(sorted(errors.items())),
     }
 
 
@@ -228,8 +243,10 @@ def judge(views: Mapping[str, Mapping], min_availability: float, max_p95_seconds
             missing.append(f"{name}: {requests:g} requests in the window, fewer than the {min_requests} needed")
             continue
         if availability < min_availability:
+            why = ", ".join(f"{n} {kind}" for kind, n in (view.get("errors") or {}).items())
             failures.append(f"{name} availability {availability:.4%} is below {min_availability:.2%} "
-                            f"({requests - (view.get('ok') or 0):g} of {requests:g} requests failed)")
+                            f"({requests - (view.get('ok') or 0):g} of {requests:g} requests failed"
+                            + (f"; no answer: {why})" if why else ")"))
         if p95 is None:
             missing.append(f"{name}: no latency was measured")
         elif p95 > bound:

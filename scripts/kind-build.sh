@@ -175,15 +175,18 @@ build_cni_plugins() {
     "$m/plugins/ipam/host-local" "$m/plugins/main/loopback" "$m/plugins/main/ptp" "$m/plugins/meta/portmap"
 }
 
-# Patched to queue packets through the xtables NFQUEUE target: our machines' kernel lacks nftables' own queue
-# expression (deploy/kind/patches/, docs/kind-offline.md).
+# Patched to queue packets through the xtables NFQUEUE target (our machines' kernel lacks nftables' own queue
+# expression), then to apply a policy to connections already open, which a partition must cut
+# (deploy/kind/patches/, docs/kind-offline.md).
 build_kube_network_policies() {
-  local out="$1" src="$1.src"
+  local out="$1" src="$1.src" fix
   rm -rf "$src" && mkdir -p "$out/bin"
   go mod download sigs.k8s.io/kube-network-policies@"$KUBE_NETWORK_POLICIES_VERSION"
   cp -r "$(go env GOMODCACHE)/sigs.k8s.io/kube-network-policies@$KUBE_NETWORK_POLICIES_VERSION" "$src"
   chmod -R u+w "$src"
-  patch -d "$src" -p1 < "$PATCHES/kube-network-policies-$KUBE_NETWORK_POLICIES_VERSION-xt-nfqueue.patch"
+  for fix in xt-nfqueue reevaluate-established; do
+    patch -d "$src" -p1 < "$PATCHES/kube-network-policies-$KUBE_NETWORK_POLICIES_VERSION-$fix.patch"
+  done
   (cd "$src" && CGO_ENABLED=0 go build -ldflags "-s -w" -o "$out/bin/kube-network-policies" ./cmd)
   rm -rf "$src"
 }

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaoslib_ext.arguments import number, one_of, whole_number
-from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured
+from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
 
+REPLICA_TIMEOUT_SECONDS = 2.0
+"""How long ``ask_replica`` waits for a replica's answer."""
 ALLOWED_SIGNALS = ("SIGKILL", "SIGTERM")
 """Signals a pod-kill fault may send: a crash (SIGKILL) or a graceful stop (SIGTERM)."""
 
@@ -132,6 +134,25 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def _kill(self, name: str, signal: str) -> Killed:
         """Send an allowed ``signal`` to instance ``name``."""
+
+    def ask_replica(self, instance: Instance, path: str) -> tuple[int, dict]:
+        """GET ``path`` from one replica itself, not through its service, whose balancer leaves out the replicas
+        that fail their readiness check: a probe asking whether /health tells the truth must reach those too.
+        Returns the status and the JSON answer ({} when it is not a JSON object). TargetUnreachable when the
+        replica gives no HTTP answer."""
+        import httpx
+
+        if not instance.url:
+            raise TargetMisconfigured(f"the {self.kind} target knows no address of replica {instance.name}")
+        try:
+            response = httpx.get(instance.url + path, timeout=REPLICA_TIMEOUT_SECONDS)
+        except httpx.HTTPError as exc:
+            raise TargetUnreachable(f"replica {instance.name} gave no answer to GET {path}: {exc}") from exc
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        return response.status_code, answer if isinstance(answer, dict) else {}
 
     @abc.abstractmethod
     def endpoint(self, service: str) -> str:

@@ -44,3 +44,16 @@ def test_unknown_target_is_named():
 def test_control_url_must_be_http():
     with pytest.raises(TargetMisconfigured, match="'127.0.0.1:18000' is not an http"):
         from_configuration({"local_control_url": "127.0.0.1:18000"})
+
+
+def test_the_kill_takes_the_replicas_restarted_least_often_and_picks_at_random_among_equals():
+    from chaoslib_ext.actions.pods import least_restarted
+    from chaoslib_ext.targets.base import Instance
+
+    def replica(name: str, restarts: int) -> Instance:
+        return Instance(name, "processor", 1, 0.0, restarts, True, "running")
+
+    ready = [replica("a", 2), replica("b", 0), replica("c", 1), replica("d", 0)]
+    assert [i.name for i in least_restarted(ready, 3)][2] == "c"
+    firsts = {least_restarted(ready, 1)[0].name for _ in range(200)}
+    assert firsts == {"b", "d"}

@@ -94,14 +94,18 @@ def test_a_baseline_is_the_last_settled_seconds_but_never_from_before_the_run():
 def test_client_view_counts_the_requests_started_in_the_window_and_unanswered_ones_as_failures():
     outcomes = [[9.9, "/gpu/info", "200", 0.5]]  # before the window: not counted
     outcomes += [[10 + i / 10, "/gpu/info" if i % 2 else "/health", "200", 0.01 * (i + 1)] for i in range(18)]
-    outcomes += [[12.0, "/gpu/info", "error", 2.0], [12.5, "/health", "503", 0.002]]
-    outcomes += [[20.1, "/health", "error", 0.001]]  # after it
+    outcomes += [[12.0, "/gpu/info", "error", 2.0, "timeout"], [12.5, "/health", "503", 0.002]]
+    outcomes += [[20.1, "/health", "error", 0.001, "refused"]]  # after it
     view = client_view(outcomes, 10, 20)
     assert (view["requests"], view["ok"], view["unanswered"]) == (20, 18, 1)
     assert view["availability"] == 0.9
     # p95 of the 19 answered latencies (0.002 and 0.01 .. 0.18), linear between closest ranks: 18 * 0.95 = 17.1
     assert view["p95_s"] == pytest.approx(0.171)
     assert view["statuses"] == {"200": 18, "503": 1, "error": 1}
+    assert view["errors"] == {"timeout": 1} and view["by_path"]["/health"]["errors"] == {}
+    assert view["failed_requests"] == [{"at_s": 2.0, "path": "/gpu/info", "status": "error", "seconds": 2.0,
+                                        "kind": "timeout"},
+                                       {"at_s": 2.5, "path": "/health", "status": "503", "seconds": 0.002}]
     assert view["by_path"]["/gpu/info"]["requests"] == 10 and view["by_path"]["/gpu/info"]["unanswered"] == 1
     assert view["by_path"]["/health"]["availability"] == pytest.approx(9 / 10)
 
@@ -183,6 +187,13 @@ def test_a_failure_names_the_view_the_value_and_the_bound():
     assert verdict == "FAIL"
     assert failures == ["client availability 98.3333% is below 99.50% (10 of 600 requests failed)",
                         "client p95 latency 0.350 s is above 0.2 s"]
+
+
+def test_a_failure_says_why_the_unanswered_requests_got_no_answer():
+    dropped = {"requests": 400, "ok": 397, "availability": 397 / 400, "p95_s": 0.04,
+               "errors": {"refused": 1, "reset": 2}}
+    assert judge({"client": dropped}, 0.995, 0.2)[1] == [
+        "client availability 99.2500% is below 99.50% (3 of 400 requests failed; no answer: 1 refused, 2 reset)"]
 
 
 def test_exactly_at_the_objective_passes():
@@ -358,25 +369,57 @@ def test_the_other_ca3_faults_report_cuj1_after_their_fault(name):
     assert experiment["method"][-1]["name"] == reported[0]["name"]  # after every fault action of the method
 
 
-def test_a_refused_request_is_tried_on_new_connections_then_counted_as_an_error_once():
+def one_request(port: int, path: str):
+    """A load generator aimed at 127.0.0.1:port that sends one request to ``path``; returns the generator."""
     import asyncio
-    import socket
 
     import httpx
 
-    from chaos_dr_stack.loadgen.generator import CONNECT_ATTEMPTS, CONNECT_RETRIES, LoadGenerator
+    from chaos_dr_stack.loadgen.generator import LoadGenerator
 
+    generator = LoadGenerator(f"http://127.0.0.1:{port}", rate=0)
+
+    async def one() -> None:
+        async with httpx.AsyncClient(base_url=generator.target) as client:
+            generator._client = client
+            await generator._one(path)
+
+    asyncio.run(one())
+    return generator
+
+
+def test_a_refused_request_is_tried_on_new_connections_then_counted_as_an_error_once():
+    import socket
+
+    from chaos_dr_stack.loadgen.generator import CONNECT_ATTEMPTS, CONNECT_RETRIES
+
+    before = CONNECT_RETRIES.labels("/health")._value.get()
     with socket.socket() as bound:  # bound, never listening: every connection is refused
         bound.bind(("127.0.0.1", 0))
-        port = bound.getsockname()[1]
-        generator = LoadGenerator(f"http://127.0.0.1:{port}", rate=0)
-        before = CONNECT_RETRIES.labels("/health")._value.get()
-
-        async def one() -> None:
-            async with httpx.AsyncClient(base_url=generator.target) as client:
-                generator._client = client
-                await generator._one("/health")
-
-        asyncio.run(one())
-    assert [o[2] for o in generator.outcomes] == ["error"]
+        generator = one_request(bound.getsockname()[1], "/health")
+    assert [o[2:3] + o[4:] for o in generator.outcomes] == [("error", "refused")]
     assert CONNECT_RETRIES.labels("/health")._value.get() - before == CONNECT_ATTEMPTS - 1
+
+
+def test_a_request_whose_server_goes_away_before_answering_is_an_error_of_kind_reset():
+    import socket
+    import threading
+
+    from chaos_dr_stack.loadgen.generator import CONNECT_RETRIES
+
+    before = CONNECT_RETRIES.labels("/gpu/info")._value.get()
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+
+        def hang_up() -> None:  # as a SIGKILLed replica does with the request it was reading
+            connection, _ = listening.accept()
+            connection.recv(1024)
+            connection.close()
+
+        server = threading.Thread(target=hang_up, daemon=True)
+        server.start()
+        generator = one_request(listening.getsockname()[1], "/gpu/info")
+        server.join(5)
+    assert [o[2:3] + o[4:] for o in generator.outcomes] == [("error", "reset")]
+    assert CONNECT_RETRIES.labels("/gpu/info")._value.get() == before  # it reached a server: never sent twice

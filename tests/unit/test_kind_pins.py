@@ -36,8 +36,9 @@ def test_the_missing_kind_hint_and_the_patch_name_the_pinned_kind():
     assert (REPO / "deploy" / "kind" / "patches" / f"kind-{kind}-unprivileged.patch").is_file()
 
 
-def patched_source(tmp_path: Path, module: str, version: str, patch: str) -> Path:
-    """The module's source from the module proxy, with deploy/kind/patches/<patch> applied (which must apply)."""
+def patched_source(tmp_path: Path, module: str, version: str, *patches: str) -> Path:
+    """The module's source from the module proxy, with deploy/kind/patches/<patch> applied in turn (each must
+    apply)."""
     if shutil.which("go") is None or shutil.which("patch") is None:
         pytest.skip(f"needs go and patch to fetch {module}'s source from the module proxy")
     download = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"], capture_output=True,
@@ -48,9 +49,10 @@ def patched_source(tmp_path: Path, module: str, version: str, patch: str) -> Pat
     shutil.copytree(re.search(r'"Dir": "([^"]+)"', download.stdout).group(1), source)
     for path in source.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
-    patched = subprocess.run(["patch", "-p1", "-d", str(source), "-i", str(REPO / "deploy" / "kind" / "patches" / patch)],
-                             capture_output=True, text=True, timeout=60)
-    assert patched.returncode == 0, patched.stdout + patched.stderr
+    for patch in patches:
+        patched = subprocess.run(["patch", "-p1", "-d", str(source), "-i", str(REPO / "deploy" / "kind" / "patches" / patch)],
+                                 capture_output=True, text=True, timeout=60)
+        assert patched.returncode == 0, patched.stdout + patched.stderr
     return source
 
 
@@ -107,6 +109,24 @@ def test_the_policy_engine_patch_leaves_no_nftables_queue_expression(tmp_path):
     assert [name for name, text in code.items() if "expr.Queue{" in text] == []
     assert sum(text.count("xtQueue(") for text in code.values()) == 4  # three callers and the definition
     assert 'Name: "NFQUEUE", Rev: 3' in code["xtqueue.go"]
+
+
+def test_the_policy_engine_re_evaluates_open_connections_after_each_sync_and_builds(tmp_path):
+    """The second patch, in the order kind-build.sh applies them: after every successful sync of the rules, the
+    conntrack entries of connections from pods that the policies now deny are deleted."""
+    version = pins()["KUBE_NETWORK_POLICIES_VERSION"]
+    source = patched_source(tmp_path, "sigs.k8s.io/kube-network-policies", version,
+                            f"kube-network-policies-{version}-xt-nfqueue.patch",
+                            f"kube-network-policies-{version}-reevaluate-established.patch")
+    controller = (source / "pkg" / "networkpolicy" / "controller.go").read_text()
+    assert re.search(r"err := c\.syncNFTablesRules\(.*\)\n\tif err == nil \{\n\t\tc\.dropDeniedConnections", controller)
+    established = (source / "pkg" / "networkpolicy" / "established.go").read_text()
+    assert "netlink.ConntrackDeleteFilters(netlink.ConntrackTable" in established
+    assert "d.c.evaluatePacket(d.ctx, p)" in established
+    built = subprocess.run(["go", "build", "./pkg/networkpolicy/"], cwd=source, capture_output=True, text=True,
+                           timeout=600, env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod -trimpath",
+                                                            "CGO_ENABLED": "0"})  # as kind-build.sh: its cache serves
+    assert built.returncode == 0, built.stderr[-2000:]
 
 
 def test_the_offline_pod_network_is_kinds_default_cni_manifest_and_runs_nothing_privileged():

@@ -70,7 +70,7 @@ def exercise_every_driver_call(kube) -> list[tuple[str, str, str, str | None]]:
     kube.kmock.proxy_apps["provider-simulator"] = simulator.create_app(TOKEN)
 
     target = k8s_target()
-    target.instances("processor")
+    target.ask_replica(target.instances("processor")[1], "/health")
     target.kill("processor-7d9f-a", "SIGKILL")  # restart mode: exec
     target.inject_http_errors(0.05, 503, 30.0)
     target.heal_http_errors()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import replace
 
 import pytest
 from fake_kube import fake_kube, pod
@@ -111,7 +112,7 @@ def test_instances_are_the_components_pods_with_kubelet_counts(kube):
     assert kube.requests()[0].params == {"labelSelector": "app.kubernetes.io/name=processor"}
 
 
-def test_pod_kill_deletes_the_pod_with_grace_zero_through_chaosk8s(kube):
+def test_pod_kill_freezes_the_processes_then_deletes_the_pod_with_grace_zero_through_chaosk8s(kube):
     kube.seed(PODS, pod("processor-7d9f-a", container_id=CONTAINER_ID))
     kube.seed(PODS, pod("processor-7d9f-b"))
     target = k8s_target(kubernetes_kill_mode="delete")
@@ -124,6 +125,17 @@ def test_pod_kill_deletes_the_pod_with_grace_zero_through_chaosk8s(kube):
     deletes = [r for r in kube.requests() if r.method.name == "DELETE"]
     assert [r.url.path for r in deletes] == ["/api/v1/namespaces/app/pods/processor-7d9f-a"]
     assert json.loads(deletes[0].body)["gracePeriodSeconds"] == 0
+    # A deletion's SIGTERM would let the processor leave its group: a crash must not.
+    assert [(e["pod"], e["container"], e["command"]) for e in kube.kmock.execs] == [
+        ("processor-7d9f-a", "processor", ["/bin/sh", "-c", "kill -s STOP -- -1"])]
+
+
+def test_a_graceful_kill_in_delete_mode_only_deletes_the_pod_with_its_own_grace_period(kube):
+    kube.seed(PODS, pod("processor-7d9f-a", container_id=CONTAINER_ID))
+    target = k8s_target(kubernetes_kill_mode="delete")
+    target.kill("processor-7d9f-a", "SIGTERM")
+    target.close()
+    assert kube.kmock.execs == [] and kube.live(PODS) == {}
 
 
 def restart_container(emulator, namespace, pod_name, container, command):
@@ -230,6 +242,25 @@ def test_http_error_faults_fail_with_the_reason(kube, processors):
     target.close()
     assert processors["processor-7d9f-a"].describe() == {"active": False}
     assert kube.kmock.proxied[0] == "PUT /api/v1/namespaces/app/pods/processor-7d9f-a:8080/proxy/_gameday/fault"
+
+
+def test_a_replica_left_out_of_its_service_is_asked_itself_through_the_pod_proxy(kube):
+    """/health of a replica that fails it (so its readiness probe keeps it out of the Service) still reaches the
+    probe, with the replica's own status and answer; the API server's own error is no answer at all."""
+    kube.seed(PODS, pod("processor-7d9f-a", ready=False))
+    kube.seed(PODS, pod("processor-7d9f-b"))
+    kube.kmock.proxy_apps["processor-7d9f-a"] = create_app({}, kafka_ok=lambda: True, mongo_ok=lambda: False,
+                                                           fault_token=TOKEN, injector=DeterministicInjector())
+    target = k8s_target()
+    unready, unreachable = target.instances("processor")
+    status, answer = target.ask_replica(unready, "/health")
+    assert (status, answer["mongo"], answer["kafka"]) == (503, False, True)
+    with pytest.raises(TargetUnreachable, match="pod processor-7d9f-b gave no answer to GET /health"):
+        target.ask_replica(unreachable, "/health")
+    with pytest.raises(InvalidArgument, match="no HTTP port is known for mongo replicas"):
+        target.ask_replica(replace(unready, component="mongo"), "/health")
+    target.close()
+    assert kube.kmock.proxied[0] == "GET /api/v1/namespaces/app/pods/processor-7d9f-a:8080/proxy/health"
 
 
 # --- provider faults: the provider simulator's own fault API, through the API server's service proxy ---------

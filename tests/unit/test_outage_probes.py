@@ -10,6 +10,7 @@ import pytest
 
 from chaoslib_ext import timeline
 from chaoslib_ext.errors import BudgetExceeded, InvalidArgument, NoData
+from chaoslib_ext.targets.base import Instance, Target
 from probes import outage
 
 
@@ -101,3 +102,30 @@ def test_no_200_within_the_timeout_names_the_last_answer(config):
 def test_bad_arguments_are_refused(config, arguments):
     with pytest.raises(InvalidArgument):
         outage.api_recovery_seconds(configuration=config, **arguments)
+
+
+class Replicas(Api):
+    """Two processor replicas, both out of their service's rotation: one answers /health itself, one nothing."""
+
+    kind = "test"
+    ask_replica = Target.ask_replica
+
+    def instances(self, component: str = "processor") -> list[Instance]:
+        return [Instance("processor-a", component, 1, 0.0, 0, False, "starting", url=self.url),
+                Instance("processor-b", component, 2, 0.0, 0, False, "starting", url=f"http://127.0.0.1:{CLOSED}")]
+
+
+CLOSED = 9
+"""The discard port: nothing listens on it here, so connections are refused."""
+
+
+def test_health_during_an_outage_asks_each_replica_itself_and_counts_the_silent_ones(config):
+    replicas = Replicas(healthy_at=time.time() + 60)
+    now = time.time()
+    timeline.record("run.method_started", config, at=now - 3)
+    timeline.record("fault.database_outage", config, at=now - 2, ttl_seconds=5.5, expires_at=now + 3.5)
+    with mock.patch.object(outage, "from_configuration", return_value=replicas):
+        seen = outage.health_during_outage(configuration=config)
+    assert seen["samples"] >= 2 and seen["truthful"] == seen["samples"] and seen["lying"] == []
+    assert seen["unanswered"] == seen["samples"]  # processor-b, once a round
+    assert outage.health_during_outage_report(configuration=config)["lies"] == 0

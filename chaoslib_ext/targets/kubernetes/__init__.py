@@ -4,8 +4,9 @@ The same experiments as the local target, with Kubernetes doing what the runner 
 - **instances** are the pods labelled ``app.kubernetes.io/name=<component>`` in the stack's namespace;
 - **kill** restarts the container in place by killing its process through exec (chaosk8s ``exec_in_pods``): the
   kubelet restarts it and counts it in ``restartCount``, which is what SLO-4's restart budget counts. With
-  ``kubernetes_kill_mode: delete`` it deletes the pod instead (chaosk8s ``terminate_pods``, grace period 0 for
-  SIGKILL): the Deployment replaces it with a new pod under a new name, and no restart is counted;
+  ``kubernetes_kill_mode: delete`` it deletes the pod instead (chaosk8s ``terminate_pods``; for SIGKILL its
+  processes are frozen first and the grace period is 0, so the service cannot leave its consumer group, as in a
+  crash): the Deployment replaces it with a new pod under a new name, and no restart is counted;
 - **partition** is an egress NetworkPolicy (chaosk8s ``create_network_policy``) owned by a reaper Job whose
   ``activeDeadlineSeconds`` is the fault's TTL: when the deadline ends the Job, ``ttlSecondsAfterFinished: 0``
   deletes it and the garbage collector deletes the policy with it, so the fault ends on time even when the

@@ -30,7 +30,8 @@ API_ACCESS: tuple[Access, ...] = (
            "the data-directory wipe deletes mongo-0"),
     # chaosk8s exec_in_pods opens a websocket: a GET, which API servers from 1.35 also authorise as create.
     Access("", "pods/exec", ("get", "create"), "the kill in restart mode: chaosk8s exec_in_pods"),
-    Access("", "pods/proxy", ("update", "delete"), "the processors' fault hook: PUT/DELETE /_gameday/fault"),
+    Access("", "pods/proxy", ("get", "update", "delete"),
+           "the processors' fault hook: PUT/DELETE /_gameday/fault; each replica's own /health while it is unready"),
     Access("", "services/proxy", ("get", "update", "delete"), "the provider simulator's fault API: /_faults"),
     Access("", "secrets", ("get",), "the fault token (X-Gameday-Token) of the stack's fault APIs",
            names=(FAULT_TOKEN_SECRET,)),

@@ -11,7 +11,7 @@ from typing import Any
 from chaoslib_ext.errors import InvalidArgument, TargetMisconfigured, TargetUnreachable
 from chaoslib_ext.targets.stack_http import fetch_producer_acks
 from chaoslib_ext.targets.base import (
-    PARTITION_MODES, PARTITION_SERVICES, Healed, HttpErrorFault, Instance, Killed, Target,
+    PARTITION_MODES, PARTITION_SERVICES, REPLICA_TIMEOUT_SECONDS, Healed, HttpErrorFault, Instance, Killed, Target,
     DisasterRecovery,
     fault_ttl, validate_provider_fault,
 )
@@ -59,6 +59,8 @@ the NodePorts on 127.0.0.1 mean nothing."""
 MONGO_IN_CLUSTER = "mongodb://mongo-0.mongo.{namespace}.svc.cluster.local:27017/?replicaSet=rs0"
 
 PROCESSOR_HTTP_PORT = 8080
+REPLICA_HTTP_PORTS = {"processor": PROCESSOR_HTTP_PORT}
+"""The port ``ask_replica`` reaches in each component's pods."""
 PROVIDER_SIMULATOR_SERVICE = "provider-simulator"
 """The provider simulator's Service; its fault API is reached through the API server's service proxy."""
 FAULT_TOKEN_SECRET, FAULT_TOKEN_KEY = "gameday-fault-token", "token"
@@ -69,6 +71,9 @@ KILL_COMMANDS = {
     "SIGKILL": ["/bin/sh", "-c", "kill -s KILL -- -1"],
     "SIGTERM": ["/bin/sh", "-c", "kill -s TERM -- -1"],
 }
+FREEZE_COMMAND = ["/bin/sh", "-c", "kill -s STOP -- -1"]
+"""Stops every process of the container but tini, which then passes the deletion's SIGTERM to a process that
+cannot act on it, until the SIGKILL at the end of the grace period."""
 KILL_CONFIRM_SECONDS = 20.0
 """How long a kill waits to see the container die (or the pod go) before calling the kill ineffective."""
 HTTP_TIMEOUT_SECONDS = 5.0
@@ -167,6 +172,10 @@ class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
             raise InvalidArgument(f"pod {name!r} has no running {component} container to kill (state {before.state})")
         killed_at = time.time()
         if self.settings.kill_mode == "delete":
+            if signal == "SIGKILL":
+                # Deleting a pod always stops it with SIGTERM first (grace 0 becomes 1 s), which the processor
+                # answers by leaving its group: a graceful stop. Frozen first, it answers nothing, as a crash.
+                self._exec_in_pod(name, component, FREEZE_COMMAND, "freeze the processes")
             self._delete_pod(name, component, signal)
         else:
             self._kill_process(name, component, signal)
@@ -187,13 +196,16 @@ class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
             raise TargetUnreachable(f"terminate_pods did not delete pod {name!r} (it deleted {deleted!r})")
 
     def _kill_process(self, name: str, component: str, signal: str) -> None:
-        from chaosk8s.pod.actions import exec_in_pods
-
         # The exec session ends with the container it killed, so its own exit status says little;
         # _confirm_killed checks what happened to the container instead.
+        self._exec_in_pod(name, component, KILL_COMMANDS[signal], "the kill")
+
+    def _exec_in_pod(self, name: str, component: str, command: list[str], what: str) -> None:
+        from chaosk8s.pod.actions import exec_in_pods
+
         self._call(
-            f"exec the kill in pod {name}", exec_in_pods,
-            cmd=KILL_COMMANDS[signal], label_selector=f"{NAME_LABEL}={component}",
+            f"exec {what} in pod {name}", exec_in_pods,
+            cmd=command, label_selector=f"{NAME_LABEL}={component}",
             name_pattern=f"^{re.escape(name)}$", qty=1, ns=self.namespace, container_name=component,
             request_timeout=int(KILL_CONFIRM_SECONDS), secrets=self._chaosk8s_secrets,
         )
@@ -248,22 +260,37 @@ class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
         except (KeyError, ValueError) as exc:
             raise TargetMisconfigured(f"secret {FAULT_TOKEN_SECRET!r} has no {FAULT_TOKEN_KEY!r} key") from exc
 
-    def _proxied(self, what: str, method: str, path: str, token: str, body: dict | None = None) -> tuple[int, object]:
-        """One call with the fault token through the API server's proxy ``path``; the status and the JSON answer
-        (a non-JSON answer becomes ``{"detail": its first 200 characters}``)."""
+    def _proxied(self, what: str, method: str, path: str, token: str | None, body: dict | None = None,
+                 timeout: float = HTTP_TIMEOUT_SECONDS) -> tuple[int, object]:
+        """One call, with the fault token if given, through the API server's proxy ``path``; the status and the
+        JSON answer (a non-JSON answer becomes ``{"detail": its first 200 characters}``)."""
         import json
 
-        headers = {TOKEN_HEADER: token, "Accept": "application/json"}
+        headers = {"Accept": "application/json"} | ({TOKEN_HEADER: token} if token else {})
         if body is not None:
             headers["Content-Type"] = "application/json"
         serialized = self._api.param_serialize(method, path, header_params=headers, body=body,
                                                auth_settings=["BearerToken"])
-        response = self._call(what, self._api.call_api, *serialized, _request_timeout=HTTP_TIMEOUT_SECONDS)
+        response = self._call(what, self._api.call_api, *serialized, _request_timeout=timeout)
         response.read()
         try:
             return int(response.status), json.loads(response.data or b"{}")
         except ValueError:
             return int(response.status), {"detail": (response.data or b"")[:200].decode(errors="replace")}
+
+    def ask_replica(self, instance: Instance, path: str) -> tuple[int, dict]:
+        """Through the API server's pod proxy, which reaches a pod its Service leaves out for being unready."""
+        port = REPLICA_HTTP_PORTS.get(instance.component)
+        if port is None:
+            raise InvalidArgument(f"no HTTP port is known for {instance.component} replicas "
+                                  f"(known: {', '.join(sorted(REPLICA_HTTP_PORTS))})")
+        proxy = f"/api/v1/namespaces/{self.namespace}/pods/{instance.name}:{port}/proxy{path}"
+        status, answer = self._proxied(f"GET {path} from pod {instance.name}", "GET", proxy, token=None,
+                                       timeout=REPLICA_TIMEOUT_SECONDS)
+        if isinstance(answer, dict) and answer.get("kind") == "Status":
+            # The API server's own error (the pod refused or timed out), not the replica's answer.
+            raise TargetUnreachable(f"pod {instance.name} gave no answer to GET {path}: {answer.get('message')}")
+        return status, answer if isinstance(answer, dict) else {}
 
     def _pod_hook(self, pod: str, method: str, token: str, body: dict | None = None) -> tuple[int, dict]:
         path = f"/api/v1/namespaces/{self.namespace}/pods/{pod}:{PROCESSOR_HTTP_PORT}/proxy/_gameday/fault"
