@@ -4,9 +4,10 @@
 # to run again: it reuses the cluster, restarts the stack's pods only if an image changed, and re-applies the
 # same manifests.
 #
-# Where no registry answers (apache/kafka:4.1.0 cannot be pulled), every other image deploy/k8s runs is built here
-# too (scripts/kind-offline-images.sh) and the offline overlay deploy/kind/offline is applied instead: the same
-# manifests with those images' names, and SecantusDB standing in for MongoDB (it says so when it applies it).
+# Where no registry answers (deploy/k8s's apache/kafka image cannot be pulled), every other image deploy/k8s
+# runs is built here too (scripts/kind-offline-images.sh) and the offline overlay deploy/kind/offline is applied
+# instead: the same manifests with those images' names, and SecantusDB standing in for MongoDB (it says so when it
+# applies it).
 #
 #   scripts/kind-up.sh            (or `make kind-up`)
 #   KIND_CLUSTER_NAME=gameday  GAMEDAY_IMAGE=gameday-stack:dev  KIND_UP_TIMEOUT=600  (seconds, per wait)
@@ -39,8 +40,10 @@ image_ids() { docker image inspect -f '{{.Id}}' "$@" 2>/dev/null || true; }
 images=("$IMAGE")
 MANIFESTS=deploy/k8s
 if [ "$STACK_IMAGES" = auto ]; then
-  if image_at_hand apache/kafka:4.1.0; then STACK_IMAGES=online; else
-    echo "== apache/kafka:4.1.0 cannot be pulled ($PULL_ERROR): building every image of the stack here"
+  # The registry image the manifests run: where it can be had, so can the others.
+  kafka_image=$(sed -n 's/^ *image: *\(apache\/kafka:[^ ]*\) *$/\1/p' deploy/k8s/kafka.yaml | head -1)
+  if image_at_hand "$kafka_image"; then STACK_IMAGES=online; else
+    echo "== $kafka_image cannot be pulled ($PULL_ERROR): building every image of the stack here"
     STACK_IMAGES=offline
   fi
 fi
