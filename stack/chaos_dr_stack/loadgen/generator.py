@@ -41,9 +41,8 @@ REQUEST_TIMEOUT = 2.0
 """Seconds a user waits for an answer: ten times SLO-2's 200 ms."""
 CONNECT_ATTEMPTS = 6
 """Connections tried per request while they are refused (a dead endpoint still in the Service's rotation). With one
-of two replicas dead, 1 request in 64 still fails; with 3 attempts it was 1 in 8, and the 10 to 20 requests sent
-before kube-proxy drops a killed replica's endpoint on kind then failed more than SLO-1's 0.5 % of a 20 s window
-in 1 gate of 5 or so. A refused connect costs well under a millisecond."""
+of two replicas dead, 1 request in 64 still fails. With 3 attempts (1 in 8) a CI run's pod kill on kind lost 3 of
+400 requests, over SLO-1's 0.5 %."""
 
 ERROR_KINDS = ("refused", "reset", "timeout", "other")
 
