@@ -111,9 +111,11 @@ def test_the_policy_engine_patch_leaves_no_nftables_queue_expression(tmp_path):
     assert 'Name: "NFQUEUE", Rev: 3' in code["xtqueue.go"]
 
 
-def test_the_policy_engine_re_evaluates_open_connections_after_each_sync_and_builds(tmp_path):
+def test_the_policy_engine_re_evaluates_open_connections_after_each_sync(tmp_path):
     """The second patch, in the order kind-build.sh applies them: after every successful sync of the rules, the
-    conntrack entries of connections from pods that the policies now deny are deleted."""
+    conntrack entries of connections from pods that the policies now deny are deleted. kind-build.sh compiles it in
+    the cluster phase, and tests/cluster checks that a policy holds an open connection; compiling it here too took
+    both cores for minutes on a machine without Go's build cache, beside timing-sensitive tests."""
     version = pins()["KUBE_NETWORK_POLICIES_VERSION"]
     source = patched_source(tmp_path, "sigs.k8s.io/kube-network-policies", version,
                             f"kube-network-policies-{version}-xt-nfqueue.patch",
@@ -123,10 +125,6 @@ def test_the_policy_engine_re_evaluates_open_connections_after_each_sync_and_bui
     established = (source / "pkg" / "networkpolicy" / "established.go").read_text()
     assert "netlink.ConntrackDeleteFilters(netlink.ConntrackTable" in established
     assert "d.c.evaluatePacket(d.ctx, p)" in established
-    built = subprocess.run(["go", "build", "./pkg/networkpolicy/"], cwd=source, capture_output=True, text=True,
-                           timeout=600, env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod -trimpath",
-                                                            "CGO_ENABLED": "0"})  # as kind-build.sh: its cache serves
-    assert built.returncode == 0, built.stderr[-2000:]
 
 
 def test_the_offline_pod_network_is_kinds_default_cni_manifest_and_runs_nothing_privileged():
