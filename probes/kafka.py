@@ -1,9 +1,9 @@
 """Kafka broker faults (a crash, an isolation) as numbers: how long each partition could not be written, and how
 long until every partition has all its replicas in sync again.
 
-Write unavailability comes from the stored events' ``kafka_ts``: with the topics' ``LogAppendTime`` (the local
-stack's Apache Kafka topics) it is when the partition's leader appended the event, so the gap across the fault in
-a partition's append times is the time nobody could write to it (the producers keep producing and retrying;
+Write unavailability comes from the stored events' ``kafka_ts``: with the topics' ``LogAppendTime`` (the stack's
+Apache Kafka topics, locally and on Kubernetes) it is when the partition's leader appended the event, so the
+longest pause in a partition's append times as the fault takes hold is the time nobody could write to it (the producers keep producing and retrying;
 their events carry our sequence numbers, and the loss probe checks that every acknowledged one was stored).
 Replication comes from the brokers' own gauges on Prometheus (job ``kafka``), the series the Kafka SLO alerts read.
 """
@@ -34,6 +34,10 @@ BROKERS_REPORTING = f"count({UNDER_REPLICATED_SERIES})"
 FENCED_BROKERS = 'max(kafka_controller_kafkacontroller_fencedbrokercount{job="kafka"})'
 """The active controller's count of fenced brokers (the other nodes report 0)."""
 STABLE_STEPS = 5
+FAULT_ONSET_SECONDS = 5.0
+"""How long after its recorded start a broker fault may bite: a kill sent through the API server lands a moment
+later, and the pause in a partition's writes begins then (on kind, 0.05 to 0.15 s after it). A pause that
+begins this soon after the start, or at any time before an isolation is healed, is the fault's."""
 """1 s steps of nothing under-replicated after which the cluster counts as back in sync."""
 
 
@@ -75,9 +79,10 @@ def _appends(events, since: float, topic: str) -> dict[int, list[float]]:
 def partition_write_unavailability(
     topic: str = "gpu-events", timeout: float = 90.0, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict:
-    """Per partition of ``topic`` active before this run's Kafka broker fault (a crash or an isolation): seconds
-    from its last append before the fault began to its first append after that. Waits up to ``timeout`` seconds
-    for every such partition to be written again (BudgetExceeded names the ones that were not). Also reports the
+    """Per partition of ``topic`` active before this run's Kafka broker fault (a crash or an isolation): the longest
+    pause in its appends that began at its last append before the fault, or while the fault was taking hold (up
+    to FAULT_ONSET_SECONDS after a crash; until the heal of an isolation). Waits up to ``timeout`` seconds for
+    every such partition to be written after that (BudgetExceeded names the ones that were not). Also reports the
     producers' delivery errors since the fault began (``app_produce_errors_total``).
 
     Judge ``target: p95`` (or ``max``) with a range tolerance. Before the method it returns zeros with
@@ -90,13 +95,14 @@ def partition_write_unavailability(
     if fault is None:
         return {"phase": "before", "n": 0, "p50": 0.0, "p95": 0.0, "max": 0.0, "partitions": {}}
     began = fault["at"]
+    onset_until = max(began + FAULT_ONSET_SECONDS, fault["ended_at"] or began)
     with target_and_database(configuration, secrets) as (target, db):
         while True:
             appends = _appends(db["events"], began - LOOKBACK_SECONDS, topic)
             active = {p for p, times in appends.items() if any(t <= began for t in times)}
             if not active:
                 raise NoData(f"no event of {topic} was appended in the {LOOKBACK_SECONDS:g} s before the fault")
-            gaps = {p: write_gap_across(appends[p], began) for p in sorted(active)}
+            gaps = {p: write_gap_across(appends[p], began, onset_until) for p in sorted(active)}
             waiting = [p for p, gap in gaps.items() if gap is None]
             if not waiting:
                 break

@@ -98,16 +98,16 @@ def share_within(lags: Iterable[float], budget: float) -> float | None:
     return sum(1 for v in values if v <= budget) / len(values)
 
 
-def write_gap_across(appends: Iterable[float], fault_at: float) -> float | None:
-    """Seconds from a partition's last append at or before ``fault_at`` to its first append after it: how long
-    nobody could write to it across the fault. None until it has an append after the fault, or when it had
-    none before it (nothing to measure from)."""
-    before = after = None
-    for at in appends:
-        if at <= fault_at:
-            before = at if before is None else max(before, at)
-        else:
-            after = at if after is None else min(after, at)
-    if before is None or after is None:
+def write_gap_across(appends: Iterable[float], fault_at: float, onset_until: float | None = None) -> float | None:
+    """Seconds nobody could write to a partition across a fault: the longest pause between consecutive appends
+    that begins at its last append at or before ``fault_at``, or later but before ``onset_until`` (default
+    ``fault_at``): a fault may bite a moment after its recorded start (a kill sent through the API server, a
+    policy engine's next sync), and the pause then begins after it. None until an append after ``onset_until``
+    closes every such pause, and when the partition had no append before the fault (nothing to measure from)."""
+    times = sorted(appends)
+    onset_until = fault_at if onset_until is None else max(fault_at, onset_until)
+    before = [t for t in times if t <= fault_at]
+    if not before or times[-1] <= onset_until:
         return None
-    return after - before
+    return max(after - start for start, after in zip(times, times[1:])
+               if before[-1] <= start and (start <= fault_at or start < onset_until))

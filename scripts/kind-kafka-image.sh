@@ -4,7 +4,8 @@
 # runtime. It behaves as apache/kafka where deploy/k8s relies on it: /etc/kafka/docker/run turns the KAFKA_*
 # variables into server.properties and formats the log directory for CLUSTER_ID once; /opt/kafka/bin/kafka-topics.sh
 # (and kafka-storage.sh, kafka-consumer-groups.sh, kafka-metadata-quorum.sh) run the release's own tools; user 1000.
-# The files it adds are in deploy/kind/images/kafka/.
+# The files it adds are in deploy/kind/images/kafka/. Beyond apache/kafka, it carries Prometheus' JMX exporter agent
+# and the local stack's settings for it in /opt/jmx-exporter/, which deploy/k8s/kafka.yaml starts when present.
 #
 #   scripts/kind-kafka-image.sh           build it unless the engine has it
 #   scripts/kind-kafka-image.sh --name    print the image name it builds, and exit
@@ -17,13 +18,19 @@ cd "$(dirname "$0")/.."
 
 JARS="${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kafka-$KAFKA_VERSION"
 FILES=deploy/kind/images/kafka
+JMX_CONFIG=stack/chaos_dr_stack/local/kafka-jmx-exporter.yaml
 LOG="$CACHE_ROOT/logs/kafka-image.log"
 PACKAGES=openjdk-17-jre-headless,ca-certificates
 if [ ! -f "$JARS/.complete" ]; then
   echo "$PROG: Kafka $KAFKA_VERSION's jars are not fetched yet ($JARS): run make kafka-deps first" >&2
   exit "$EXIT_MISSING"
 fi
-IMAGE="gameday.local/kafka:$KAFKA_VERSION-$DEBIAN_SUITE-$({ cat "$JARS/.complete" "$FILES"/*; } | image_recipe)"
+JMX_AGENT=$(ls "$JARS"/agents/jmx_prometheus_javaagent-*.jar 2>/dev/null | head -1)
+if [ -z "$JMX_AGENT" ]; then
+  echo "$PROG: Prometheus' JMX exporter agent is not in $JARS/agents: run make kafka-deps first" >&2
+  exit "$EXIT_MISSING"
+fi
+IMAGE="gameday.local/kafka:$KAFKA_VERSION-$DEBIAN_SUITE-$({ cat "$JARS/.complete" "$FILES"/* "$JMX_CONFIG"; } | image_recipe)"
 if [ "${1:-}" = "--name" ]; then echo "$IMAGE"; exit 0; fi
 
 ROOTFS="$CACHE_ROOT/kafka-rootfs.partial"
@@ -39,6 +46,9 @@ fail() { fail_step "$1" "$LOG" "$started"; }
     ln -s kafka-tool "$ROOTFS/opt/kafka/bin/$tool"
   done
   install -m 0644 "$FILES"/*log4j2.properties "$ROOTFS/opt/kafka/config/"
+  mkdir -p "$ROOTFS/opt/jmx-exporter"
+  install -m 0644 "$JMX_AGENT" "$ROOTFS/opt/jmx-exporter/jmx_prometheus_javaagent.jar"
+  install -m 0644 "$JMX_CONFIG" "$ROOTFS/opt/jmx-exporter/kafka.yaml"
   chroot "$ROOTFS" /bin/sh -euc '
     groupadd --gid 1000 appuser && useradd --uid 1000 --gid 1000 --no-create-home --home-dir /opt/kafka appuser
     chown -R 1000:1000 /opt/kafka/config /var/lib/kafka

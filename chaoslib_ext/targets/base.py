@@ -189,8 +189,9 @@ class Target(abc.ABC):
         ends it early, and it ends by itself at its expiry. Returns at least ``{"isolate", "mode", "ttl_seconds",
         "applied_at", "expires_at"}``.
 
-        Locally the fault proxy does it (the node's controller and replication links cross it). A target that
-        cannot cut links between brokers raises TargetMisconfigured."""
+        Locally the fault proxy does it (the node's controller and replication links cross it). On Kubernetes two
+        egress NetworkPolicies do it, one on the node and one on the others. A target that cannot cut links
+        between brokers raises TargetMisconfigured."""
         raise TargetMisconfigured(f"the {self.kind} target cannot isolate one Kafka node from the others")
 
     @abc.abstractmethod

@@ -148,6 +148,45 @@ def test_the_game_day_gate_passes_on_kind_as_the_scheduled_game_days_service_acc
         assert "substitution in force: mongo: SecantusDB" in gate.stdout
 
 
+def after_probe_outputs(run_dir: Path) -> dict[str, dict[str, dict]]:
+    """Experiment (its run directory's name, ``01-kafka-broker-crash``) -> probe name -> output, for the steady
+    state after the method, from the journals of a gate run."""
+    outputs = {}
+    for journal in sorted(run_dir.glob("*/journal.json")):
+        after = (json.loads(journal.read_text()).get("steady_states") or {}).get("after") or {}
+        outputs[journal.parent.name] = {p["activity"]["name"]: p.get("output") for p in after.get("probes", [])}
+    return outputs
+
+
+def test_the_broker_faults_pass_on_kind_and_the_crash_pauses_every_partition(kube: Kube, stack: dict, tmp_path):
+    """The broker faults' suite (a crash of the busiest leader, then its isolation) as the scheduled game day's
+    ServiceAccount, on the three Kafka nodes kind-up.sh started. With acks=all every partition waits for the lost
+    replica to leave its in-sync set, so a crash that really bit shows a pause of seconds in every active
+    partition: the probe must measure it, not the moment between the recorded kill and its landing."""
+    kubeconfig, context = service_account_kubeconfig(kube, tmp_path)
+    env = {**os.environ, "PATH": kube.path, "KUBECONFIG": str(kubeconfig), "GAMEDAY_KUBE_CONTEXT": context,
+           "GAMEDAY_K8S_NODE_HOST": stack["host"]}
+    gameday = str(Path(sys.executable).with_name("gameday"))
+    run_dir = tmp_path / "brokers"
+    started = time.monotonic()
+    gate = subprocess.run([gameday, "gate", "experiments/suites/kafka-cluster.yaml", "--target", "kubernetes",
+                           "--run-dir", str(run_dir)], env=env, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    print(f"gameday gate kafka-cluster.yaml --target kubernetes: exit {gate.returncode} in "
+          f"{time.monotonic() - started:.0f} s")
+    print(gate.stdout[-3000:])
+    assert gate.returncode == 0, gate.stdout[-6000:] + gate.stderr[-3000:]
+    assert "2 of 2 experiment(s) passed" in (run_dir / "summary.md").read_text()
+    outputs = after_probe_outputs(run_dir)
+    assert sorted(outputs) == ["01-kafka-broker-crash", "02-kafka-broker-isolated"], sorted(outputs)
+    for experiment, probes in outputs.items():
+        pauses = probes["partition-write-unavailability-p95-within-10s"]
+        print(f"{experiment}: write pauses {pauses['partitions']}, back in sync after "
+              f"{probes[next(n for n in probes if n.startswith('replicas-back-in-sync'))]['seconds']} s")
+        assert probes["no-acknowledged-event-lost"]["lost"] == 0
+    crash = outputs["01-kafka-broker-crash"]["partition-write-unavailability-p95-within-10s"]
+    assert crash["n"] >= 1 and crash["max"] >= 1.0, crash
+
+
 def test_a_partition_outlives_neither_its_ttl_nor_a_sigkilled_chaos_run(kube: Kube, stack: dict, tmp_path):
     """`chaos run experiments/kafka-partition.yaml`, as the scheduled game day's identity, SIGKILLed while its
     partition is in force: no rollback runs, and the cluster itself removes the NetworkPolicy (its reaper Job's

@@ -52,6 +52,11 @@ def kafka_home(tmp_path_factory) -> Path:
 def test_the_manifests_variables_make_a_broker_that_serves_and_a_tool_that_creates_topics(kafka_home, tmp_path):
     port = free_base_port(span=2)
     env = {**manifest_environment(), "KAFKA_HOME": str(kafka_home)}
+    # One node here: what the manifest's wrapper derives for kafka-0, and a cluster's copies cut to one.
+    env["KAFKA_NODE_ID"] = "1"
+    for name in ("KAFKA_DEFAULT_REPLICATION_FACTOR", "KAFKA_MIN_INSYNC_REPLICAS", "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+                 "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"):
+        env[name] = "1"
     env["KAFKA_LISTENERS"] = f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}"
     env["KAFKA_ADVERTISED_LISTENERS"] = f"PLAINTEXT://127.0.0.1:{port}"
     env["KAFKA_CONTROLLER_QUORUM_VOTERS"] = f"1@127.0.0.1:{port + 1}"
@@ -72,6 +77,7 @@ def test_the_manifests_variables_make_a_broker_that_serves_and_a_tool_that_creat
         assert "offsets.topic.replication.factor=1" in properties
         assert "group.initial.rebalance.delay.ms=0" in properties
         assert "auto.create.topics.enable=false" in properties
+        assert "broker.session.timeout.ms=4000" in properties
         assert "heap.opts" not in properties, "a JVM variable became a broker setting"
         assert (tmp_path / "data" / "logs" / "meta.properties").read_text().count("cluster.id=Z2FtZWRheS1zdGFjay0wMQ") == 1
 

@@ -22,6 +22,8 @@ from chaoslib_ext.targets.kubernetes.settings import DEFAULT_STACK_IMAGE
 from chaos_dr_stack.local.components import Binaries, DEFAULT_API_RATE, build_specs
 from chaos_dr_stack.local.layout import DRILL_RULES_GLOB, RULES_GLOB, StackLayout
 from chaos_dr_stack.local.monitoring import INTERVAL, alertmanager_config
+from chaos_dr_stack.local.kraft import copies
+from chaos_dr_stack.local.topics import APPEND_TIME, TOPICS
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "deploy" / "k8s"
@@ -188,13 +190,54 @@ def test_kafka_and_mongo_are_the_shapes_the_experiments_need(objects):
     env = {e["name"]: e.get("value") for e in container(kafka)["env"]}
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert kafka["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    # As the local stack's default cluster: one controller voter per replica, each at its pod's stable name.
+    replicas = kafka["spec"]["replicas"]
+    voters = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")
+    assert voters == [f"{i + 1}@kafka-{i}.kafka.app.svc.cluster.local:9093" for i in range(replicas)]
+    assert kafka["spec"]["podManagementPolicy"] == "Parallel"
+    assert (int(env["KAFKA_DEFAULT_REPLICATION_FACTOR"]), int(env["KAFKA_MIN_INSYNC_REPLICAS"])) == copies(replicas)
+    assert "KAFKA_NODE_ID=$((ordinal + 1))" in container(kafka)["args"][0]
+    # The exec kill reaches the broker only if it is not its container's PID 1.
+    assert pod_spec(kafka)["shareProcessNamespace"] is True
+    # Prometheus scrapes the JMX exporter as job "kafka", the series the broker experiments and SLO rules read.
+    assert kafka["spec"]["template"]["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    assert {"name": "http", "containerPort": 9404} in container(kafka)["ports"]
+    assert "=9404:/opt/jmx-exporter/kafka.yaml" in container(kafka)["args"][0]
     topics_job = named(objects, "Job", "kafka-topics")
     script = container(topics_job)["args"][0]
-    for topic, partitions in (("gpu-events", 4), ("token-events", 2), ("events-dlq", 1)):
-        assert f"--topic {topic} --partitions {partitions}" in script
+    assert "--replication-factor 3" in script and replicas == 3
+    assert "--config message.timestamp.type=LogAppendTime" in script and APPEND_TIME == {
+        "message.timestamp.type": "LogAppendTime"}
+    for topic, partitions in TOPICS.items():
+        assert f"create {topic} {partitions}\n" in script
     mongo = named(objects, "StatefulSet", "mongo")
     assert flags(container(mongo)["args"])["--replSet"] == "rs0"
     assert "rs.initiate" in container(named(objects, "Job", "mongo-init"))["args"][0]
+
+
+@pytest.mark.parametrize("agent", [True, False], ids=["our image", "apache/kafka"])
+def test_the_kafka_wrapper_names_the_node_by_its_pod_and_starts_the_agent_only_where_the_image_has_it(
+        objects, tmp_path, agent):
+    """The manifest's start script, run as the pod kafka-2 would run it, with the image's paths moved here."""
+    script = container(named(objects, "StatefulSet", "kafka"))["args"][0]
+    entrypoint, agent_dir = tmp_path / "run", tmp_path / "jmx-exporter"
+    entrypoint.write_text("#!/bin/sh\nenv\n")
+    entrypoint.chmod(0o755)
+    agent_dir.mkdir()
+    if agent:
+        (agent_dir / "jmx_prometheus_javaagent.jar").write_bytes(b"")
+    script = script.replace("/etc/kafka/docker/run", str(entrypoint)).replace("/opt/jmx-exporter", str(agent_dir))
+    ran = subprocess.run(["bash", "-c", script], env={"HOSTNAME": "kafka-2", "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=10)
+    assert ran.returncode == 0, ran.stderr
+    env = dict(line.split("=", 1) for line in ran.stdout.splitlines() if "=" in line)
+    assert env["KAFKA_NODE_ID"] == "3"
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == ("PLAINTEXT://kafka-2.kafka.app.svc.cluster.local:9092,"
+                                                 "CONTROLLER://kafka-2.kafka.app.svc.cluster.local:9093")
+    if agent:
+        assert env["KAFKA_OPTS"].startswith(f"-javaagent:{agent_dir}/jmx_prometheus_javaagent.jar=9404:{agent_dir}/kafka.yaml")
+    else:
+        assert "KAFKA_OPTS" not in env
 
 
 def test_long_running_containers_have_probes_and_bounded_resources(objects):

@@ -327,6 +327,53 @@ def test_partition_creates_a_chaos_policy_owned_by_its_reaper_and_heal_removes_b
     target.close()
 
 
+def test_isolating_a_broker_cuts_it_from_the_other_brokers_both_ways_and_heals_with_the_partition(kube):
+    for name in ("kafka-0", "kafka-1", "kafka-2"):
+        kube.seed(PODS, pod(name, component="kafka"))
+    target = k8s_target()
+    fault = target.isolate_kafka_node("kafka-1", "hold", 30.0)
+    assert fault["isolate"] == "kafka-1" and fault["mode"] == "hold" and fault["ttl_seconds"] == 30.0
+
+    policies, jobs = kube.live(POLICIES), kube.live(JOBS)
+    assert sorted(policies) == sorted(fault["policies"]) and list(jobs) == [fault["reaper"]]
+    job = jobs[fault["reaper"]]
+    pod_name = "statefulset.kubernetes.io/pod-name"
+    cuts = {}
+    for policy in policies.values():
+        assert policy["metadata"]["ownerReferences"][0]["uid"] == job["metadata"]["uid"]
+        assert policy["metadata"]["labels"]["gameday/fault"] == "kafka-partition"
+        spec = policy["spec"]
+        assert spec["policyTypes"] == ["Egress"]
+        selected = {e["key"]: (e["operator"], e["values"]) for e in spec["podSelector"]["matchExpressions"]}
+        assert selected["app.kubernetes.io/name"] == ("In", ["kafka"])
+        unreachable = spec["egress"][0]["to"][0]["podSelector"]["matchExpressions"]
+        cuts[tuple(selected[pod_name][1])] = unreachable
+    # The isolated pod reaches every pod but the other brokers, and they every pod but it.
+    assert cuts == {
+        ("kafka-1",): [{"key": pod_name, "operator": "NotIn", "values": ["kafka-0", "kafka-2"]}],
+        ("kafka-0", "kafka-2"): [{"key": pod_name, "operator": "NotIn", "values": ["kafka-1"]}],
+    }
+    # One fault, listed once, with the node it isolates.
+    assert [(f["kind"], f.get("isolate")) for f in target.active_faults()] == [("kafka-partition", "kafka-1")]
+    healed = target.heal_partition()
+    assert healed["was_active"] is True and sorted(healed["removed"]) == sorted(fault["policies"])
+    assert kube.live(POLICIES) == {} and kube.live(JOBS) == {}
+    target.close()
+
+
+def test_isolation_is_refused_before_any_write_for_an_unknown_or_only_broker_and_for_reset(kube):
+    kube.seed(PODS, pod("kafka-0", component="kafka"))
+    target = k8s_target()
+    with pytest.raises(InvalidArgument, match="no Kafka pod 'kafka-7' in namespace 'app'; it runs kafka-0"):
+        target.isolate_kafka_node("kafka-7", "hold", 30.0)
+    with pytest.raises(InvalidArgument, match="'kafka-0' is the only broker"):
+        target.isolate_kafka_node("kafka-0", "hold", 30.0)
+    with pytest.raises(InvalidArgument, match="mode 'reset' cannot be made with a NetworkPolicy"):
+        target.isolate_kafka_node("kafka-0", "reset", 30.0)
+    target.close()
+    assert [r for r in kube.requests() if r.method.name != "GET"] == []
+
+
 def test_partition_modes_a_network_policy_cannot_make_are_refused_before_any_write(kube):
     target = k8s_target()
     with pytest.raises(InvalidArgument, match="mode 'latency' cannot be made with a NetworkPolicy"):

@@ -17,8 +17,9 @@ from chaoslib_ext.targets.base import (
 )
 from chaoslib_ext.targets.kubernetes.holds import COMPONENT_LABEL, HOLD_FAULT, release_hold
 from chaoslib_ext.targets.kubernetes.objects import (
-    CHAOS_MADE, FAULT_LABEL, MANAGED_BY_LABEL, NAME_LABEL, PARTITION_FAULT, expiry_of, instance_from_pod, seconds_of,
-    is_chaos_made, leftover_reason, partition_policy, reaper_job,
+    CHAOS_MADE, FAULT_LABEL, ISOLATE_ANNOTATION, ISOLATED_FROM_ANNOTATION, KAFKA_COMPONENT, MANAGED_BY_LABEL,
+    NAME_LABEL, PARTITION_FAULT, expiry_of, instance_from_pod, seconds_of, is_chaos_made, leftover_reason,
+    isolation_policies, partition_policy, reaper_job,
 )
 from chaoslib_ext.targets.kubernetes.recovery import KubernetesRecovery
 from chaoslib_ext.targets.kubernetes.settings import (
@@ -368,11 +369,8 @@ class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
         return [{"kind": "provider", **fault} for fault in listing.get("faults", [])]
 
     # --- Kafka partition -----------------------------------------------------------------------------------
-    def partition(self, between: list[str], mode: str = "hold", ttl_seconds: float = 30.0, **params: float) -> dict:
-        services = sorted(set(between))
-        unknown = [s for s in services if s not in PARTITION_SERVICES]
-        if not services or unknown:
-            raise InvalidArgument(f"between must name some of {', '.join(PARTITION_SERVICES)}, got {between!r}")
+    @staticmethod
+    def _check_cut_mode(mode: str) -> None:
         if mode not in PARTITION_MODES:
             raise InvalidArgument(f"mode {mode!r} is not one of {', '.join(PARTITION_MODES)}")
         if mode not in SUPPORTED_PARTITION_MODES:
@@ -380,25 +378,63 @@ class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
                 f"mode {mode!r} cannot be made with a NetworkPolicy, which only drops packets; on Kubernetes use "
                 f"{' or '.join(SUPPORTED_PARTITION_MODES)} (the same fault here)"
             )
+
+    def _cut(self, prefix: str, ttl_seconds: float, policies_for) -> tuple[str, float, list[str]]:
+        """Create a fault's reaper Job, then the NetworkPolicies it owns (``policies_for(name, expires_at,
+        owner)``). Returns the fault's name, its expiry and the policies' names; nothing is left if one fails."""
+        from chaosk8s.networking.actions import create_network_policy
+
+        name = f"{prefix}-{int(time.time())}-{random_tokens.token_hex(3)}"
+        expires_at = time.time() + float(ttl_seconds)
+        job = self._call("create the fault's reaper Job", self._batch().create_namespaced_job, self.namespace,
+                         reaper_job(name, ttl_seconds, expires_at, self.settings.reaper_image))
+        created: list[str] = []
+        try:
+            for policy in policies_for(name, expires_at, {"name": job.metadata.name, "uid": job.metadata.uid}):
+                self._call(f"create NetworkPolicy {policy['metadata']['name']}", create_network_policy, spec=policy,
+                           ns=self.namespace, secrets=self._chaosk8s_secrets)
+                created.append(policy["metadata"]["name"])
+        except Exception:
+            for policy_name in created:
+                self._delete_policy(policy_name)
+            self._delete_job(name)
+            raise
+        return name, expires_at, created
+
+    def partition(self, between: list[str], mode: str = "hold", ttl_seconds: float = 30.0, **params: float) -> dict:
+        services = sorted(set(between))
+        unknown = [s for s in services if s not in PARTITION_SERVICES]
+        if not services or unknown:
+            raise InvalidArgument(f"between must name some of {', '.join(PARTITION_SERVICES)}, got {between!r}")
+        self._check_cut_mode(mode)
         if params:
             raise InvalidArgument(f"{', '.join(sorted(params))} do not apply to mode {mode!r}")
         ttl_seconds = fault_ttl(ttl_seconds)
-        from chaosk8s.networking.actions import create_network_policy
-
-        name = f"chaos-partition-{int(time.time())}-{random_tokens.token_hex(3)}"
-        created_at = time.time()
-        expires_at = created_at + float(ttl_seconds)
-        job = self._call("create the partition's reaper Job", self._batch().create_namespaced_job, self.namespace,
-                         reaper_job(name, ttl_seconds, expires_at, self.settings.reaper_image))
-        policy = partition_policy(name, services, expires_at, {"name": job.metadata.name, "uid": job.metadata.uid})
-        try:
-            self._call(f"create NetworkPolicy {name}", create_network_policy, spec=policy, ns=self.namespace,
-                       secrets=self._chaosk8s_secrets)
-        except Exception:
-            self._delete_job(name)
-            raise
+        name, expires_at, _ = self._cut(
+            "chaos-partition", ttl_seconds,
+            lambda name, expires_at, owner: [partition_policy(name, services, expires_at, owner)])
         return {"between": services, "mode": mode, "ttl_seconds": float(ttl_seconds), "applied_at": time.time(),
                 "expires_at": expires_at, "policy": name, "reaper": name}
+
+    def isolate_kafka_node(self, node: str, mode: str = "hold", ttl_seconds: float = 30.0) -> dict:
+        """Cut the Kafka pod ``node`` from the other Kafka pods with two egress NetworkPolicies (one on it, one on
+        the others), owned by a reaper Job that ends them at the expiry even if this process dies. ``hold`` and
+        ``drop`` are the same here. Connections already open are cut only where the policy engine re-evaluates
+        them (the kind cluster's does, docs/kind-offline.md)."""
+        self._check_cut_mode(mode)
+        ttl_seconds = fault_ttl(ttl_seconds)
+        nodes = [i.name for i in self.instances(KAFKA_COMPONENT)]
+        if node not in nodes:
+            raise InvalidArgument(f"no Kafka pod {node!r} in namespace {self.namespace!r}; it runs "
+                                  f"{', '.join(nodes) or 'none'}")
+        others = [n for n in nodes if n != node]
+        if not others:
+            raise InvalidArgument(f"Kafka pod {node!r} is the only broker: there is nothing to isolate it from")
+        name, expires_at, policies = self._cut(
+            "chaos-isolate", ttl_seconds,
+            lambda name, expires_at, owner: isolation_policies(name, node, others, expires_at, owner))
+        return {"isolate": node, "mode": mode, "ttl_seconds": float(ttl_seconds), "applied_at": time.time(),
+                "expires_at": expires_at, "policies": policies, "reaper": name}
 
     def _chaos_policies(self, fault: str | None = None) -> list[Any]:
         items = self._call("list NetworkPolicies", self._networking().list_namespaced_network_policy,
@@ -444,11 +480,17 @@ class KubernetesTarget(KubernetesRecovery, Target, DisasterRecovery):
         now = time.time()
         faults = []
         for policy in self._chaos_policies(PARTITION_FAULT):
-            selector = (policy.spec.pod_selector.match_expressions or [None])[0] if policy.spec else None
+            annotations = policy.metadata.annotations or {}
+            if ISOLATED_FROM_ANNOTATION in annotations:
+                continue  # the other half of an isolation, reported with the policy on the isolated node
             expires_at = expiry_of(policy.metadata)
+            if ISOLATE_ANNOTATION in annotations:
+                cut = {"isolate": annotations[ISOLATE_ANNOTATION]}
+            else:
+                selector = (policy.spec.pod_selector.match_expressions or [None])[0] if policy.spec else None
+                cut = {"between": list(selector.values) if selector is not None else []}
             faults.append({
-                "kind": PARTITION_FAULT, "policy": policy.metadata.name,
-                "between": list(selector.values) if selector is not None else [],
+                "kind": PARTITION_FAULT, "policy": policy.metadata.name, **cut,
                 "applied_at": seconds_of(policy.metadata.creation_timestamp), "expires_at": expires_at,
                 "expires_in": None if expires_at is None else round(expires_at - now, 3),
             })

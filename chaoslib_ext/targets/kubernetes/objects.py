@@ -22,7 +22,12 @@ EXPIRES_AT_ANNOTATION = "gameday/expires-at"
 SUBSTITUTE_ANNOTATION = "gameday.local/mongodb-substitute"
 """On a workload that stands in for the real component (deploy/kind/offline: SecantusDB for MongoDB): what, and why."""
 PARTITION_FAULT = "kafka-partition"
+"""The fault label of a partition and of a broker's isolation: both are Kafka partitions, healed together."""
 KAFKA_COMPONENT = "kafka"
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+"""The label the StatefulSet controller gives each of its pods, with the pod's name: how one broker is selected."""
+ISOLATE_ANNOTATION = "gameday/isolate"
+ISOLATED_FROM_ANNOTATION = "gameday/isolated-from"
 
 POD_CIDR = "10.244.0.0/16"
 """kind's pod subnet (set explicitly in deploy/kind/cluster.yaml): a partition denies it except non-broker pods."""
@@ -82,12 +87,10 @@ def chaos_metadata(name: str, fault: str, expires_at: float) -> dict:
     }
 
 
-def partition_policy(name: str, services: Iterable[str], expires_at: float, owner: Mapping[str, str]) -> dict:
-    """An egress policy for the pods of ``services`` that allows everything but the broker's pods.
-
-    Standard NetworkPolicies only add allowances, so a deny works only because the stack's own policies restrict
-    ingress alone (deploy/k8s/network-policies.yaml): this is the one egress policy selecting these pods."""
-    metadata = chaos_metadata(name, PARTITION_FAULT, expires_at)
+def _egress_policy(metadata: dict, owner: Mapping[str, str], selected: list[dict], unreachable: dict) -> dict:
+    """An egress policy for the pods ``selected`` (match expressions) that allows every pod but those matching
+    the ``unreachable`` expression, and everything outside the cluster. Owned by the fault's reaper Job, so the
+    garbage collector removes it with the Job at the fault's expiry."""
     metadata["ownerReferences"] = [{
         "apiVersion": "batch/v1", "kind": "Job", "name": owner["name"], "uid": owner["uid"],
         "blockOwnerDeletion": False,
@@ -97,18 +100,51 @@ def partition_policy(name: str, services: Iterable[str], expires_at: float, owne
         "kind": "NetworkPolicy",
         "metadata": metadata,
         "spec": {
-            "podSelector": {"matchExpressions": [{"key": NAME_LABEL, "operator": "In", "values": sorted(services)}]},
+            "podSelector": {"matchExpressions": selected},
             "policyTypes": ["Egress"],
             "egress": [
-                {"to": [{
-                    "namespaceSelector": {},
-                    "podSelector": {"matchExpressions": [
-                        {"key": NAME_LABEL, "operator": "NotIn", "values": [KAFKA_COMPONENT]}]},
-                }]},
+                {"to": [{"namespaceSelector": {}, "podSelector": {"matchExpressions": [unreachable]}}]},
                 {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [POD_CIDR]}}]},
             ],
         },
     }
+
+
+def partition_policy(name: str, services: Iterable[str], expires_at: float, owner: Mapping[str, str]) -> dict:
+    """An egress policy for the pods of ``services`` that allows everything but the broker's pods.
+
+    Standard NetworkPolicies only add allowances, so a deny works only because the stack's own policies restrict
+    ingress alone (deploy/k8s/network-policies.yaml): this is the one egress policy selecting these pods."""
+    return _egress_policy(
+        chaos_metadata(name, PARTITION_FAULT, expires_at), owner,
+        [{"key": NAME_LABEL, "operator": "In", "values": sorted(services)}],
+        {"key": NAME_LABEL, "operator": "NotIn", "values": [KAFKA_COMPONENT]},
+    )
+
+
+def isolation_policies(name: str, node: str, others: Iterable[str], expires_at: float,
+                       owner: Mapping[str, str]) -> list[dict]:
+    """Two egress policies that cut the Kafka pod ``node`` from the ``others``, both ways, and nothing else: the
+    node reaches every pod but the other nodes (its replication fetches and quorum votes), and the other nodes
+    every pod but it. Nothing restricts ingress, so clients and Prometheus still reach every node.
+
+    Both ways matter: a policy engine that re-evaluates established connections (ours does) turns the replies
+    of a denied connection into new flows in the other direction, which the second policy denies. The first
+    policy carries the ``gameday/isolate`` annotation, the second ``gameday/isolated-from``."""
+    others = sorted(set(others) - {node})
+    if not others:
+        raise ValueError(f"isolating {node!r} needs other Kafka nodes to cut it from")
+    broker = {"key": NAME_LABEL, "operator": "In", "values": [KAFKA_COMPONENT]}
+    isolated = chaos_metadata(name, PARTITION_FAULT, expires_at)
+    isolated["annotations"][ISOLATE_ANNOTATION] = node
+    rest = chaos_metadata(f"{name}-others", PARTITION_FAULT, expires_at)
+    rest["annotations"][ISOLATED_FROM_ANNOTATION] = node
+    return [
+        _egress_policy(isolated, owner, [broker, {"key": POD_NAME_LABEL, "operator": "In", "values": [node]}],
+                       {"key": POD_NAME_LABEL, "operator": "NotIn", "values": others}),
+        _egress_policy(rest, owner, [broker, {"key": POD_NAME_LABEL, "operator": "In", "values": others}],
+                       {"key": POD_NAME_LABEL, "operator": "NotIn", "values": [node]}),
+    ]
 
 
 def reaper_job(name: str, ttl_seconds: float, expires_at: float, image: str) -> dict:

@@ -189,24 +189,8 @@ logger.broker.level = INFO
 """
 
 
-JMX_EXPORTER_CONFIG = """\
-# Only the gauges the SLO rules read: a full MBean walk on every 1 s scrape would cost a core.
-lowercaseOutputName: true
-includeObjectNames:
-  - "kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions"
-  - "kafka.server:type=ReplicaManager,name=UnderMinIsrPartitionCount"
-  - "kafka.server:type=ReplicaManager,name=PartitionCount"
-  - "kafka.server:type=ReplicaManager,name=LeaderCount"
-  - "kafka.controller:type=KafkaController,name=OfflinePartitionsCount"
-  - "kafka.controller:type=KafkaController,name=ActiveControllerCount"
-  - "kafka.controller:type=KafkaController,name=FencedBrokerCount"
-rules:
-  # kafka.server<type=ReplicaManager, name=UnderReplicatedPartitions><>Value
-  #   -> kafka_server_replicamanager_underreplicatedpartitions, the name Strimzi's and Confluent's examples use
-  - pattern: "kafka.(\\\\w+)<type=(.+), name=(.+)><>Value"
-    name: kafka_$1_$2_$3
-    type: GAUGE
-"""
+JMX_EXPORTER_CONFIG_FILE = Path(__file__).with_name("kafka-jmx-exporter.yaml")
+"""What each node's JMX exporter agent exports; the Kafka image of the kind cluster carries the same file."""
 
 
 def write_config(node: KraftNode, cluster: list[KraftNode]) -> None:
@@ -215,7 +199,7 @@ def write_config(node: KraftNode, cluster: list[KraftNode]) -> None:
     node.properties_path.write_text("\n".join(lines) + "\n")
     (node.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
     if node.metrics_port is not None:
-        (node.data_dir / "jmx-exporter.yaml").write_text(JMX_EXPORTER_CONFIG)
+        shutil.copyfile(JMX_EXPORTER_CONFIG_FILE, node.data_dir / "jmx-exporter.yaml")
 
 
 def jvm_options(environ: Mapping[str, str] = os.environ) -> list[str]:
