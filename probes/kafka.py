@@ -3,8 +3,9 @@ long until every partition has all its replicas in sync again.
 
 Write unavailability comes from the stored events' ``kafka_ts``: with the topics' ``LogAppendTime`` (the stack's
 Apache Kafka topics, locally and on Kubernetes) it is when the partition's leader appended the event, so the
-longest pause in a partition's append times as the fault takes hold is the time nobody could write to it (the producers keep producing and retrying;
-their events carry our sequence numbers, and the loss probe checks that every acknowledged one was stored).
+longest pause in a partition's append times as the fault takes hold is the time nobody could write to it (the
+producers keep producing and retrying; their events carry our sequence numbers, and the loss probe checks that
+every acknowledged one was stored).
 Replication comes from the brokers' own gauges on Prometheus (job ``kafka``), the series the Kafka SLO alerts read.
 """
 from __future__ import annotations
@@ -34,11 +35,11 @@ BROKERS_REPORTING = f"count({UNDER_REPLICATED_SERIES})"
 FENCED_BROKERS = 'max(kafka_controller_kafkacontroller_fencedbrokercount{job="kafka"})'
 """The active controller's count of fenced brokers (the other nodes report 0)."""
 STABLE_STEPS = 5
+"""1 s steps of nothing under-replicated after which the cluster counts as back in sync."""
 FAULT_ONSET_SECONDS = 5.0
 """How long after its recorded start a broker fault may bite: a kill sent through the API server lands a moment
 later, and the pause in a partition's writes begins then (on kind, 0.05 to 0.15 s after it). A pause that
 begins this soon after the start, or at any time before an isolation is healed, is the fault's."""
-"""1 s steps of nothing under-replicated after which the cluster counts as back in sync."""
 
 
 def _broker_fault(configuration: Configuration) -> dict | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import tarfile
@@ -13,16 +12,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kind_pins import pins
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("GAMEDAY_CACHE", Path.home() / ".cache" / "chaos-dr-verify"))
 TEST_CLUSTER = "gameday-test"
 """Its own name (and no host ports), so a user's `make kind-up` cluster is neither reused nor touched."""
 DOCKERD_MARKER = CACHE / "dockerd" / "started-by-gameday.pid"
-
-
-def pins() -> dict[str, str]:
-    text = (ROOT / "deploy" / "kind" / "versions.env").read_text()
-    return dict(re.findall(r"^([A-Z_]+)=(\S+)$", text, re.M))
 
 
 def tools_path() -> str:

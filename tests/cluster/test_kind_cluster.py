@@ -10,7 +10,8 @@ import uuid
 import pytest
 
 from chaoslib_ext.targets.kubernetes.driver import KILL_COMMANDS
-from kind_cluster import Kube, pins
+from kind_cluster import Kube
+from kind_pins import pins
 from workloads import (claim, connection_holder, deny_egress, deployment, echo_server, echo_through, pod,
                        pod_with_claim, service)
 

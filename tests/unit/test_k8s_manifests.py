@@ -13,7 +13,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from test_kind_pins import pins as kind_versions
+from kind_pins import pins as kind_versions
 
 from chaoslib_ext.targets.kubernetes import NAME_LABEL, NODE_PORTS, POD_CIDR, STACK_NAMESPACE
 from chaoslib_ext.targets.kubernetes.driver import PROCESSOR_HTTP_PORT

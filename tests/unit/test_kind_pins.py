@@ -9,18 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kind_pins import pins
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "scripts" / "kind-build.sh"
-
-
-def pins() -> dict[str, str]:
-    values = {}
-    for line in (REPO / "deploy" / "kind" / "versions.env").read_text().splitlines():
-        match = re.fullmatch(r"([A-Z_]+)=(\S+)", line.strip())
-        if match:
-            values[match.group(1)] = match.group(2)
-    return values
 
 
 def test_every_node_of_the_cluster_runs_the_pinned_kubernetes_by_digest():
