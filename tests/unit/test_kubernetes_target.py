@@ -530,3 +530,17 @@ def test_wiping_the_data_directory_deletes_the_members_claim_and_pod_together(ku
     assert before <= target._wipe_mongo_volume() <= time.time()
     target.close()
     assert kube.live(PODS) == {} and kube.live(PVCS) == {}
+
+
+def test_a_wiped_member_without_replset_initiate_must_say_it_is_the_replica_sets_primary():
+    """The SecantusDB stand-in has no replSetInitiate (its replica set comes from its settings): after a PVC wipe
+    the driver accepts it only as mongo-init's check does, by its own hello."""
+    from chaoslib_ext.targets.kubernetes.recovery import replica_set_membership
+
+    member = "mongo-0.mongo.app.svc.cluster.local:27017"
+    hello = {"setName": "rs0", "hosts": [member], "isWritablePrimary": True}
+    assert "a member of rs0" in replica_set_membership(hello, "rs0", member)
+    for wrong in ({**hello, "setName": "rs1"}, {**hello, "hosts": ["other:27017"]}, {**hello, "isWritablePrimary": False},
+                  {"isWritablePrimary": True}):
+        with pytest.raises(TargetUnreachable, match="cannot initiate a replica set"):
+            replica_set_membership(wrong, "rs0", member)

@@ -31,6 +31,8 @@ RESTORE_HOLD_SECONDS = 900.0
 """The processors' hold while a restore runs: the 15 min RTO target; the reaper starts them at its expiry even if
 this process dies mid-restore."""
 AGENT_TIMEOUT_SECONDS = 120.0
+ALREADY_INITIALIZED, COMMAND_NOT_FOUND = 23, 59
+"""MongoDB's error codes for a replica set initiated before, and for a command the server does not have."""
 
 
 class KubernetesRecovery:
@@ -131,8 +133,9 @@ class KubernetesRecovery:
         if scope == "database":
             return self._drop_database()
         destroyed_at = self._wipe_mongo_volume()
-        ready_at = self._initiate_replica_set()
-        return {"scope": scope, "destroyed_at": destroyed_at, "pvc": MONGO_PVC, "database_ready_at": ready_at}
+        ready_at, replica_set = self._initiate_replica_set()
+        return {"scope": scope, "destroyed_at": destroyed_at, "pvc": MONGO_PVC, "database_ready_at": ready_at,
+                "replica_set": replica_set}
 
     def _drop_database(self) -> dict:
         from pymongo import MongoClient
@@ -161,8 +164,11 @@ class KubernetesRecovery:
                    body=client.V1DeleteOptions(grace_period_seconds=0))
         return destroyed_at
 
-    def _initiate_replica_set(self) -> float:
-        """An empty data directory holds no replica-set configuration: initiate it again, as mongo-init did."""
+    def _initiate_replica_set(self) -> tuple[float, str]:
+        """An empty data directory holds no replica-set configuration: initiate it again, as mongo-init did.
+        Returns when the member answered, and what was done: ``initiated``, ``already initiated``, or, for a
+        server without ``replSetInitiate`` (the SecantusDB stand-in, a replica set by its own settings), the
+        member it says it is, checked as the offline overlay's mongo-init checks it."""
         from pymongo import MongoClient
         from pymongo.errors import OperationFailure, PyMongoError
 
@@ -171,10 +177,16 @@ class KubernetesRecovery:
         while True:
             client: MongoClient = MongoClient(self.mongo_uri(), serverSelectionTimeoutMS=2000)
             try:
-                client.admin.command("replSetInitiate", {"_id": "rs0", "members": [{"_id": 0, "host": member}]})
-            except OperationFailure as exc:
-                if exc.code != 23:  # AlreadyInitialized: someone else did it
-                    raise TargetUnreachable(f"initiating replica set rs0 failed: {exc}") from exc
+                try:
+                    client.admin.command("replSetInitiate", {"_id": "rs0", "members": [{"_id": 0, "host": member}]})
+                    done = "initiated"
+                except OperationFailure as exc:
+                    if exc.code == ALREADY_INITIALIZED:  # someone else did it
+                        done = "already initiated"
+                    elif exc.code == COMMAND_NOT_FOUND:
+                        done = replica_set_membership(client.admin.command("hello"), "rs0", member)
+                    else:
+                        raise TargetUnreachable(f"initiating replica set rs0 failed: {exc}") from exc
             except PyMongoError as exc:
                 if time.monotonic() > deadline:
                     raise TargetUnreachable(f"the new mongo member did not answer within "
@@ -183,4 +195,16 @@ class KubernetesRecovery:
                 continue
             finally:
                 client.close()
-            return time.time()
+            return time.time(), done
+
+
+def replica_set_membership(hello: dict, replica_set: str, member: str) -> str:
+    """What a server without ``replSetInitiate`` says of itself, as a member of ``replica_set`` at ``member``;
+    TargetUnreachable when it is not one."""
+    if hello.get("setName") != replica_set or member not in (hello.get("hosts") or []) \
+            or not hello.get("isWritablePrimary"):
+        raise TargetUnreachable(f"the new mongo member cannot initiate a replica set, and its hello names set "
+                                f"{hello.get('setName')!r}, hosts {hello.get('hosts')!r}, writable primary "
+                                f"{bool(hello.get('isWritablePrimary'))}: not {replica_set!r} with {member} as its "
+                                "primary")
+    return f"a member of {replica_set} by its own settings, its writable primary (no replSetInitiate)"
