@@ -1,8 +1,10 @@
 # Shared by kind-build.sh, kind-base-image.sh and kind-node-image.sh (sourced, not run): where the offline kind
 # pieces are cached, and how an image script checks and keys the artifacts it is made from.
 . deploy/kind/versions.env
-# Kafka's version is the one whose jars `make kafka-deps` fetches (scripts/kafka-deps.sh reads the same pom).
+# Kafka's version and its JMX exporter agent's are the ones `make kafka-deps` fetches (scripts/kafka-deps.sh reads
+# the same pom).
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deps/kafka/pom.xml)
+JMX_EXPORTER_VERSION=$(sed -n 's:.*<jmx.exporter.version>\(.*\)</jmx.exporter.version>.*:\1:p' deps/kafka/pom.xml)
 CACHE_ROOT="${GAMEDAY_CACHE:-$HOME/.cache/chaos-dr-verify}/kind"
 EXIT_MISSING=3 EXIT_FAILED=5
 PROG=$(basename "$0" .sh)

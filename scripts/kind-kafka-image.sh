@@ -25,9 +25,9 @@ if [ ! -f "$JARS/.complete" ]; then
   echo "$PROG: Kafka $KAFKA_VERSION's jars are not fetched yet ($JARS): run make kafka-deps first" >&2
   exit "$EXIT_MISSING"
 fi
-JMX_AGENT=$(ls "$JARS"/agents/jmx_prometheus_javaagent-*.jar 2>/dev/null | head -1)
-if [ -z "$JMX_AGENT" ]; then
-  echo "$PROG: Prometheus' JMX exporter agent is not in $JARS/agents: run make kafka-deps first" >&2
+JMX_AGENT="$JARS/agents/jmx_prometheus_javaagent-$JMX_EXPORTER_VERSION.jar"
+if [ ! -f "$JMX_AGENT" ]; then
+  echo "$PROG: Prometheus' JMX exporter agent $JMX_EXPORTER_VERSION is not fetched yet ($JMX_AGENT): run make kafka-deps first" >&2
   exit "$EXIT_MISSING"
 fi
 IMAGE="gameday.local/kafka:$KAFKA_VERSION-$DEBIAN_SUITE-$({ cat "$JARS/.complete" "$FILES"/* "$JMX_CONFIG"; } | image_recipe)"
