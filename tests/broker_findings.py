@@ -4,6 +4,8 @@ Such a run is reported, not failed, while the write gap is its only unmet probe 
 gate itself still says DEVIATED (exit 1), as it should."""
 from __future__ import annotations
 
+from journals import unmet_probes
+
 WRITE_GAP_PROBE = "partition-write-unavailability-p95-within-10s"
 WRITE_GAP_FINDING_CEILING_S = 20.0
 """On CI's loaded machine one local isolation in seven took 11.9 s (p95 11.3 s) to move the writes, where six on a
@@ -12,11 +14,6 @@ wedge, explained and fixed"). On kind, a crash of the node that was also the act
 for 9.8 and 10.2 s (a new controller is elected before it fences the lost broker; "Three Kafka brokers on kind").
 The wedge this replaced held the writes for the whole 30 s isolation, which the ceiling still fails."""
 
-
-def unmet_probes(journal: dict, phase: str) -> dict[str, object]:
-    """The probes of a journal's ``phase`` (``before``/``after``) hypothesis whose tolerance was not met."""
-    return {run["activity"]["name"]: run.get("output") for run in
-            (journal["steady_states"].get(phase) or {}).get("probes", []) if not run.get("tolerance_met")}
 
 
 def write_gap_finding(journal: dict) -> str | None:

@@ -17,6 +17,7 @@ SESSION_STACK_RATE = 5
 SHARED_WORKER_MODULES = {
     "test_services.py", "test_ai_decision_service.py", "test_market_data_service.py", "test_provider_simulator.py",
     "test_backup_follower.py", "test_poison_writes.py", "test_kafka_image_entrypoint.py", "test_mongo_standin.py",
+    "test_mongo_liveness.py",
 }
 """Integration modules that start a few real processes, not a stack, and judge no sub-second timing: they may run
 beside the stack tests. (test_provider_failover_truth.py stays with the stacks: it checks a 250 ms agreement.)"""

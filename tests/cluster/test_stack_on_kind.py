@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from broker_findings import WRITE_GAP_PROBE, write_gap_finding
+from journals import probe_outputs
 from kind_cluster import ROOT, TEST_CLUSTER, Kube
 from pymongo import MongoClient
 from workloads import rbac_documents
@@ -148,12 +149,6 @@ def test_the_game_day_gate_passes_on_kind_as_the_scheduled_game_days_service_acc
     if "deploy/kind/offline" in stack["output"]:
         assert "**Substitution in force:** mongo: SecantusDB" in summary
         assert "substitution in force: mongo: SecantusDB" in gate.stdout
-
-
-def probe_outputs(journal: dict, phase: str = "after") -> dict[str, object]:
-    """A journal's steady-state probe outputs of ``phase``, by probe name."""
-    return {p["activity"]["name"]: p.get("output")
-            for p in ((journal.get("steady_states") or {}).get(phase) or {}).get("probes", [])}
 
 
 def test_the_broker_faults_pass_on_kind_and_the_crash_pauses_every_partition(kube: Kube, stack: dict, tmp_path):

@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from broker_findings import WRITE_GAP_FINDING_CEILING_S, WRITE_GAP_PROBE, unmet_probes, write_gap_finding
+from broker_findings import WRITE_GAP_FINDING_CEILING_S, WRITE_GAP_PROBE, write_gap_finding
+from journals import probe_output, unmet_probes
 from proc_sampler import ProcSampler
 
 from chaos_dr_stack.local.api import LocalStack
@@ -72,13 +73,6 @@ def _journal(run_dir: Path, name: str) -> dict:
     return json.loads(path.read_text())
 
 
-def _output(journal: dict, phase: str, probe: str):
-    for run in journal["steady_states"][phase]["probes"]:
-        if run["activity"]["name"] == probe:
-            return run["output"]
-    raise AssertionError(f"probe {probe!r} not in the {phase} hypothesis")
-
-
 @pytest.mark.timeout(2200)
 def test_the_whole_game_day_passes_on_one_stack(gameday):
     result, run_dir = gameday
@@ -106,30 +100,30 @@ def test_the_game_days_pod_kill_recovers_within_budget_and_loses_nothing(gameday
     _, run_dir = gameday
     journal = _journal(run_dir, "01-processor-pod-kill")
     assert journal["deviated"] is False, unmet_probes(journal, "after")
-    recovery = _output(journal, "after", "processor-recovered-within-failover-budget")
+    recovery = probe_output(journal, "after", "processor-recovered-within-failover-budget")
     # A real crash: the supervisor's first restart waits 0.5 s and the consumer must rejoin its group.
     assert 0.5 < recovery <= 30.0
-    assert _output(journal, "before", "processor-recovered-within-failover-budget") == 0.0
-    delivery = _output(journal, "after", "no-acknowledged-event-lost")
+    assert probe_output(journal, "before", "processor-recovered-within-failover-budget") == 0.0
+    delivery = probe_output(journal, "after", "no-acknowledged-event-lost")
     assert delivery["lost"] == 0 and delivery["lost_events"] == [] and delivery["checked"] >= 20, delivery
-    restarts = _output(journal, "after", "restarts-explained-by-this-run")
+    restarts = probe_output(journal, "after", "restarts-explained-by-this-run")
     assert {k: restarts[k] for k in ("injected", "expected", "observed", "unexplained", "uncounted")} == {
         "injected": 1, "expected": 1, "observed": 1, "unexplained": 0, "uncounted": 0}
-    assert _output(journal, "before", "restarts-explained-by-this-run")["observed"] == 0
+    assert probe_output(journal, "before", "restarts-explained-by-this-run")["observed"] == 0
     daily = journal["run"][1]["output"]  # SLO-4's figure: evidence in the method, not judged
     assert journal["run"][1]["activity"]["name"] == "slo-4-daily-restarts-and-budget-left"
     assert daily["budget"] == 3 and daily["restarts"] >= 0.9
     assert daily["budget_left"] == round(3 - daily["restarts"], 3)
-    assert 0 < _output(journal, "after", "end-to-end-lag-p99-within-slo-3") <= 10
+    assert 0 < probe_output(journal, "after", "end-to-end-lag-p99-within-slo-3") <= 10
     # The other replica kept serving CUJ-1 from the kill until the killed one recovered.
-    cuj1 = _output(journal, "after", "cuj1-served-while-a-replica-was-down")
+    cuj1 = probe_output(journal, "after", "cuj1-served-while-a-replica-was-down")
     assert cuj1["verdict"] == "PASS", cuj1
     # From the kill until the replica recovered, and at least the experiment's min_window_seconds.
     least = pod_kill_min_window_seconds()
     assert cuj1["window"]["seconds"] == pytest.approx(max(recovery, least), abs=0.01), (cuj1["window"], recovery)
     assert cuj1["window"]["ended_by"] == ("observation.recovered" if recovery > least else "min_seconds")
     assert cuj1["client"]["requests"] >= 200, cuj1
-    assert _output(journal, "before", "cuj1-served-while-a-replica-was-down")["phase"] == "baseline"
+    assert probe_output(journal, "before", "cuj1-served-while-a-replica-was-down")["phase"] == "baseline"
     killed = journal["run"][0]["output"]["killed"]
     assert len(killed) == 1 and killed[0]["signal"] == "SIGKILL" and killed[0]["name"] in ("processor-0", "processor-1")
     verdict = subprocess.run([str(GAMEDAY), "verdict", str(run_dir / "01-processor-pod-kill" / "journal.json")],
@@ -141,15 +135,15 @@ def test_the_game_days_partition_stalls_then_drains_with_nothing_lost(gameday):
     _, run_dir = gameday
     journal = _journal(run_dir, "04-kafka-partition")
     assert journal["deviated"] is False, unmet_probes(journal, "after")
-    stall = _output(journal, "after", "processing-resumed-after-partition")
+    stall = probe_output(journal, "after", "processing-resumed-after-partition")
     # Held for 30 s: processing cannot resume before the heal, and must within the probe's budget after it.
     assert 29.0 <= stall["seconds"] <= 120, stall
-    assert 0 < _output(journal, "after", "backlog-drained-after-heal") <= 60
-    delivery = _output(journal, "after", "no-acknowledged-event-lost")
+    assert 0 < probe_output(journal, "after", "backlog-drained-after-heal") <= 60
+    delivery = probe_output(journal, "after", "no-acknowledged-event-lost")
     assert delivery["lost"] == 0 and delivery["checked"] > 500, delivery  # ~1,000 at the game day's 10 events/s
-    assert _output(journal, "after", "gpu-latest-equals-recomputed")["consistent"] is True
+    assert probe_output(journal, "after", "gpu-latest-equals-recomputed")["consistent"] is True
     # CUJ-1 needs no Kafka: judged over the partition itself, from both views.
-    cuj1 = _output(journal, "after", "cuj1-served-during-the-partition")
+    cuj1 = probe_output(journal, "after", "cuj1-served-during-the-partition")
     assert cuj1["verdict"] == "PASS" and cuj1["window"]["ended_by"] == "fault.healed", cuj1
     assert 29.0 <= cuj1["window"]["seconds"] <= 31.0, cuj1["window"]
     assert cuj1["client"]["requests"] >= 300 and cuj1["server"]["requests"] > 0, cuj1
@@ -164,14 +158,14 @@ def test_the_game_days_broker_crash_moves_every_leader_and_loses_nothing(stack, 
     assert journal["deviated"] is False, unmet_probes(journal, "after")
     killed = journal["run"][0]["output"]
     assert killed["signal"] == "SIGKILL" and killed["led_partitions"] == max(killed["leader_counts"].values())
-    gaps = _output(journal, "after", "partition-write-unavailability-p95-within-10s")
+    gaps = probe_output(journal, "after", "partition-write-unavailability-p95-within-10s")
     assert gaps["phase"] == "after" and gaps["partitions"] and set(gaps["partitions"]) <= {"0", "1", "2", "3"}, gaps
     assert 0 < gaps["p95"] <= 10 and gaps["producer_errors"] is not None, gaps
-    in_sync = _output(journal, "after", "replicas-back-in-sync")
+    in_sync = probe_output(journal, "after", "replicas-back-in-sync")
     # A node back within its broker session (4 s) is never fenced, so no ISR need shrink: seen in CI once the JVM
     # restarted in under 4 s (in sync 4.6 s after the kill, no partition ever under-replicated).
     assert 0 < in_sync["seconds"] <= 120 and in_sync["max_under_replicated"] >= 0, in_sync
-    assert _output(journal, "after", "no-acknowledged-event-lost")["lost"] == 0
+    assert probe_output(journal, "after", "no-acknowledged-event-lost")["lost"] == 0
     nodes = httpx.get(stack.endpoints["control"] + "/instances", params={"component": "kafka"}).json()["instances"]
     node = next(n for n in nodes if n["name"] == killed["name"])
     assert node["restarts"] == 1 and node["ready"], node
@@ -187,16 +181,16 @@ def test_the_game_days_broker_isolation_is_fenced_written_elsewhere_and_healed(s
     assert isolated["led_partitions"] == max(isolated["leader_counts"].values()), isolated
     assert set(isolated["active_controllers"]) <= set(isolated["leader_counts"]), isolated
     assert 29.5 <= isolated["healed_at"] - isolated["applied_at"] <= 31, isolated
-    gaps = _output(journal, "after", WRITE_GAP_PROBE)
+    gaps = probe_output(journal, "after", WRITE_GAP_PROBE)
     assert gaps["fault"]["kind"] == "isolation" and gaps["fault"]["instance"] == isolated["isolate"], gaps
     assert 0 < gaps["p95"] <= (WRITE_GAP_FINDING_CEILING_S if finding else 10), gaps
-    in_sync = _output(journal, "after", "replicas-back-in-sync-within-60s-of-the-heal")
+    in_sync = probe_output(journal, "after", "replicas-back-in-sync-within-60s-of-the-heal")
     assert in_sync["fault"] == "isolation" and 0 <= in_sync["seconds"] <= 60, in_sync
     # The controller fenced the cut node (a new active controller, when the cut node was the old one, counted 2 for a
     # moment once), and the new leaders left it out of their in-sync replicas within the fault.
     assert in_sync["max_fenced"] >= 1 and 0 < in_sync["shrank_after"] < 30, in_sync
     assert in_sync["max_under_replicated"] >= 1, in_sync
-    assert _output(journal, "after", "no-acknowledged-event-lost")["lost"] == 0
+    assert probe_output(journal, "after", "no-acknowledged-event-lost")["lost"] == 0
     assert not httpx.get(stack.endpoints["control"] + "/faults/kafka-partition").json().get("active")
     print(f"{isolated['isolate']} (leading {isolated['led_partitions']}, active controllers "
           f"{isolated['active_controllers']}) isolated for 30 s: write gaps {gaps['partitions']} s, "
@@ -231,7 +225,7 @@ def test_the_gate_passes_again_on_the_same_stack(stack, gameday, tmp_path):
 
     journal = json.loads((run_dir / "01-processor-pod-kill" / "journal.json").read_text())
     assert journal["experiment"]["title"].startswith("A processor replica crashes")
-    cuj1 = _output(journal, "after", "cuj1-served-while-a-replica-was-down") or {}
+    cuj1 = probe_output(journal, "after", "cuj1-served-while-a-replica-was-down") or {}
     window = cuj1.get("window") or {"start": sampler.samples[0]["at"], "end": sampler.samples[-1]["at"]}
     database = "\n".join(sampler.around(window["start"], window["end"]))
     print(f"CUJ-1 during the second gate's pod kill: {json.dumps(cuj1)[:2000]}")

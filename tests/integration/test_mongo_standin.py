@@ -66,6 +66,15 @@ def test_the_init_check_passes_for_the_set_and_names_what_is_wrong_otherwise(mem
     assert "is in replica set 'rs0', not 'rs1'" in wrong.stderr
 
 
+def test_liveness_passes_while_its_storage_answers_and_fails_saying_so_where_nothing_listens(member):
+    alive = run("live", "--host", member, "--timeout", "5")
+    assert (alive.returncode, alive.stderr) == (0, "")
+    port = free_base_port(span=1)
+    dead = run("live", "--host", f"127.0.0.1:{port}", "--timeout", "0.5")
+    assert dead.returncode == 1
+    assert f"not live: 127.0.0.1:{port}: listDatabases did not answer within 0.5 s" in dead.stderr
+
+
 def test_readiness_fails_where_nothing_listens():
     port = free_base_port(span=1)
     result = run("ready", "--host", f"127.0.0.1:{port}", "--timeout", "0.5")

@@ -516,3 +516,7 @@ def test_the_mongodb_stand_in_keeps_the_service_volume_and_replica_set_and_says_
     assert processor_uri == f"mongodb://{flags(argv)['--member-host']}/?replicaSet={flags(argv)['--replica-set']}"
     init = container(named(offline_objects, "Job", "mongo-init"))
     assert flags(init["command"] + init["args"])["--host"] == flags(argv)["--member-host"]
+    # A TCP connect passes on a SecantusDB deadlocked in its storage engine; listDatabases does not.
+    liveness = server["livenessProbe"]
+    assert "tcpSocket" not in liveness and liveness["exec"]["command"][:4] == argv[:3] + ["live"]
+    assert liveness["timeoutSeconds"] > float(flags(liveness["exec"]["command"])["--timeout"])

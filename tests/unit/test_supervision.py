@@ -1,11 +1,15 @@
-"""The runner's restart decisions and process identity checks, tested as pure functions: no process, no sleep."""
+"""The runner's restart decisions, liveness probes and process identity checks, tested as pure functions: no process,
+no sleep."""
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
 
+from chaos_dr_stack.local.components import Binaries, build_specs
+from chaos_dr_stack.local.layout import StackLayout
 from chaos_dr_stack.local.procs import cmdline_matches
+from chaos_dr_stack.local.readiness import LivenessProbe, ReadyCheck
 from chaos_dr_stack.local.restart_policy import RestartPolicy, after_death, restart_delay
 
 POLICY = RestartPolicy()
@@ -103,3 +107,25 @@ def test_a_binary_matches_itself():
 )
 def test_anything_else_does_not_match(actual):
     assert not cmdline_matches(actual, STARTED)
+
+
+def test_only_the_database_has_a_liveness_probe_and_it_needs_the_storage_lock(tmp_path):
+    layout = StackLayout(base_port=20000, state_dir=tmp_path)
+    specs = build_specs(layout, Binaries("secantusd-py", "prometheus", "alertmanager"), 1, kafka_argvs=[["kafka"]])
+    probes = {spec.name: spec.liveness for spec in specs if spec.liveness is not None}
+    assert probes == {"mongo": LivenessProbe(ReadyCheck("mongo-storage", layout.mongo_port), 5.0, 5.0, 6)}
+    assert probes["mongo"].describe() == (
+        f"mongo listDatabases on 127.0.0.1:{layout.mongo_port} within 5 s, failing 6 times in a row 5 s apart")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"period": 0}, "period and timeout must be > 0 seconds, got 0 and 1"),
+        ({"timeout": -1}, "period and timeout must be > 0 seconds, got 1 and -1"),
+        ({"failure_threshold": 0}, "failure_threshold must be >= 1, got 0"),
+    ],
+)
+def test_bad_liveness_probes_are_rejected_with_the_field_named(fields, message):
+    with pytest.raises(ValueError, match=message):
+        LivenessProbe(ReadyCheck("tcp", 1), **{"period": 1, "timeout": 1, "failure_threshold": 1, **fields})

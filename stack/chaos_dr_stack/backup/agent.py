@@ -251,11 +251,13 @@ class Agent:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _wait_for_the_database(self) -> float:
-        """Seconds until the database answers a ping again; raises the last error after STALLED_DATABASE_WAIT_S."""
+        """Seconds until the database's storage answers again; raises the last error after STALLED_DATABASE_WAIT_S.
+        Not ``ping``: SecantusDB was seen to answer it while its storage was deadlocked (until the local runner's
+        liveness probe, or a kubelet's, restarts it); ``listDatabases`` needs the storage lock."""
         started = time.monotonic()
         while True:
             try:
-                self._health_client.admin.command("ping")
+                self._health_client.admin.command("listDatabases", nameOnly=True)
                 return round(time.monotonic() - started, 3)
             except PyMongoError:
                 if time.monotonic() - started > STALLED_DATABASE_WAIT_S:

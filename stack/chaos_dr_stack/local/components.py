@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos_dr_stack.local.layout import LOOPBACK, PROCESSOR_REPLICAS, StackLayout
-from chaos_dr_stack.local.readiness import ReadyCheck
+from chaos_dr_stack.local.readiness import LivenessProbe, ReadyCheck
 
 PROCESSOR_ARGS_ENV = "STACK_PROCESSOR_ARGS"
 """Extra processor flags for every replica, shell-quoted, read by the runner when it builds the specs."""
@@ -78,6 +78,18 @@ class ComponentSpec:
     url: str
     death_signal: int = signal.SIGTERM
     """What the kernel sends the instance when the runner dies without stopping it."""
+    liveness: LivenessProbe | None = None
+    """When the supervisor kills a running instance that no longer works (None: only when it exits)."""
+
+
+def mongo_liveness(port: int) -> LivenessProbe:
+    """SecantusDB was seen to deadlock once, in CI: one connection's thread stopped inside its storage engine while
+    holding the storage lock, and every other operation queued behind it until its 1,000 connections were taken;
+    it served nothing until the stack was stopped 6 min later. ``ping`` does not need that lock, ``listDatabases``
+    does. A Kubernetes livenessProbe would restart such a pod; this is the local stack's. Six failures 5 s apart
+    (30-60 s without an answer) is far longer than any operation takes here. A database frozen by SIGSTOP is
+    restarted after as long, as a frozen container would be."""
+    return LivenessProbe(ReadyCheck("mongo-storage", port), period=5.0, timeout=5.0, failure_threshold=6)
 
 
 DEFAULT_API_RATE = 20.0
@@ -122,6 +134,7 @@ def build_specs(
             ready_timeout=30,
             stage=0,
             url=layout.mongo_uri,
+            liveness=mongo_liveness(layout.mongo_port),
         ),
         ComponentSpec(
             name="alertmanager",

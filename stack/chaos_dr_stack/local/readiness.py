@@ -1,4 +1,5 @@
-"""Readiness checks, the runner's equivalent of a pod's readinessProbe. Each answers True or False, never raises."""
+"""Readiness and liveness checks, the runner's equivalents of a pod's readinessProbe and livenessProbe. Each check
+answers True or False, never raises."""
 from __future__ import annotations
 
 import asyncio
@@ -22,10 +23,12 @@ CHECK_TIMEOUT = 1.0
 
 @dataclass(frozen=True)
 class ReadyCheck:
-    """How to tell that an instance is ready. ``kind`` is 'tcp' (port accepts), 'mongo' (port accepts and a
-    ``ping`` command answers ok) or 'http' (GET ``path`` answers 200, or an injected error)."""
+    """How to tell that an instance is ready (or alive). ``kind`` is 'tcp' (port accepts), 'mongo' (port accepts
+    and a ``ping`` command answers ok), 'mongo-storage' (``listDatabases`` answers ok: unlike ``ping``, it needs the
+    storage engine's lock, so a server whose storage is stuck fails it) or 'http' (GET ``path`` answers 200, or an
+    injected error)."""
 
-    kind: Literal["tcp", "mongo", "http"]
+    kind: Literal["tcp", "mongo", "mongo-storage", "http"]
     port: int
     path: str = "/"
 
@@ -34,16 +37,43 @@ class ReadyCheck:
             return f"GET http://{LOOPBACK}:{self.port}{self.path} == 200"
         if self.kind == "mongo":
             return f"mongo ping on {LOOPBACK}:{self.port}"
+        if self.kind == "mongo-storage":
+            return f"mongo listDatabases on {LOOPBACK}:{self.port}"
         return f"TCP connect to {LOOPBACK}:{self.port}"
 
 
-async def check(ready: ReadyCheck, http: httpx.AsyncClient) -> bool:
+@dataclass(frozen=True)
+class LivenessProbe:
+    """When to kill an instance that still runs but no longer works, as the kubelet does with a livenessProbe: after
+    ``failure_threshold`` failed checks in a row, one every ``period`` seconds, each allowed ``timeout`` seconds. The
+    supervisor then restarts it, with its back-off, and counts the restart. Checks begin once the process has been
+    ready (a startupProbe's role), so a slow start is judged by the readiness timeout alone."""
+
+    check: ReadyCheck
+    period: float
+    timeout: float
+    failure_threshold: int
+
+    def __post_init__(self) -> None:
+        if self.period <= 0 or self.timeout <= 0:
+            raise ValueError(f"period and timeout must be > 0 seconds, got {self.period} and {self.timeout}")
+        if self.failure_threshold < 1:
+            raise ValueError(f"failure_threshold must be >= 1, got {self.failure_threshold}")
+
+    def describe(self) -> str:
+        return (f"{self.check.describe()} within {self.timeout:g} s, failing {self.failure_threshold} times in a row "
+                f"{self.period:g} s apart")
+
+
+async def check(ready: ReadyCheck, http: httpx.AsyncClient, timeout: float = CHECK_TIMEOUT) -> bool:
     try:
-        async with asyncio.timeout(CHECK_TIMEOUT):
+        async with asyncio.timeout(timeout):
             if ready.kind == "tcp":
                 return await tcp_accepts(ready.port)
             if ready.kind == "mongo":
-                return await mongo_pings(ready.port)
+                return await mongo_command(ready.port, {"ping": 1})
+            if ready.kind == "mongo-storage":
+                return await mongo_command(ready.port, {"listDatabases": 1, "nameOnly": True})
             response = await http.get(f"http://{LOOPBACK}:{ready.port}{ready.path}")
             return response.status_code == 200 or response.headers.get(INJECTED_HEADER) == "1"
     except (OSError, TimeoutError, httpx.HTTPError, ValueError, bson.errors.BSONError):
@@ -60,11 +90,12 @@ async def tcp_accepts(port: int) -> bool:
 _OP_MSG = 2013
 
 
-async def mongo_pings(port: int) -> bool:
-    """One OP_MSG ``ping`` over a raw socket: no driver, no thread, no connection pool to leak."""
+async def mongo_command(port: int, command: dict) -> bool:
+    """One OP_MSG admin ``command`` over a raw socket, True if it answers ok: no driver, no thread, no connection
+    pool to leak."""
     reader, writer = await asyncio.open_connection(LOOPBACK, port)
     try:
-        body = struct.pack("<I", 0) + b"\x00" + bson.encode({"ping": 1, "$db": "admin"})
+        body = struct.pack("<I", 0) + b"\x00" + bson.encode({**command, "$db": "admin"})
         writer.write(struct.pack("<iiii", 16 + len(body), 1, 0, _OP_MSG) + body)
         await writer.drain()
         length, _, _, opcode = struct.unpack("<iiii", await reader.readexactly(16))

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from chaos_dr_stack.local import readiness
+from chaos_dr_stack.local.readiness import LivenessProbe
 from chaos_dr_stack.local.components import ComponentSpec
 from chaos_dr_stack.local.procs import child_preexec, log_tail
 from chaos_dr_stack.local.restart_policy import RestartPolicy, after_death
@@ -36,6 +37,9 @@ PROBE_INTERVAL_READY = 0.5
 """Seconds between readiness checks once ready, the period of the processor API service's endpoint updates."""
 STOP_GRACE = 10.0
 """Seconds between SIGTERM and SIGKILL when stopping: the processor's contract is to exit within 10 s."""
+LIVENESS_KILL_GRACE = 5.0
+"""Seconds between SIGTERM and SIGKILL for an instance that failed its liveness probe: a process stuck that way
+rarely shuts down cleanly, and the stack has been without it for the probe's whole failure window already."""
 
 
 class StartFailed(RuntimeError):
@@ -77,6 +81,8 @@ class Instance:
         """Unix seconds when the current process first passed its readiness check."""
         self.proc: asyncio.subprocess.Process | None = None
         self.last_exit: int | None = None
+        self.liveness_kills = 0
+        """How many times this instance was killed for failing its liveness probe."""
         self._deaths_in_a_row = 0
         self._stopping = asyncio.Event()
         self._first_ready = asyncio.Event()
@@ -106,6 +112,7 @@ class Instance:
             "ready": self.ready,
             "url": self.spec.url,
             "last_exit_code": self.last_exit,
+            "liveness_kills": self.liveness_kills,
         }
 
     async def start(self) -> None:
@@ -150,16 +157,7 @@ class Instance:
         self._stopping.set()
         proc = self.proc
         if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-                proc.send_signal(signal.SIGCONT)  # a SIGSTOPped child could not act on SIGTERM
-            try:
-                await asyncio.wait_for(proc.wait(), grace)
-            except TimeoutError:
-                log.warning("%s (pid %s) ignored SIGTERM for %g s: SIGKILL", self.name, proc.pid, grace)
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
+            await _terminate(proc, grace, self.name)
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         self.ready = False
@@ -187,10 +185,13 @@ class Instance:
                 log.error("%s could not be restarted: %s", self.name, exc)
                 code = None
             else:
-                prober = asyncio.create_task(self._probe(self.proc))
+                watchers = [asyncio.create_task(self._probe(self.proc))]
+                if self.spec.liveness is not None:
+                    watchers.append(asyncio.create_task(self._watch_liveness(self.proc, self.spec.liveness)))
                 code = await self.proc.wait()
-                prober.cancel()
-                await asyncio.gather(prober, return_exceptions=True)
+                for watcher in watchers:
+                    watcher.cancel()
+                await asyncio.gather(*watchers, return_exceptions=True)
             self.ready = False
             self.last_exit = code
             if self._stopping.is_set():
@@ -259,3 +260,44 @@ class Instance:
             if proc.returncode is None:
                 self.ready = ok
             await asyncio.sleep(PROBE_INTERVAL_READY if ready_once else PROBE_INTERVAL_STARTING)
+
+    async def _watch_liveness(self, proc: asyncio.subprocess.Process, probe: LivenessProbe) -> None:
+        await self._first_ready_of(proc)
+        failures = 0
+        while proc.returncode is None:
+            await asyncio.sleep(probe.period)
+            if self._stopping.is_set() or proc.returncode is not None:
+                return
+            alive = await readiness.check(probe.check, self._http, timeout=probe.timeout)
+            if self._stopping.is_set():
+                return  # a stop is under way: its own SIGTERM is the one to wait for
+            if alive:
+                failures = 0
+                continue
+            failures += 1
+            if failures < probe.failure_threshold:
+                continue
+            self.liveness_kills += 1
+            self.ready = False
+            log.error("%s (pid %s) failed its liveness probe (%s): killing it; it will be restarted",
+                      self.name, proc.pid, probe.describe())
+            await _terminate(proc, LIVENESS_KILL_GRACE, self.name)
+            return
+
+    async def _first_ready_of(self, proc: asyncio.subprocess.Process) -> None:
+        while proc.returncode is None and not (self.ready_at is not None and self.proc is proc):
+            await asyncio.sleep(PROBE_INTERVAL_STARTING)
+
+
+async def _terminate(proc: asyncio.subprocess.Process, grace: float, name: str) -> None:
+    """SIGTERM (and SIGCONT, so a stopped process can act on it), then SIGKILL after ``grace`` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGCONT)
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        log.warning("%s (pid %s) ignored SIGTERM for %g s: SIGKILL", name, proc.pid, grace)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()

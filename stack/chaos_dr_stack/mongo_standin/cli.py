@@ -6,13 +6,14 @@ replica-set URI (``mongodb://mongo-0.mongo...:27017/?replicaSet=rs0``)::
 
     serve --replica-set rs0 --member-host mongo-0.mongo.app.svc.cluster.local:27017 --dbpath /data/db
     ready                      exit 0 when the server on --host is a writable primary (the readiness probe)
+    live                       exit 0 when its storage answers listDatabases (the liveness probe)
     check-member --host H --replica-set rs0
                                wait until H answers as that set's primary (the init Job: nothing to initiate)
 
 SecantusDB is a single-node replica set from its first start, so MongoDB's ``rs.initiate`` has no counterpart.
 Its ``hello`` names the member the way ``rs.initiate`` names a mongod member: ``--member-host``, the address
 clients outside this pod reach it at (drivers connect to the hosts ``hello`` lists, not to the seed).
-Exit codes: 0 ok; 1 not ready, or not the expected member; 2 bad arguments.
+Exit codes: 0 ok; 1 not ready, not live, or not the expected member; 2 bad arguments.
 """
 from __future__ import annotations
 
@@ -68,6 +69,11 @@ def parser() -> argparse.ArgumentParser:
     ready = commands.add_parser("ready", help="exit 0 when the server is a writable primary")
     ready.add_argument("--host", default="127.0.0.1:27017")
     ready.add_argument("--timeout", type=float, default=5.0, help="seconds")
+    live = commands.add_parser("live", help="exit 0 when the server's storage answers listDatabases",
+                               description="The liveness probe. SecantusDB was once seen to deadlock in its storage "
+                               "engine while it still answered ping and hello; listDatabases needs the storage lock.")
+    live.add_argument("--host", default="127.0.0.1:27017")
+    live.add_argument("--timeout", type=float, default=5.0, help="seconds")
     check = commands.add_parser("check-member", help="wait until HOST answers as the set's writable primary")
     check.add_argument("--host", required=True, type=member_host)
     check.add_argument("--replica-set", required=True)
@@ -76,10 +82,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def hello(host: str, timeout: float) -> dict:
-    client = MongoClient(f"mongodb://{host}/?directConnection=true", serverSelectionTimeoutMS=int(timeout * 1000),
-                         connectTimeoutMS=int(timeout * 1000))
+    return admin_command(host, timeout, "hello")
+
+
+def admin_command(host: str, timeout: float, name: str, **arguments) -> dict:
+    milliseconds = int(timeout * 1000)
+    client = MongoClient(f"mongodb://{host}/?directConnection=true", serverSelectionTimeoutMS=milliseconds,
+                         connectTimeoutMS=milliseconds, socketTimeoutMS=milliseconds)
     try:
-        return client.admin.command("hello")
+        return client.admin.command(name, **arguments)
     finally:
         client.close()
 
@@ -114,6 +125,16 @@ def ready(args: argparse.Namespace) -> int:
     return 0
 
 
+def live(args: argparse.Namespace) -> int:
+    try:
+        admin_command(args.host, args.timeout, "listDatabases", nameOnly=True)
+    except PyMongoError as exc:
+        print(f"not live: {args.host}: listDatabases did not answer within {args.timeout:g} s: {exc}",
+              file=sys.stderr)
+        return EXIT_NOT_READY
+    return 0
+
+
 def check_member(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while True:
@@ -140,4 +161,4 @@ def check_member(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
-    return {"serve": serve, "ready": ready, "check-member": check_member}[args.command](args)
+    return {"serve": serve, "ready": ready, "live": live, "check-member": check_member}[args.command](args)
