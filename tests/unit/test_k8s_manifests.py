@@ -174,7 +174,9 @@ def test_the_processor_is_two_ready_checked_replicas_with_a_budget_and_a_gracefu
     processor = named(objects, "Deployment", "processor")
     assert processor["spec"]["replicas"] == 2
     c = container(processor)
-    assert c["readinessProbe"]["httpGet"]["path"] == c["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/health"
+    # Liveness never depends on MongoDB: a database outage must not restart the processors.
+    assert c["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert {p["containerPort"] for p in c["ports"]} == {PROCESSOR_HTTP_PORT}
     # SIGTERM: the processor leaves its group and exits within 10 s (docs/local-stack-contract.md).
     assert pod_spec(processor)["terminationGracePeriodSeconds"] > 10

@@ -75,6 +75,17 @@ def test_health_names_what_is_down_and_only_mongo_makes_it_503(kafka, mongo, cod
     assert response.json() == {"status": status, "kafka": kafka, "mongo": mongo}
 
 
+def test_liveness_answers_without_asking_any_dependency():
+    def unreachable() -> bool:
+        raise AssertionError("liveness asked a dependency")
+
+    app = create_app({"gpu_latest": FakeCollection(GPUS, fail=True)}, kafka_ok=unreachable, mongo_ok=unreachable)
+    response = TestClient(app).get("/livez")
+    assert (response.status_code, response.json()) == (200, {"status": "alive"})
+    assert 'path="/livez"' not in TestClient(app).get("/metrics").text, "the kubelet's probes are not user traffic"
+    assert client(kafka=False, mongo=False).get("/health").status_code == 503
+
+
 def test_health_exports_each_dependency_as_a_gauge():
     c = client(kafka=False, mongo=True)
     c.get("/health")

@@ -12,7 +12,7 @@ from starlette_exporter import PrometheusMiddleware, handle_metrics
 from chaos_dr_stack.events import valid_id
 from chaos_dr_stack.processor import metrics as _app_metrics  # also makes /metrics carry the app's own series
 from chaos_dr_stack.processor import store
-from chaos_dr_stack.processor.faults import FAULT_PATH, DeterministicInjector, FaultMiddleware
+from chaos_dr_stack.processor.faults import FAULT_PATH, LIVENESS_PATH, DeterministicInjector, FaultMiddleware
 
 
 REQUEST_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -44,7 +44,8 @@ def create_app(
     )
     app.add_middleware(
         PrometheusMiddleware, app_name="processor", group_paths=True, buckets=REQUEST_LATENCY_BUCKETS,
-        skip_paths=[FAULT_PATH],  # the hook is the stack's control plane, not user traffic: never in the SLI
+        # The hook is the stack's control plane and /livez the kubelet's: neither is user traffic, never in the SLI.
+        skip_paths=[FAULT_PATH, LIVENESS_PATH],
     )
     app.add_route("/metrics", handle_metrics)
 
@@ -60,6 +61,13 @@ def create_app(
         status = health_status(kafka=kafka, mongo=mongo)
         body = {"status": status, "kafka": kafka, "mongo": mongo}
         return JSONResponse(body, status_code=503 if status == "down" else 200)
+
+    @app.get(LIVENESS_PATH)
+    async def livez() -> dict:
+        """Liveness: the process answers. Never its dependencies: a kubelet restarts a pod that fails this, and a
+        restart cures neither a database nor a broker that is away; it would only count against SLO-4. It runs on
+        the event loop, not in the thread pool, which requests blocked on a frozen database can fill."""
+        return {"status": "alive"}
 
     @app.get("/gpu/info")
     def gpu_info(gpu_id: str | None = Query(default=None)) -> dict:

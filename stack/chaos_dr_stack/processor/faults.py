@@ -39,7 +39,8 @@ TOKEN_ENV = "GAMEDAY_FAULT_TOKEN"
 INJECTED_HEADER = "X-Gameday-Injected"
 """Every injected response carries ``X-Gameday-Injected: 1``, so a readiness check can tell a synthetic error
 from a real one."""
-NEVER_FAILED = ("/metrics", FAULT_PATH)
+LIVENESS_PATH = "/livez"
+NEVER_FAILED = ("/metrics", LIVENESS_PATH, FAULT_PATH)
 KUBELET_PROBE_AGENT = b"kube-probe/"
 """How the kubelet's httpGet probes introduce themselves (``kube-probe/<major>.<minor>``)."""
 ALLOWED_STATUSES = (500, 503)
