@@ -1,4 +1,5 @@
-"""Supervised child processes: start, probe readiness, restart with back-off, count restarts, stop.
+"""Supervised child processes: start, probe readiness, kill what fails its liveness probe, restart with back-off,
+count restarts, stop.
 
 This plays the kubelet for the local stack. supervisor (PyPI) was considered and measured (see
 shared/LOCAL-PARTS.md): it has no restart counter (the restart budget probe needs one), no readiness checks
@@ -22,9 +23,9 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from chaos_dr_stack.local import readiness
-from chaos_dr_stack.local.readiness import LivenessProbe
 from chaos_dr_stack.local.components import ComponentSpec
 from chaos_dr_stack.local.procs import child_preexec, log_tail
+from chaos_dr_stack.local.readiness import LivenessProbe
 from chaos_dr_stack.local.restart_policy import RestartPolicy, after_death
 
 log = logging.getLogger(__name__)

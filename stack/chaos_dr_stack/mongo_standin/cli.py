@@ -71,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
     ready.add_argument("--timeout", type=float, default=5.0, help="seconds")
     live = commands.add_parser("live", help="exit 0 when the server's storage answers listDatabases",
                                description="The liveness probe. SecantusDB was once seen to deadlock in its storage "
-                               "engine while it still answered ping and hello; listDatabases needs the storage lock.")
+                               "engine while it still accepted connections and answered ping; listDatabases needs the storage lock.")
     live.add_argument("--host", default="127.0.0.1:27017")
     live.add_argument("--timeout", type=float, default=5.0, help="seconds")
     check = commands.add_parser("check-member", help="wait until HOST answers as the set's writable primary")
