@@ -170,23 +170,14 @@ class KubernetesRecovery:
         server without ``replSetInitiate`` (the SecantusDB stand-in, a replica set by its own settings), the
         member it says it is, checked as the offline overlay's mongo-init checks it."""
         from pymongo import MongoClient
-        from pymongo.errors import OperationFailure, PyMongoError
+        from pymongo.errors import PyMongoError
 
         member = MONGO_MEMBER.format(namespace=self.namespace)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:
             client: MongoClient = MongoClient(self.mongo_uri(), serverSelectionTimeoutMS=2000)
             try:
-                try:
-                    client.admin.command("replSetInitiate", {"_id": "rs0", "members": [{"_id": 0, "host": member}]})
-                    done = "initiated"
-                except OperationFailure as exc:
-                    if exc.code == ALREADY_INITIALIZED:  # someone else did it
-                        done = "already initiated"
-                    elif exc.code == COMMAND_NOT_FOUND:
-                        done = replica_set_membership(client.admin.command("hello"), "rs0", member)
-                    else:
-                        raise TargetUnreachable(f"initiating replica set rs0 failed: {exc}") from exc
+                done = _initiate(client, member)
             except PyMongoError as exc:
                 if time.monotonic() > deadline:
                     raise TargetUnreachable(f"the new mongo member did not answer within "
@@ -196,6 +187,22 @@ class KubernetesRecovery:
             finally:
                 client.close()
             return time.time(), done
+
+
+def _initiate(client, member: str) -> str:
+    """One ``replSetInitiate`` of rs0 with ``member``; what was done, as ``_initiate_replica_set`` reports it. A
+    server that does not answer raises PyMongoError (the caller retries); a refusal raises TargetUnreachable."""
+    from pymongo.errors import OperationFailure
+
+    try:
+        client.admin.command("replSetInitiate", {"_id": "rs0", "members": [{"_id": 0, "host": member}]})
+        return "initiated"
+    except OperationFailure as exc:
+        if exc.code == ALREADY_INITIALIZED:  # someone else did it
+            return "already initiated"
+        if exc.code == COMMAND_NOT_FOUND:
+            return replica_set_membership(client.admin.command("hello"), "rs0", member)
+        raise TargetUnreachable(f"initiating replica set rs0 failed: {exc}") from exc
 
 
 def replica_set_membership(hello: dict, replica_set: str, member: str) -> str:

@@ -186,9 +186,11 @@ class Instance:
                 log.error("%s could not be restarted: %s", self.name, exc)
                 code = None
             else:
-                watchers = [asyncio.create_task(self._probe(self.proc))]
+                became_ready = asyncio.Event()
+                watchers = [asyncio.create_task(self._probe(self.proc, became_ready))]
                 if self.spec.liveness is not None:
-                    watchers.append(asyncio.create_task(self._watch_liveness(self.proc, self.spec.liveness)))
+                    watchers.append(asyncio.create_task(
+                        self._watch_liveness(self.proc, self.spec.liveness, became_ready)))
                 code = await self.proc.wait()
                 for watcher in watchers:
                     watcher.cancel()
@@ -240,7 +242,7 @@ class Instance:
         if self._on_spawn is not None:
             self._on_spawn(self)
 
-    async def _probe(self, proc: asyncio.subprocess.Process) -> None:
+    async def _probe(self, proc: asyncio.subprocess.Process, became_ready: asyncio.Event) -> None:
         ready_once = False
         while proc.returncode is None:
             ok = await readiness.check(self.spec.ready, self._http)
@@ -258,12 +260,14 @@ class Instance:
                 self.state = RUNNING
                 log.info("%s ready, pid %s", self.name, proc.pid)
                 self._first_ready.set()
+                became_ready.set()
             if proc.returncode is None:
                 self.ready = ok
             await asyncio.sleep(PROBE_INTERVAL_READY if ready_once else PROBE_INTERVAL_STARTING)
 
-    async def _watch_liveness(self, proc: asyncio.subprocess.Process, probe: LivenessProbe) -> None:
-        await self._first_ready_of(proc)
+    async def _watch_liveness(self, proc: asyncio.subprocess.Process, probe: LivenessProbe,
+                              became_ready: asyncio.Event) -> None:
+        await became_ready.wait()  # never set if this process dies first: the lifecycle then cancels this task
         failures = 0
         while proc.returncode is None:
             await asyncio.sleep(probe.period)
@@ -284,10 +288,6 @@ class Instance:
                       self.name, proc.pid, probe.describe())
             await _terminate(proc, LIVENESS_KILL_GRACE, self.name)
             return
-
-    async def _first_ready_of(self, proc: asyncio.subprocess.Process) -> None:
-        while proc.returncode is None and not (self.ready_at is not None and self.proc is proc):
-            await asyncio.sleep(PROBE_INTERVAL_STARTING)
 
 
 async def _terminate(proc: asyncio.subprocess.Process, grace: float, name: str) -> None:
